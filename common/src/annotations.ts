@@ -1,0 +1,29 @@
+/**
+ * Every annotation Cryo reads or writes. README.md#annotations documents each one;
+ * nothing else in the code spells these strings.
+ */
+const PREFIX = 'cryo.dev/';
+
+/** Set by users on a pod (or pod template): restore its containers from this Checkpoint (same namespace). */
+export const RESTORE_FROM = `${PREFIX}restore-from`;
+/** Set by users on a pod: `enabled` mounts the node agent's hook socket into each container. */
+export const HOOKS = `${PREFIX}hooks`;
+export const HOOKS_ENABLED = 'enabled';
+
+/** Written by the webhook: JSON object container name → the image the pod spec asked for. */
+export const ORIGINAL_IMAGES = `${PREFIX}original-images`;
+/** Written by the webhook: the uid of the Checkpoint restored from (a re-created Checkpoint has another). */
+export const RESTORED_CHECKPOINT_UID = `${PREFIX}restored-checkpoint-uid`;
+/** Written by the webhook: comma-separated names of the containers that restore from the checkpoint. */
+export const RESTORED_CONTAINERS = `${PREFIX}restored-containers`;
+/** Written by the webhook: `injected` once the hook socket volume is in the pod. */
+export const HOOKS_STATUS = `${PREFIX}hooks-status`;
+export const HOOKS_STATUS_INJECTED = 'injected';
+
+/** True when the pod carries any annotation that asks Cryo for something. */
+export function hasCryoAnnotation(annotations: Record<string, string> | undefined): boolean {
+  if (annotations === undefined) return false;
+  return Object.keys(annotations).some((key) => key.startsWith(PREFIX));
+}
+
+export const ANNOTATION_PREFIX = PREFIX;

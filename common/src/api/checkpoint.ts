@@ -1,0 +1,102 @@
+/**
+ * The Checkpoint API (`checkpoints.cryo.dev/v1alpha1`): the one definition of the resource's
+ * shape that the webhook, the node agent and the CRD schema in manifests/ agree on.
+ * manifests/crd-checkpoints.yaml is checked against these names by test/manifests.
+ */
+import type { KubernetesObject, V1Condition } from '@kubernetes/client-node';
+
+export const CHECKPOINT_GROUP = 'cryo.dev';
+export const CHECKPOINT_VERSION = 'v1alpha1';
+export const CHECKPOINT_PLURAL = 'checkpoints';
+export const CHECKPOINT_KIND = 'Checkpoint';
+export const CHECKPOINT_API_VERSION = `${CHECKPOINT_GROUP}/${CHECKPOINT_VERSION}`;
+
+export const CHECKPOINT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+export type CheckpointPhase = (typeof CHECKPOINT_PHASES)[number];
+
+/** Where the node agent stores a checkpoint; the cluster default applies when a Checkpoint names none. */
+export interface CheckpointStorage {
+  /** Push an OCI checkpoint image to this repository (no tag: the agent tags and pins by digest). */
+  registry?: {
+    repository: string;
+    /** A kubernetes.io/dockerconfigjson Secret in the agent's namespace used to push. */
+    pushSecretName?: string;
+  };
+  /** File the archive under this directory on the node (hostPath or a network mount). */
+  directory?: {
+    path: string;
+    /** True when every node sees the same directory (NFS, CephFS...): restores may run anywhere. */
+    shared?: boolean;
+  };
+}
+
+export interface CheckpointSpec {
+  /** The pod to checkpoint, in the Checkpoint's namespace. */
+  podName: string;
+  /** Only these containers; all of the pod's containers when absent. */
+  containers?: string[];
+  storage?: CheckpointStorage;
+  /** Free text passed to the app's pre-checkpoint hooks (e.g. "node maintenance"). */
+  reason?: string;
+}
+
+export type RestoreReferenceType = 'image' | 'archive';
+
+export interface CheckpointedContainer {
+  name: string;
+  /** A digest-pinned image reference (`repo@sha256:...`) or an archive path on the node. */
+  restoreReference: string;
+  referenceType: RestoreReferenceType;
+  /** Bytes stored for this container. */
+  sizeBytes?: number;
+  /** The image the container ran from (config.dump `rootfsImageName`); a restore needs it pullable. */
+  baseImage?: string;
+  /** Destinations of the non-system mounts recorded in the checkpoint; a restored pod must provide each. */
+  mountDestinations?: string[];
+  checkpointDurationSeconds?: number;
+  storeDurationSeconds?: number;
+}
+
+export interface CheckpointStatus {
+  phase?: CheckpointPhase;
+  /** The node the pod ran on and the agent that checkpointed it. */
+  nodeName?: string;
+  startTime?: string;
+  completionTime?: string;
+  message?: string;
+  /** What the agent used: the storage kind, and for directories whether it is shared between nodes. */
+  storage?: { type: 'registry' | 'directory'; shared?: boolean };
+  /** Human-readable total of sizeBytes (printer column). */
+  totalSize?: string;
+  totalSizeBytes?: number;
+  containers?: CheckpointedContainer[];
+  conditions?: V1Condition[];
+  observedGeneration?: number;
+}
+
+export interface Checkpoint extends KubernetesObject {
+  apiVersion?: typeof CHECKPOINT_API_VERSION;
+  kind?: typeof CHECKPOINT_KIND;
+  spec: CheckpointSpec;
+  status?: CheckpointStatus;
+}
+
+export interface CheckpointList {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: Checkpoint[];
+}
+
+/** The list/watch path of all Checkpoints, as the kube-apiserver serves it. */
+export const CHECKPOINTS_PATH = `/apis/${CHECKPOINT_GROUP}/${CHECKPOINT_VERSION}/${CHECKPOINT_PLURAL}`;
+
+export function checkpointPath(namespace: string, name?: string): string {
+  const base = `/apis/${CHECKPOINT_GROUP}/${CHECKPOINT_VERSION}/namespaces/${encodeURIComponent(namespace)}/${CHECKPOINT_PLURAL}`;
+  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+}
+
+/** Why a restore reference is stored on one node only (directory storage that is not shared). */
+export function isNodeLocal(status: CheckpointStatus): boolean {
+  return status.storage?.type === 'directory' && status.storage.shared !== true;
+}

@@ -1,0 +1,77 @@
+/**
+ * The webhook's configuration: flags and env vars with documented defaults
+ * (README.md#webhook-configuration lists the same table).
+ */
+import {
+  DEFAULT_HOST_HOOKS_DIR,
+  parseDurationSeconds,
+  parseInteger,
+  parseString,
+  readOptions,
+  type OptionSpec,
+} from '@cryo/common';
+
+export const webhookOptionSpecs = {
+  port: {
+    flag: '--port', env: 'CRYO_PORT', default: 8443, parse: parseInteger(0, 65535),
+    description: 'HTTPS port serving /mutate, /healthz, /readyz and /metrics (0 picks a free port).',
+  } satisfies OptionSpec<number>,
+  namespace: {
+    flag: '--namespace', env: 'POD_NAMESPACE', default: 'cryo-system', parse: parseString,
+    description: "The webhook's own namespace (downward API), where its Service and TLS Secret live.",
+  } satisfies OptionSpec<string>,
+  serviceName: {
+    flag: '--service-name', env: 'CRYO_SERVICE_NAME', default: 'cryo-webhook', parse: parseString,
+    description: 'Service in front of the webhook; its DNS names are the serving certificate SANs.',
+  } satisfies OptionSpec<string>,
+  webhookConfigName: {
+    flag: '--webhook-config-name', env: 'CRYO_WEBHOOK_CONFIG_NAME', default: 'cryo-webhook', parse: parseString,
+    description: 'MutatingWebhookConfiguration whose caBundle the webhook keeps current (generated TLS only).',
+  } satisfies OptionSpec<string>,
+  tlsSecretName: {
+    flag: '--tls-secret-name', env: 'CRYO_TLS_SECRET_NAME', default: 'cryo-webhook-tls', parse: parseString,
+    description: 'Secret through which all replicas share one CA and serving certificate (generated TLS only).',
+  } satisfies OptionSpec<string>,
+  tlsCertFile: {
+    flag: '--tls-cert-file', env: 'CRYO_TLS_CERT_FILE', default: '', parse: parseString,
+    description: 'PEM serving certificate provided from outside (e.g. cert-manager); with --tls-key-file it replaces generated TLS and is reloaded when the file changes.',
+  } satisfies OptionSpec<string>,
+  tlsKeyFile: {
+    flag: '--tls-key-file', env: 'CRYO_TLS_KEY_FILE', default: '', parse: parseString,
+    description: 'PEM private key for --tls-cert-file.',
+  } satisfies OptionSpec<string>,
+  servingCertValiditySeconds: {
+    flag: '--serving-cert-validity', env: 'CRYO_SERVING_CERT_VALIDITY', default: 7 * 86400, parse: parseDurationSeconds,
+    description: 'Lifetime of each generated serving certificate.',
+  } satisfies OptionSpec<number>,
+  servingCertRenewBeforeSeconds: {
+    flag: '--serving-cert-renew-before', env: 'CRYO_SERVING_CERT_RENEW_BEFORE', default: 2 * 86400, parse: parseDurationSeconds,
+    description: 'Renew the serving certificate when less than this is left of its lifetime.',
+  } satisfies OptionSpec<number>,
+  tlsResyncSeconds: {
+    flag: '--tls-resync', env: 'CRYO_TLS_RESYNC', default: 60, parse: parseDurationSeconds,
+    description: 'How often to re-read the TLS Secret and re-check the caBundle, besides watching it.',
+  } satisfies OptionSpec<number>,
+  checkpointPullSecret: {
+    flag: '--checkpoint-pull-secret', env: 'CRYO_CHECKPOINT_PULL_SECRET', default: '', parse: parseString,
+    description: "imagePullSecret added to restored pods whose checkpoint is an image (must exist in the pod's namespace).",
+  } satisfies OptionSpec<string>,
+  hostHooksDir: {
+    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseString,
+    description: 'Host directory where the node agent serves one hook socket directory per pod.',
+  } satisfies OptionSpec<string>,
+  maxBodyBytes: {
+    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 6 * 1024 * 1024, parse: parseInteger(1024, 64 * 1024 * 1024),
+    description: 'Largest AdmissionReview accepted; larger bodies get 413.',
+  } satisfies OptionSpec<number>,
+  kubeconfig: {
+    flag: '--kubeconfig', env: 'KUBECONFIG', default: '', parse: parseString,
+    description: 'kubeconfig file; in a pod the service account is used.',
+  } satisfies OptionSpec<string>,
+};
+
+export type WebhookConfig = ReturnType<typeof readWebhookConfig>;
+
+export function readWebhookConfig(argv: readonly string[] = process.argv.slice(2), env = process.env) {
+  return readOptions(webhookOptionSpecs, argv, env);
+}
