@@ -64,6 +64,10 @@ export const webhookOptionSpecs = {
     flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 6 * 1024 * 1024, parse: parseInteger(1024, 64 * 1024 * 1024),
     description: 'Largest AdmissionReview accepted; larger bodies get 413.',
   } satisfies OptionSpec<number>,
+  shutdownDelaySeconds: {
+    flag: '--shutdown-delay', env: 'CRYO_SHUTDOWN_DELAY', default: 5, parse: parseDurationSeconds,
+    description: 'On SIGTERM, fail readiness and keep serving this long before closing, so endpoints drop the pod first.',
+  } satisfies OptionSpec<number>,
   kubeconfig: {
     flag: '--kubeconfig', env: 'KUBECONFIG', default: '', parse: parseString,
     description: 'kubeconfig file; in a pod the service account is used.',

@@ -1,0 +1,667 @@
+/**
+ * The install manifests (manifests/) and the webhook image (webhook/Dockerfile), checked
+ * without a cluster: against the Kubernetes API schemas, against each other and the
+ * webhook's defaults, against the Checkpoint API types, and against the rules Cryo
+ * promises (least privilege, no root, no single point of failure).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Condition } from '@kubernetes/client-node';
+import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import type { IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import type { IDeployment } from 'kubernetes-models/apps/v1';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import type { IClusterRole, IClusterRoleBinding, IRole, IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import type { INamespace, IService, IServiceAccount } from 'kubernetes-models/v1';
+import { describe, expect, it } from 'vitest';
+import {
+  CHECKPOINT_API_VERSION,
+  CHECKPOINT_GROUP,
+  CHECKPOINT_KIND,
+  CHECKPOINT_PHASES,
+  CHECKPOINT_PLURAL,
+  CHECKPOINT_VERSION,
+  type Checkpoint,
+  type CheckpointedContainer,
+  type CheckpointSpec,
+  type CheckpointStatus,
+  type CheckpointStorage,
+  type RestoreReferenceType,
+} from '../../common/src/api/checkpoint.ts';
+import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
+import { webhookOptionSpecs } from '../../webhook/src/config.ts';
+import { compileSchema, formatErrors, schemaNodes, structuralSchemaProblems, type SchemaNode } from './crd-schema.ts';
+import { kubernetesModel, unknownFields, validateAgainstKubernetesSchema } from './kubernetes-schemas.ts';
+import {
+  KUSTOMIZATION_FILE,
+  REMOVE,
+  REPO_ROOT,
+  loadFile,
+  loadManifests,
+  objectName,
+  readKustomization,
+  withField,
+  yamlFilesInManifestsDir,
+  type KubeObject,
+} from './load-manifests.ts';
+
+const documents = loadManifests();
+const objects = documents.map((d) => d.object);
+
+const defaults = {
+  port: webhookOptionSpecs.port.default,
+  namespace: webhookOptionSpecs.namespace.default,
+  serviceName: webhookOptionSpecs.serviceName.default,
+  webhookConfigName: webhookOptionSpecs.webhookConfigName.default,
+  tlsSecretName: webhookOptionSpecs.tlsSecretName.default,
+};
+
+/** The kinds manifests/ holds, typed as the Kubernetes API defines them (kubernetes-models). */
+interface Kinds {
+  Namespace: INamespace;
+  CustomResourceDefinition: ICustomResourceDefinition;
+  ServiceAccount: IServiceAccount;
+  ClusterRole: IClusterRole;
+  ClusterRoleBinding: IClusterRoleBinding;
+  Role: IRole;
+  RoleBinding: IRoleBinding;
+  Service: IService;
+  Deployment: IDeployment;
+  PodDisruptionBudget: IPodDisruptionBudget;
+  MutatingWebhookConfiguration: IMutatingWebhookConfiguration;
+}
+type Loaded<K extends keyof Kinds> = Kinds[K] & KubeObject;
+
+/** Every object of these kinds in manifests/. */
+function all<K extends keyof Kinds>(...kinds: K[]): Loaded<K>[] {
+  return objects.filter((o) => (kinds as string[]).includes(o.kind)) as Loaded<K>[];
+}
+
+/** The one object of this kind in manifests/; none or several is an error. */
+function the<K extends keyof Kinds>(kind: K): Loaded<K> {
+  const found = all(kind);
+  if (found.length !== 1) throw new Error(`expected exactly one ${kind} in manifests/, found ${found.length}`);
+  return found[0];
+}
+
+/** True when a label selector's matchLabels pick pods with these labels. */
+function selects(selector: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } | undefined, labels: Record<string, string> | undefined): boolean {
+  if (selector === undefined || labels === undefined) return false;
+  const matchLabels = selector.matchLabels ?? {};
+  return selector.matchExpressions === undefined && Object.keys(matchLabels).length > 0
+    && Object.entries(matchLabels).every(([key, value]) => labels[key] === value);
+}
+
+/** The registry part of an image reference, if it names one (`host.domain/…`, `host:port/…`, `localhost/…`). */
+function registryHostOf(image: string): string | undefined {
+  const [first, ...rest] = image.split('/');
+  if (rest.length === 0) return undefined;
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined;
+}
+
+describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', () => {
+  it('Kustomization lists every file in manifests/, each once, and nothing else', () => {
+    const { resources } = readKustomization();
+    expect(new Set(resources).size).toBe(resources.length);
+    expect([...resources].sort()).toEqual(yamlFilesInManifestsDir().filter((f) => f !== KUSTOMIZATION_FILE));
+  });
+
+  it('Kustomization only lists resources, so kubectl apply -f installs exactly the same objects', () => {
+    // No namespace:, labels:, patches or generators: every file is complete as written.
+    expect(Object.keys(readKustomization()).sort()).toEqual(['apiVersion', 'kind', 'resources']);
+  });
+
+  it('kubectl apply -f manifests/ creates the cryo-system namespace before anything in it', () => {
+    const created = new Set<string>();
+    for (const file of yamlFilesInManifestsDir().filter((f) => f !== KUSTOMIZATION_FILE)) {
+      for (const { object } of loadFile(file)) {
+        const namespace = object.metadata.namespace;
+        if (namespace !== undefined) expect(created, `${file} ${object.kind} ${object.metadata.name}`).toContain(namespace);
+        if (object.kind === 'Namespace') created.add(object.metadata.name);
+      }
+    }
+  });
+
+  it('every namespaced object lives in the webhook namespace, which manifests/ creates with Pod Security restricted', () => {
+    const namespace = the('Namespace');
+    expect(namespace.metadata.name).toBe(defaults.namespace);
+    expect(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'];
+    for (const object of objects) {
+      expect(object.metadata.namespace, `${object.kind} ${object.metadata.name}`).toBe(
+        clusterScoped.includes(object.kind) ? undefined : defaults.namespace,
+      );
+    }
+  });
+
+  it('no two objects share a kind, namespace and name', () => {
+    const keys = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+describe('every object matches the Kubernetes API', () => {
+  it.each(documents.map((d) => [objectName(d), d.object] as const))('%s validates against its kubernetes-models schema', async (_, object) => {
+    await expect(validateAgainstKubernetesSchema(object)).resolves.toBeUndefined();
+  });
+
+  it.each(documents.map((d) => [objectName(d), d.object] as const))('%s has no field unknown to the Kubernetes API', (_, object) => {
+    expect(unknownFields(object)).toEqual([]);
+  });
+
+  it('a kind kubernetes-models does not know fails instead of passing unchecked', async () => {
+    await expect(kubernetesModel(CHECKPOINT_API_VERSION, CHECKPOINT_KIND)).rejects.toThrow(/no kubernetes-models API/);
+    await expect(kubernetesModel('apps/v1', 'Deploymnet')).rejects.toThrow(/no kind Deploymnet/);
+  });
+
+  it('a value of the wrong type and a misspelt field are both caught', async () => {
+    await expect(validateAgainstKubernetesSchema(withField(the('Deployment'), 'spec.replicas', 'two'))).rejects.toThrow(/replicas/);
+    const misspelt = withField(the('Deployment'), 'spec.template.spec.containers.0.readinesProbe', {});
+    expect(unknownFields(misspelt)).toEqual(['.spec.template.spec.containers[0].readinesProbe']);
+  });
+});
+
+// The objects the rest of the tests read; each exists once (the() throws otherwise).
+const deployment = the('Deployment');
+const podTemplate = deployment.spec!.template;
+const podLabels = podTemplate.metadata!.labels!;
+const pod = podTemplate.spec!;
+const service = the('Service');
+const webhookConfiguration = the('MutatingWebhookConfiguration');
+const webhook = webhookConfiguration.webhooks![0];
+
+describe("the webhook's names and ports agree with each other and with its defaults (webhook/src/config.ts)", () => {
+  const [container] = pod.containers;
+
+  it('the objects carry the default names', () => {
+    expect(service.metadata.name).toBe(defaults.serviceName);
+    expect(webhookConfiguration.metadata.name).toBe(defaults.webhookConfigName);
+  });
+
+  it('the Deployment runs the webhook with its defaults: no args, its namespace from the downward API', () => {
+    expect(pod.containers).toHaveLength(1);
+    expect(container.command).toBeUndefined();
+    expect(container.args).toBeUndefined();
+    expect(webhookOptionSpecs.namespace.env).toBe('POD_NAMESPACE');
+    expect(container.env).toContainEqual({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
+  });
+
+  it('the container listens on the default port, named https', () => {
+    expect(container.ports).toEqual([{ name: 'https', containerPort: defaults.port, protocol: 'TCP' }]);
+  });
+
+  it('the Service forwards 443 to that port and selects the Deployment pods', () => {
+    expect(service.spec?.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+    expect(selects({ matchLabels: service.spec?.selector }, podLabels)).toBe(true);
+  });
+
+  it('the MutatingWebhookConfiguration calls that Service on its port, at /mutate', () => {
+    expect(webhook.clientConfig.service).toEqual({
+      namespace: defaults.namespace,
+      name: defaults.serviceName,
+      path: '/mutate',
+      port: service.spec?.ports?.[0].port,
+    });
+  });
+
+  it('the image is the plain cryo/webhook reference at the webhook package version, for kustomize images: to override', () => {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'webhook/package.json'), 'utf8')) as { version: string };
+    expect(container.image).toBe(`cryo/webhook:${version}`);
+    expect(registryHostOf(container.image!)).toBeUndefined();
+  });
+});
+
+describe('the MutatingWebhookConfiguration', () => {
+  it('has one webhook, restore.cryo.dev, for pod CREATE only', () => {
+    expect(webhookConfiguration.webhooks).toHaveLength(1);
+    expect(webhook.name).toBe('restore.cryo.dev');
+    expect(webhook.rules).toEqual([
+      { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+    ]);
+  });
+
+  it('is safe to call again and fails closed: sideEffects None, failurePolicy Fail, reinvocationPolicy IfNeeded', () => {
+    expect(webhook.admissionReviewVersions).toEqual(['v1']);
+    expect(webhook.sideEffects).toBe('None');
+    expect(webhook.failurePolicy).toBe('Fail');
+    expect(webhook.reinvocationPolicy).toBe('IfNeeded');
+    expect(webhook.matchPolicy).toBe('Equivalent');
+    expect(webhook.timeoutSeconds).toBeGreaterThanOrEqual(1);
+    expect(webhook.timeoutSeconds).toBeLessThanOrEqual(30);
+  });
+
+  it('carries no caBundle: the webhook writes it at runtime', () => {
+    expect(webhook.clientConfig.caBundle).toBeUndefined();
+    expect(webhook.clientConfig.url).toBeUndefined();
+  });
+
+  it('never sees kube-system or its own namespace', () => {
+    expect(webhook.namespaceSelector).toEqual({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', defaults.namespace] }],
+    });
+  });
+
+  it('is called only for pods with a cryo.dev/ annotation (a CEL matchCondition; CEL is not evaluated here)', () => {
+    expect(webhook.matchConditions).toHaveLength(1);
+    const { expression } = webhook.matchConditions![0];
+    expect(ANNOTATION_PREFIX).toBe('cryo.dev/');
+    expect(expression).toContain(`startsWith('${ANNOTATION_PREFIX}')`);
+    expect(expression).toContain('object.metadata.annotations');
+    // Guarded: a pod without annotations must evaluate to false, not to an error.
+    expect(expression).toMatch(/^has\(object\.metadata\.annotations\) &&/);
+  });
+});
+
+describe('RBAC grants the webhook what it uses and no more', () => {
+  const roles = all('Role', 'ClusterRole');
+  const rules = roles.flatMap((role) => (role.rules ?? []).map((rule) => ({ role, rule })));
+  const rulesFor = (resource: string) => rules.filter(({ rule }) => rule.resources?.includes(resource));
+
+  it('has no wildcard, no nodes/proxy and no escalate, bind or impersonate', () => {
+    for (const { rule } of rules) {
+      const everything = [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? []), ...(rule.nonResourceURLs ?? [])];
+      expect(everything.filter((word) => word.includes('*'))).toEqual([]);
+      expect(rule.resources).not.toContain('nodes/proxy');
+      expect(rule.verbs.filter((verb) => ['escalate', 'bind', 'impersonate'].includes(verb))).toEqual([]);
+    }
+  });
+
+  it('reads Checkpoints, never writes them', () => {
+    const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
+    expect(checkpointRules).toHaveLength(1);
+    expect(checkpointRules[0].rule.resources).toEqual([CHECKPOINT_PLURAL]);
+    expect(checkpointRules[0].rule.verbs).toEqual(['get', 'list', 'watch']);
+  });
+
+  it('touches only its own MutatingWebhookConfiguration', () => {
+    const webhookRules = rulesFor('mutatingwebhookconfigurations');
+    expect(webhookRules).toHaveLength(1);
+    expect(webhookRules[0].rule.resourceNames).toEqual([defaults.webhookConfigName]);
+    expect(webhookRules[0].rule.verbs).toEqual(['get', 'list', 'watch', 'patch', 'update']);
+  });
+
+  it('may create Secrets in its namespace, and read or change only its TLS Secret', () => {
+    const secretRules = rulesFor('secrets');
+    for (const { role } of secretRules) {
+      expect(role.kind).toBe('Role');
+      expect(role.metadata.namespace).toBe(defaults.namespace);
+    }
+    const unnamed = secretRules.filter(({ rule }) => rule.resourceNames === undefined);
+    const named = secretRules.filter(({ rule }) => rule.resourceNames !== undefined);
+    // create is authorized before the object has a name, so resourceNames cannot limit it.
+    expect(unnamed.map(({ rule }) => rule.verbs)).toEqual([['create']]);
+    expect(named.map(({ rule }) => rule.resourceNames)).toEqual([[defaults.tlsSecretName]]);
+    expect(named[0].rule.verbs).toEqual(['get', 'list', 'watch', 'update', 'patch']);
+  });
+
+  it('binds each role to the webhook ServiceAccount, which the Deployment runs as', () => {
+    const serviceAccount = the('ServiceAccount');
+    expect(pod.serviceAccountName).toBe(serviceAccount.metadata.name);
+    const bindings = all('RoleBinding', 'ClusterRoleBinding');
+    expect(bindings.map((b) => `${b.roleRef.kind}/${b.roleRef.name}`).sort()).toEqual(roles.map((r) => `${r.kind}/${r.metadata.name}`).sort());
+    for (const binding of bindings) {
+      expect(binding.roleRef.apiGroup).toBe('rbac.authorization.k8s.io');
+      // A ClusterRoleBinding of a Role is refused; a RoleBinding keeps even a ClusterRole to its namespace.
+      if (binding.kind === 'ClusterRoleBinding') expect(binding.roleRef.kind).toBe('ClusterRole');
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }]);
+    }
+  });
+});
+
+describe('the webhook Deployment runs unprivileged and stays available', () => {
+  const containers = pod.containers.map((c) => [c.name, c] as const);
+
+  it('runs as a non-root user with the RuntimeDefault seccomp profile', () => {
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.hostNetwork ?? false).toBe(false);
+    expect(pod.hostPID ?? false).toBe(false);
+    expect(pod.hostIPC ?? false).toBe(false);
+  });
+
+  it.each(containers)('container %s: read-only root, no privilege escalation, all capabilities dropped', (_, container) => {
+    expect(container.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+  });
+
+  it('mounts no host paths (the namespace enforces Pod Security restricted)', () => {
+    for (const volume of pod.volumes ?? []) expect(Object.keys(volume).sort()).toEqual(['emptyDir', 'name']);
+  });
+
+  it.each(containers)('container %s: startup, readiness (/readyz) and liveness (/healthz) probes over HTTPS', (_, container) => {
+    expect(container.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+  });
+
+  it.each(containers)('container %s: requests and limits for CPU and memory', (_, container) => {
+    expect(container.resources).toEqual({
+      requests: { cpu: expect.any(String), memory: expect.any(String) },
+      limits: { cpu: expect.any(String), memory: expect.any(String) },
+    });
+  });
+
+  it('runs two replicas or more, on different nodes where it can, and never drops one for an upgrade', () => {
+    expect(deployment.spec?.replicas).toBeGreaterThanOrEqual(2);
+    expect(deployment.spec?.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const terms = pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(terms.map((t) => t.podAffinityTerm.topologyKey)).toEqual(['kubernetes.io/hostname']);
+    expect(selects(terms[0].podAffinityTerm.labelSelector, podLabels)).toBe(true);
+    expect(pod.topologySpreadConstraints).not.toHaveLength(0);
+    for (const constraint of pod.topologySpreadConstraints ?? []) {
+      expect(constraint.whenUnsatisfiable).toBe('ScheduleAnyway');
+      expect(selects(constraint.labelSelector, podLabels)).toBe(true);
+    }
+  });
+
+  it('gives a stopping replica time to leave the Service endpoints, then to finish its admission calls', () => {
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(webhookOptionSpecs.shutdownDelaySeconds.default + webhook.timeoutSeconds!);
+  });
+
+  it('selects its own pods', () => {
+    expect(selects(deployment.spec?.selector, podLabels)).toBe(true);
+  });
+
+  it('keeps one replica through voluntary disruptions: the PodDisruptionBudget selects its pods', () => {
+    const budget = the('PodDisruptionBudget');
+    expect(budget.spec?.minAvailable).toBe(1);
+    expect(budget.spec?.minAvailable).toBeLessThan(deployment.spec!.replicas!);
+    expect(selects(budget.spec?.selector, podLabels)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The Checkpoint CRD against common/src/api/checkpoint.ts
+// ---------------------------------------------------------------------------------------
+
+/**
+ * For each TypeScript type of the Checkpoint API, its fields and whether each is required.
+ * tsc checks these literals against the types (a field missing, extra or with the wrong
+ * optionality does not compile); the tests check them against the CRD schema.
+ */
+type FieldsOf<T> = { [K in keyof T]-?: Partial<Pick<T, K>> extends Pick<T, K> ? 'optional' : 'required' };
+
+const CHECKPOINT_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required', status: 'optional' } satisfies FieldsOf<Checkpoint>;
+const SPEC_FIELDS = { podName: 'required', containers: 'optional', storage: 'optional', reason: 'optional' } satisfies FieldsOf<CheckpointSpec>;
+const STORAGE_FIELDS = { registry: 'optional', directory: 'optional' } satisfies FieldsOf<CheckpointStorage>;
+const REGISTRY_FIELDS = { repository: 'required', pushSecretName: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorage['registry']>>;
+const DIRECTORY_FIELDS = { path: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorage['directory']>>;
+const STATUS_FIELDS = {
+  phase: 'optional',
+  nodeName: 'optional',
+  startTime: 'optional',
+  completionTime: 'optional',
+  message: 'optional',
+  storage: 'optional',
+  totalSize: 'optional',
+  totalSizeBytes: 'optional',
+  containers: 'optional',
+  conditions: 'optional',
+  observedGeneration: 'optional',
+} satisfies FieldsOf<CheckpointStatus>;
+const STATUS_STORAGE_FIELDS = { type: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStatus['storage']>>;
+const CONTAINER_FIELDS = {
+  name: 'required',
+  restoreReference: 'required',
+  referenceType: 'required',
+  sizeBytes: 'optional',
+  baseImage: 'optional',
+  mountDestinations: 'optional',
+  checkpointDurationSeconds: 'optional',
+  storeDurationSeconds: 'optional',
+} satisfies FieldsOf<CheckpointedContainer>;
+const CONDITION_FIELDS = {
+  type: 'required',
+  status: 'required',
+  observedGeneration: 'optional',
+  lastTransitionTime: 'required',
+  reason: 'required',
+  message: 'required',
+} satisfies FieldsOf<V1Condition>;
+
+/** Every object node of the schema, by path, with the TypeScript fields it must have. */
+const FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
+  '': CHECKPOINT_FIELDS,
+  '.spec': SPEC_FIELDS,
+  '.spec.storage': STORAGE_FIELDS,
+  '.spec.storage.registry': REGISTRY_FIELDS,
+  '.spec.storage.directory': DIRECTORY_FIELDS,
+  '.status': STATUS_FIELDS,
+  '.status.storage': STATUS_STORAGE_FIELDS,
+  '.status.containers[]': CONTAINER_FIELDS,
+  '.status.conditions[]': CONDITION_FIELDS,
+};
+
+// Union members, listed so that tsc rejects a missing or extra one.
+const REFERENCE_TYPES = Object.keys({ image: true, archive: true } satisfies Record<RestoreReferenceType, true>);
+const STORAGE_TYPES = Object.keys({ registry: true, directory: true } satisfies Record<NonNullable<CheckpointStatus['storage']>['type'], true>);
+
+/** What goes over the wire: JSON, as the client serializes it (Dates become RFC 3339 strings). */
+function wire(checkpoint: Checkpoint): unknown {
+  return JSON.parse(JSON.stringify(checkpoint));
+}
+
+const registryCheckpoint: Checkpoint = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_KIND,
+  metadata: { name: 'web-0-before-upgrade', namespace: 'shop' },
+  spec: {
+    podName: 'web-0',
+    containers: ['app', 'cache'],
+    storage: { registry: { repository: '10.0.0.5:5000/checkpoints/web', pushSecretName: 'checkpoint-push' } },
+    reason: 'node maintenance',
+  },
+  status: {
+    phase: 'Succeeded',
+    nodeName: 'worker-2',
+    startTime: '2026-01-05T10:00:00Z',
+    completionTime: '2026-01-05T10:00:04.512Z',
+    message: 'checkpointed 2 containers',
+    storage: { type: 'registry' },
+    totalSize: '61.2 MiB',
+    totalSizeBytes: 64_172_851,
+    containers: [
+      {
+        name: 'app',
+        restoreReference: `10.0.0.5:5000/checkpoints/web@sha256:${'a'.repeat(64)}`,
+        referenceType: 'image',
+        sizeBytes: 52_428_800,
+        baseImage: 'shop/web:2.3.1',
+        mountDestinations: ['/var/cache/web'],
+        checkpointDurationSeconds: 1.42,
+        storeDurationSeconds: 2.87,
+      },
+      {
+        name: 'cache',
+        restoreReference: `10.0.0.5:5000/checkpoints/web@sha256:${'b'.repeat(64)}`,
+        referenceType: 'image',
+        sizeBytes: 11_744_051,
+      },
+    ],
+    conditions: [
+      {
+        type: 'Stored',
+        status: 'True',
+        reason: 'Pushed',
+        message: 'pushed 2 images',
+        lastTransitionTime: new Date('2026-01-05T10:00:04Z'),
+        observedGeneration: 1,
+      },
+    ],
+    observedGeneration: 1,
+  },
+};
+
+const directoryCheckpoint: Checkpoint = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_KIND,
+  metadata: { name: 'db-0', namespace: 'shop' },
+  spec: { podName: 'db-0', storage: { directory: { path: '/mnt/checkpoints', shared: true } } },
+  status: {
+    phase: 'Succeeded',
+    storage: { type: 'directory', shared: true },
+    containers: [{ name: 'db', restoreReference: '/mnt/checkpoints/shop/db-0/db.tar', referenceType: 'archive' }],
+  },
+};
+
+describe('the Checkpoint CRD', () => {
+  const crd = the('CustomResourceDefinition');
+  const [version] = crd.spec.versions;
+  const schema = version.schema!.openAPIV3Schema as SchemaNode;
+  const node = (path: string): SchemaNode => {
+    const found = [...schemaNodes(schema)].find(([p]) => p === path);
+    expect(found, `schema node ${path}`).toBeDefined();
+    return found![1];
+  };
+
+  it('names the API as common/src/api/checkpoint.ts does', () => {
+    expect(crd.metadata.name).toBe(`${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`);
+    expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
+    expect(crd.spec.scope).toBe('Namespaced');
+    expect(crd.spec.names).toEqual({
+      kind: CHECKPOINT_KIND,
+      listKind: `${CHECKPOINT_KIND}List`,
+      plural: CHECKPOINT_PLURAL,
+      singular: 'checkpoint',
+      shortNames: ['ckpt'],
+      categories: ['cryo'],
+    });
+  });
+
+  it('serves and stores one version, with a status subresource', () => {
+    expect(crd.spec.versions).toHaveLength(1);
+    expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true, subresources: { status: {} } });
+  });
+
+  it('shows pod, phase, size, node (wide) and age in kubectl get', () => {
+    expect(version.additionalPrinterColumns).toEqual([
+      { name: 'Pod', type: 'string', jsonPath: '.spec.podName' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Size', type: 'string', jsonPath: '.status.totalSize' },
+      { name: 'Node', type: 'string', jsonPath: '.status.nodeName', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ]);
+  });
+
+  it('has a structural schema', () => {
+    expect(structuralSchemaProblems(schema)).toEqual([]);
+  });
+
+  it('has exactly the fields of the TypeScript types, required where they are required', () => {
+    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
+    expect(objectNodes.sort()).toEqual(Object.keys(FIELDS_BY_SCHEMA_PATH).sort());
+    for (const [path, fields] of Object.entries(FIELDS_BY_SCHEMA_PATH)) {
+      const { properties, required = [] } = node(path);
+      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
+      const requiredInTypes = Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name);
+      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(requiredInTypes.sort());
+    }
+  });
+
+  it('allows exactly the values of the TypeScript unions', () => {
+    expect(node('.status.phase').enum).toEqual([...CHECKPOINT_PHASES]);
+    expect(node('.status.containers[].referenceType').enum).toEqual(REFERENCE_TYPES);
+    expect(node('.status.storage.type').enum).toEqual(STORAGE_TYPES);
+  });
+
+  it('keys the containers and conditions lists by name and type, and treats spec.containers as a set', () => {
+    expect(node('.status.containers')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
+    expect(node('.status.conditions')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+    expect(node('.spec.containers')['x-kubernetes-list-type']).toBe('set');
+  });
+
+  it('makes spec immutable and storage name exactly one kind, with CEL rules whose messages say so', () => {
+    // CEL needs a kube-apiserver; here the rules are checked to be there, as written.
+    expect(node('.spec')['x-kubernetes-validations']).toEqual([
+      { rule: 'self == oldSelf', message: expect.stringMatching(/spec is immutable/) },
+    ]);
+    expect(node('.spec.storage')['x-kubernetes-validations']).toEqual([
+      { rule: 'has(self.registry) != has(self.directory)', message: expect.stringMatching(/exactly one of registry or directory/) },
+    ]);
+  });
+
+  it('bounds every string and list in spec, which keeps the CEL cost of self == oldSelf small', () => {
+    for (const [path, n] of schemaNodes(node('.spec'))) {
+      if (n.type === 'string') expect(n.maxLength, `.spec${path}`).toBeDefined();
+      if (n.type === 'array') expect(n.maxItems, `.spec${path}`).toBeDefined();
+    }
+  });
+
+  describe('validates Checkpoints as the kube-apiserver would (CEL aside)', () => {
+    const validate = compileSchema(schema);
+    const check = (object: unknown): string => (validate(object) ? 'valid' : formatErrors(validate.errors));
+
+    it.each([
+      ['one stored in a registry', registryCheckpoint],
+      ['one stored in a shared directory', directoryCheckpoint],
+      ['one that names only its pod (cluster default storage)', { ...directoryCheckpoint, spec: { podName: 'db-0' }, status: undefined }],
+    ])('accepts %s', (_, checkpoint) => {
+      expect(check(wire(checkpoint))).toBe('valid');
+    });
+
+    it.each([
+      ['no spec.podName', registryCheckpoint, 'spec.podName', REMOVE, /^\/spec must have required property 'podName'$/],
+      ['a podName that is no DNS subdomain', registryCheckpoint, 'spec.podName', 'Web_0', /^\/spec\/podName must match pattern/],
+      ['a container listed by an invalid name', registryCheckpoint, 'spec.containers', ['App'], /^\/spec\/containers\/0 must match pattern/],
+      ['an empty container list', registryCheckpoint, 'spec.containers', [], /^\/spec\/containers must NOT have fewer than 1 items$/],
+      ['a registry repository with a tag', registryCheckpoint, 'spec.storage.registry.repository', 'checkpoints/web:v1', /^\/spec\/storage\/registry\/repository must match pattern/],
+      ['a registry repository with a digest', registryCheckpoint, 'spec.storage.registry.repository', `checkpoints/web@sha256:${'c'.repeat(64)}`, /^\/spec\/storage\/registry\/repository must match pattern/],
+      ['a registry without repository', registryCheckpoint, 'spec.storage.registry', {}, /^\/spec\/storage\/registry must have required property 'repository'$/],
+      ['a relative directory path', directoryCheckpoint, 'spec.storage.directory.path', 'checkpoints', /^\/spec\/storage\/directory\/path must match pattern/],
+      ['a reason over 1024 characters', registryCheckpoint, 'spec.reason', 'x'.repeat(1025), /^\/spec\/reason must NOT have more than 1024 characters$/],
+      ['a field the API does not have', registryCheckpoint, 'spec.podname', 'web-0', /^\/spec must NOT have additional properties$/],
+      ['a phase that does not exist', registryCheckpoint, 'status.phase', 'Done', /^\/status\/phase must be equal to one of the allowed values$/],
+      ['a negative totalSizeBytes', registryCheckpoint, 'status.totalSizeBytes', -1, /^\/status\/totalSizeBytes must be >= 0$/],
+      ['a fractional totalSizeBytes', registryCheckpoint, 'status.totalSizeBytes', 1.5, /^\/status\/totalSizeBytes must be integer/],
+      ['an unknown referenceType', directoryCheckpoint, 'status.containers.0.referenceType', 'tarball', /^\/status\/containers\/0\/referenceType must be equal to one of the allowed values$/],
+      ['a container without restoreReference', directoryCheckpoint, 'status.containers.0.restoreReference', REMOVE, /^\/status\/containers\/0 must have required property 'restoreReference'$/],
+      ['a startTime that is no date-time', registryCheckpoint, 'status.startTime', 'yesterday', /^\/status\/startTime must match format "date-time"$/],
+      ['a condition status other than True, False or Unknown', registryCheckpoint, 'status.conditions.0.status', 'Yes', /^\/status\/conditions\/0\/status must be equal to one of the allowed values$/],
+      ['an unknown storage type', directoryCheckpoint, 'status.storage.type', 's3', /^\/status\/storage\/type must be equal to one of the allowed values$/],
+    ] as const)('refuses %s', (_, base, path, value, error) => {
+      expect(check(withField(wire(base), path, value))).toMatch(error);
+    });
+  });
+});
+
+describe('the webhook image (webhook/Dockerfile)', () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'webhook/Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const last = (keyword: string): string | undefined => instructions.filter((i) => i.startsWith(`${keyword} `)).pop();
+
+  it('builds on Node 24 images named without a registry', () => {
+    const bases = instructions.filter((i) => i.startsWith('FROM ')).map((i) => i.split(/\s+/)[1]);
+    expect(bases.length).toBeGreaterThanOrEqual(2);
+    for (const base of bases) {
+      expect(base).toMatch(/^node:24(-|$)/);
+      expect(registryHostOf(base)).toBeUndefined();
+    }
+  });
+
+  it('runs as 65532, the user the Deployment requires, on the default port', () => {
+    expect(last('USER')).toBe('USER 65532:65532');
+    expect(last('EXPOSE')).toBe(`EXPOSE ${defaults.port}`);
+    expect(instructions).toContain('ENV NODE_ENV=production');
+  });
+
+  it("starts the webhook package's bin with Node's type stripping", () => {
+    const { bin } = JSON.parse(readFileSync(join(REPO_ROOT, 'webhook/package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(bin['cryo-webhook']).toBe('./src/main.ts');
+    expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["node", "webhook/src/main.ts"]');
+  });
+
+  it('installs production dependencies only', () => {
+    const install = instructions.find((i) => i.startsWith('RUN npm ci'));
+    expect(install).toContain('--omit=dev');
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * The whole webhook as it runs in a cluster: generated TLS shared through the Secret, caBundle in
+ * the MutatingWebhookConfiguration, Checkpoints from a watch, admissions over real HTTPS, all
+ * against the shared fake kube-apiserver through the real @kubernetes/client-node.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
+import { annotations, silentLogger } from '@cryo/common';
+import { readWebhookConfig, startWebhook, type RunningWebhook } from '../../webhook/src/index.ts';
+import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
+import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
+import { httpsRequest, postJson, type HttpsTarget } from '../src/harness/https-request.ts';
+
+const SERVERNAME = 'cryo-webhook.cryo-system.svc';
+const mutatingWebhookManifest = parseYaml(readFileSync(new URL('../../manifests/mutating-webhook.yaml', import.meta.url), 'utf8'));
+
+let api: FakeKubeApiServer;
+const running: RunningWebhook[] = [];
+
+beforeEach(async () => {
+  api = await FakeKubeApiServer.start();
+  api.put(mutatingWebhookManifest);
+  api.put(loadCheckpoint('succeeded-registry'));
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop()));
+  await api.stop();
+});
+
+async function start(extraArgs: string[] = []): Promise<RunningWebhook> {
+  const config = readWebhookConfig(['--port', '0', '--tls-resync', '1s', ...extraArgs], {});
+  const webhook = await startWebhook(config, { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
+  running.push(webhook);
+  await until(() => webhook.notReadyReason() === undefined, 'the webhook to be ready');
+  return webhook;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function caFromSecret(): string {
+  const secret = api.get<V1Secret>('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls');
+  expect(secret, 'the TLS Secret').toBeDefined();
+  return Buffer.from(secret!.data!['ca.crt'], 'base64').toString('utf8');
+}
+
+/** The decoded caBundle of each webhook in the configuration. */
+function caBundles(): (string | undefined)[] {
+  const configuration = api.get<V1MutatingWebhookConfiguration>(
+    'admissionregistration.k8s.io/v1', 'mutatingwebhookconfigurations', undefined, 'cryo-webhook',
+  )!;
+  return configuration.webhooks!.map((hook) =>
+    hook.clientConfig.caBundle === undefined ? undefined : Buffer.from(hook.clientConfig.caBundle, 'base64').toString('utf8'),
+  );
+}
+
+const target = (webhook: RunningWebhook): HttpsTarget => ({ port: webhook.port, ca: caFromSecret(), servername: SERVERNAME });
+
+async function admit(webhook: RunningWebhook, review: unknown) {
+  const res = await postJson(target(webhook), '/mutate', review);
+  expect(res.status).toBe(200);
+  return res.json<{ response: { allowed: boolean; patch?: string; status?: { code: number; message: string } } }>().response;
+}
+
+describe('the webhook against the kube-apiserver', () => {
+  it('creates the TLS Secret, writes the caBundle and restores a pod over verified TLS', async () => {
+    const webhook = await start();
+    const ca = caFromSecret();
+    // Readiness does not wait for the caBundle (the configuration may be applied after the
+    // webhook): the keeper writes it as soon as it can.
+    await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle');
+    expect(caBundles()).toHaveLength(1);
+    const response = await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
+    expect(response.allowed).toBe(true);
+    expect(response.patch).toBeDefined();
+  });
+
+  it('admits a pod for a Checkpoint created after the webhook started', async () => {
+    const webhook = await start();
+    const fresh = loadCheckpoint('succeeded-registry');
+    fresh.metadata!.name = 'created-later';
+    fresh.metadata!.uid = '0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e';
+    api.put(fresh);
+    const review = loadAdmissionReview('restore-deployment-pod');
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'created-later';
+    expect((await admit(webhook, review)).allowed).toBe(true);
+  });
+
+  it('reads the API directly when its watch is down and the cache has not seen a Checkpoint', async () => {
+    const webhook = await start();
+    // Every watch attempt fails from now on, and the open one is cut: the cache goes stale.
+    api.failNext({ watch: true, status: 500, times: 1000 });
+    api.closeWatches({ abrupt: true });
+    await until(() => api.watchCount === 0, 'the watch to close');
+    const unseen = loadCheckpoint('succeeded-registry');
+    unseen.metadata!.name = 'not-in-cache';
+    api.put(unseen);
+    api.clearRequests();
+    const review = loadAdmissionReview('restore-deployment-pod');
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'not-in-cache';
+    expect((await admit(webhook, review)).allowed).toBe(true);
+    expect(api.requests.some((r) => r.method === 'GET' && r.path.endsWith('/namespaces/shop/checkpoints/not-in-cache'))).toBe(true);
+  });
+
+  it('keeps its cache current across watch disconnects and sees deletions', async () => {
+    const webhook = await start();
+    api.closeWatches();
+    await api.waitForWatches(1);
+    api.remove('cryo.dev/v1alpha1', 'checkpoints', 'shop', 'orders-api-warm');
+    const response = await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
+    expect(response.allowed).toBe(false);
+    expect(response.status!.code).toBe(404);
+  });
+
+  it('writes nothing to the API while admitting, dry run or not', async () => {
+    const webhook = await start();
+    api.clearRequests();
+    await admit(webhook, loadAdmissionReview('restore-dry-run-pod'));
+    await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
+    expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it('rewrites a caBundle that something reset', async () => {
+    await start();
+    const ca = caFromSecret();
+    await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle in sync');
+    api.put(mutatingWebhookManifest);
+    expect(caBundles()).toEqual([undefined]);
+    await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle to be rewritten');
+  });
+
+  it('lets two replicas share one CA, so the apiserver trusts both', async () => {
+    const [a, b] = await Promise.all([start(), start()]);
+    const ca = caFromSecret();
+    for (const replica of [a, b]) {
+      const res = await httpsRequest({ port: replica.port, ca, servername: SERVERNAME }, 'GET', '/healthz');
+      expect(res.status).toBe(200);
+    }
+    expect(api.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/secrets') && r.status === 201)).toHaveLength(1);
+  });
+
+  it('is not ready while it cannot list Checkpoints, and becomes ready when it can', async () => {
+    api.failNext({ method: 'GET', pathPrefix: '/apis/cryo.dev/v1alpha1/checkpoints', status: 503, times: 2 });
+    const config = readWebhookConfig(['--port', '0'], {});
+    const webhook = await startWebhook(config, { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
+    running.push(webhook);
+    const notReady = await httpsRequest(target(webhook), 'GET', '/readyz');
+    expect(notReady.status).toBe(503);
+    expect(notReady.text).toContain('Checkpoint cache not synced yet');
+    await until(() => webhook.notReadyReason() === undefined, 'readiness after the API recovers');
+  });
+});

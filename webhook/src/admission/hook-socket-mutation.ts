@@ -1,0 +1,61 @@
+/**
+ * `cryo.dev/hooks: enabled`: mount the pod's own directory of the node agent's hook directory
+ * into every app container and tell the SDK where the socket is.
+ *
+ * The host directory is mounted with `subPathExpr: $(CRYO_POD_UID)`, the env var coming from the
+ * downward API, so a container only ever sees `<host dir>/<its pod uid>`. Any CRYO_POD_UID the
+ * pod sets itself is dropped first: otherwise it could point the subPath at another pod's socket.
+ */
+import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
+import { annotations, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
+import { AdmissionDenial } from './admission-denial.ts';
+
+export function hookVolume(hostHooksDir: string): V1Volume {
+  return { name: HOOK_VOLUME_NAME, hostPath: { path: hostHooksDir, type: 'DirectoryOrCreate' } };
+}
+
+const hookEnv: V1EnvVar[] = [
+  { name: POD_UID_ENV, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' } } },
+  { name: HOOK_SOCKET_ENV, value: HOOK_SOCKET_PATH },
+];
+
+export function applyHookSocket(pod: V1Pod, options: { hostHooksDir: string }): void {
+  const spec = pod.spec!;
+  const volume = hookVolume(options.hostHooksDir);
+  const volumes = (spec.volumes ??= []);
+  const existing = volumes.find((v) => v.name === HOOK_VOLUME_NAME);
+  if (existing === undefined) {
+    volumes.push(volume);
+  } else if (JSON.stringify(existing) !== JSON.stringify(volume)) {
+    throw new AdmissionDenial(
+      422,
+      'reserved-volume-name',
+      `volume name "${HOOK_VOLUME_NAME}" is reserved for Cryo's hook socket; rename the pod's volume`,
+    );
+  }
+  for (const container of spec.containers ?? []) mountInto(container);
+  ((pod.metadata ??= {}).annotations ??= {})[annotations.HOOKS_STATUS] = annotations.HOOKS_STATUS_INJECTED;
+}
+
+function mountInto(container: V1Container): void {
+  const mounts = (container.volumeMounts ??= []);
+  const clash = mounts.find((m) => m.mountPath === HOOK_MOUNT_PATH && m.name !== HOOK_VOLUME_NAME);
+  if (clash !== undefined) {
+    throw new AdmissionDenial(
+      422,
+      'hook-mount-path-taken',
+      `container "${container.name}" already mounts volume "${clash.name}" at ${HOOK_MOUNT_PATH}, where Cryo mounts the hook socket; move that mount`,
+    );
+  }
+  if (!mounts.some((m) => m.name === HOOK_VOLUME_NAME)) {
+    mounts.push({ name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` });
+  }
+  // Ours first, so later entries may refer to $(CRYO_POD_UID); the same result on reinvocation.
+  const others = (container.env ?? []).filter((e) => e.name !== POD_UID_ENV && e.name !== HOOK_SOCKET_ENV);
+  container.env = [...structuredClone(hookEnv), ...others];
+}
+
+/** Whether a checkpointed container had the hook socket mounted (its restore needs it again). */
+export function recordsHookMount(mountDestinations: readonly string[] | undefined): boolean {
+  return mountDestinations?.includes(HOOK_MOUNT_PATH) ?? false;
+}

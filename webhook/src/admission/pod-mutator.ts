@@ -1,0 +1,104 @@
+/**
+ * Decides one pod admission: what to change for `cryo.dev/restore-from` and `cryo.dev/hooks`,
+ * or why to refuse. Mutates a deep copy and returns the JSON Patch from the original to it, so
+ * no patch path is written by hand; a second call on its own output yields an empty patch.
+ */
+import fastJsonPatch from 'fast-json-patch';
+import type { V1Pod } from '@kubernetes/client-node';
+import { annotations, describeApiError, type Checkpoint } from '@cryo/common';
+import { AdmissionDenial } from './admission-denial.ts';
+import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
+import { assertMountsPresent } from './mount-check.ts';
+import { applyRestore, checkpointProblem, planRestore, validateCheckpointName } from './restore-mutation.ts';
+
+export type JsonPatchOperation = fastJsonPatch.Operation;
+
+/** Where the mutator finds Checkpoints; `fresh` asks for a direct API read, bypassing the cache. */
+export interface CheckpointLookup {
+  get(namespace: string, name: string, options?: { fresh?: boolean }): Promise<Checkpoint | undefined>;
+}
+
+export interface MutatorOptions {
+  hostHooksDir: string;
+  /** imagePullSecret for checkpoint images; '' for none. */
+  pullSecret: string;
+}
+
+export type PodDecision =
+  | { allowed: true; patch: JsonPatchOperation[]; warnings: string[]; checkpoint?: string }
+  | { allowed: false; denial: AdmissionDenial; checkpoint?: string };
+
+export async function decidePod(
+  pod: V1Pod,
+  namespace: string,
+  lookup: CheckpointLookup,
+  options: MutatorOptions,
+): Promise<PodDecision> {
+  const podAnnotations = pod.metadata?.annotations;
+  if (!annotations.hasCryoAnnotation(podAnnotations)) return { allowed: true, patch: [], warnings: [] };
+  const checkpointName = podAnnotations?.[annotations.RESTORE_FROM];
+  try {
+    const mutated = structuredClone(pod);
+    mutated.spec ??= { containers: [] };
+    const warnings: string[] = [];
+    let hooks = hooksRequested(podAnnotations?.[annotations.HOOKS]);
+    let plan;
+    if (checkpointName !== undefined) {
+      validateCheckpointName(checkpointName);
+      const checkpoint = await resolveCheckpoint(lookup, namespace, checkpointName);
+      plan = planRestore(mutated, checkpoint);
+      applyRestore(mutated, plan, options);
+      const needsHooks = [...plan.matches.values()].some((c) => recordsHookMount(c.mountDestinations));
+      if (needsHooks && !hooks) {
+        hooks = true;
+        warnings.push(
+          `Checkpoint "${checkpointName}" was taken with the hook socket mounted, so the restored pod gets it too ` +
+            `(as with ${annotations.HOOKS}: ${annotations.HOOKS_ENABLED})`,
+        );
+      }
+    }
+    if (hooks) applyHookSocket(mutated, options);
+    if (plan !== undefined) {
+      for (const [container, checkpointed] of plan.matches) {
+        assertMountsPresent(container, checkpointed.mountDestinations, checkpointName!);
+      }
+    }
+    return { allowed: true, patch: fastJsonPatch.compare(pod, mutated), warnings, checkpoint: checkpointName };
+  } catch (err) {
+    if (err instanceof AdmissionDenial) return { allowed: false, denial: err, checkpoint: checkpointName };
+    throw err;
+  }
+}
+
+function hooksRequested(value: string | undefined): boolean {
+  if (value === undefined || value === 'disabled') return false;
+  if (value === annotations.HOOKS_ENABLED) return true;
+  throw new AdmissionDenial(
+    422,
+    'invalid-hooks-annotation',
+    `annotation ${annotations.HOOKS} must be "${annotations.HOOKS_ENABLED}" or "disabled", got ${JSON.stringify(value)}`,
+  );
+}
+
+/**
+ * The cache answers first. Before refusing on what it says (missing, not yet Succeeded), read the
+ * API once: the Checkpoint may have been created or finished a moment ago.
+ */
+async function resolveCheckpoint(lookup: CheckpointLookup, namespace: string, name: string): Promise<Checkpoint> {
+  let checkpoint = await lookup.get(namespace, name);
+  let problem = checkpointProblem(checkpoint, namespace, name);
+  if (problem !== undefined) {
+    try {
+      checkpoint = await lookup.get(namespace, name, { fresh: true });
+    } catch (err) {
+      throw new AdmissionDenial(
+        503,
+        'checkpoint-read-failed',
+        `could not read Checkpoint "${namespace}/${name}" from the API (${describeApiError(err)}); try again`,
+      );
+    }
+    problem = checkpointProblem(checkpoint, namespace, name);
+  }
+  if (problem !== undefined) throw problem;
+  return checkpoint!;
+}

@@ -1,0 +1,159 @@
+/**
+ * `cryo.dev/restore-from`: point each container that was checkpointed at its restore reference,
+ * after checking that the checkpoint can be restored by this pod at all.
+ */
+import type { V1Container, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import { annotations, isNodeLocal, type Checkpoint, type CheckpointedContainer } from '@cryo/common';
+import { AdmissionDenial } from './admission-denial.ts';
+
+/** Kubernetes object names (DNS-1123 subdomain). */
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export interface RestorePlan {
+  checkpoint: Checkpoint;
+  /** Pod container → the checkpointed container it restores. */
+  matches: Map<V1Container, CheckpointedContainer>;
+}
+
+export function validateCheckpointName(name: string): void {
+  if (name === '' || name.length > 253 || !OBJECT_NAME.test(name)) {
+    throw new AdmissionDenial(
+      422,
+      'invalid-checkpoint-name',
+      `annotation ${annotations.RESTORE_FROM}: ${JSON.stringify(name)} is not a Checkpoint name; ` +
+        'set it to the name of a Checkpoint in the same namespace (kubectl get checkpoints)',
+    );
+  }
+}
+
+/** Why a checkpoint cannot be restored (yet), or undefined when it can. */
+export function checkpointProblem(checkpoint: Checkpoint | undefined, namespace: string, name: string): AdmissionDenial | undefined {
+  if (checkpoint === undefined) {
+    return new AdmissionDenial(
+      404,
+      'checkpoint-not-found',
+      `Checkpoint "${name}" not found in namespace "${namespace}" (annotation ${annotations.RESTORE_FROM}); ` +
+        `create it first or fix the annotation: kubectl get checkpoints -n ${namespace}`,
+    );
+  }
+  const status = checkpoint.status ?? {};
+  if (status.phase !== 'Succeeded') {
+    const detail = status.message ? `: ${status.message}` : '';
+    return new AdmissionDenial(
+      409,
+      'checkpoint-not-succeeded',
+      `Checkpoint "${namespace}/${name}" is ${status.phase ?? 'not yet processed'}${detail}; ` +
+        `only a Succeeded checkpoint can be restored: wait until kubectl get checkpoint -n ${namespace} ${name} shows Succeeded, or take a new one`,
+    );
+  }
+  if (!status.containers?.length) {
+    return new AdmissionDenial(
+      409,
+      'checkpoint-empty',
+      `Checkpoint "${namespace}/${name}" is Succeeded but records no containers; take a new checkpoint`,
+    );
+  }
+  for (const container of status.containers) {
+    if (container.referenceType === 'image' && !/@sha256:[0-9a-f]{64}$/.test(container.restoreReference)) {
+      return new AdmissionDenial(
+        409,
+        'checkpoint-reference-not-pinned',
+        `Checkpoint "${namespace}/${name}" container "${container.name}" has restore reference ` +
+          `${JSON.stringify(container.restoreReference)}, which is not pinned by digest; take a new checkpoint`,
+      );
+    }
+  }
+  if (isNodeLocal(status) && !status.nodeName) {
+    return new AdmissionDenial(
+      409,
+      'checkpoint-node-unknown',
+      `Checkpoint "${namespace}/${name}" is stored in a node-local directory but records no node; take a new checkpoint`,
+    );
+  }
+  return undefined;
+}
+
+export function planRestore(pod: V1Pod, checkpoint: Checkpoint): RestorePlan {
+  const recorded = new Map((checkpoint.status?.containers ?? []).map((c) => [c.name, c]));
+  const matches = new Map<V1Container, CheckpointedContainer>();
+  for (const container of pod.spec?.containers ?? []) {
+    const checkpointed = recorded.get(container.name);
+    if (checkpointed !== undefined) matches.set(container, checkpointed);
+  }
+  if (matches.size === 0) {
+    const podNames = (pod.spec?.containers ?? []).map((c) => c.name).join(', ') || 'none';
+    throw new AdmissionDenial(
+      422,
+      'no-matching-container',
+      `none of the pod's containers (${podNames}) matches a container in Checkpoint "${checkpoint.metadata?.name}" ` +
+        `(${[...recorded.keys()].join(', ')}); name the containers as in the checkpointed pod`,
+    );
+  }
+  return { checkpoint, matches };
+}
+
+/** Rewrites images and records what was there, in the copy of the pod that will be diffed. */
+export function applyRestore(pod: V1Pod, plan: RestorePlan, options: { pullSecret: string }): void {
+  const meta = (pod.metadata ??= {});
+  const podAnnotations = (meta.annotations ??= {});
+  // On reinvocation the images are already rewritten: keep what was recorded the first time.
+  const original = parseOriginalImages(podAnnotations[annotations.ORIGINAL_IMAGES]);
+  for (const [container, checkpointed] of plan.matches) {
+    if (container.image !== checkpointed.restoreReference) {
+      original[container.name] = container.image ?? '';
+      container.image = checkpointed.restoreReference;
+    }
+  }
+  podAnnotations[annotations.ORIGINAL_IMAGES] = JSON.stringify(original);
+  podAnnotations[annotations.RESTORED_CHECKPOINT_UID] = plan.checkpoint.metadata?.uid ?? '';
+  podAnnotations[annotations.RESTORED_CONTAINERS] = [...plan.matches.keys()].map((c) => c.name).join(',');
+
+  const spec = pod.spec!;
+  const usesImages = [...plan.matches.values()].some((c) => c.referenceType === 'image');
+  if (usesImages && options.pullSecret !== '') {
+    const secrets = (spec.imagePullSecrets ??= []);
+    if (!secrets.some((s) => s.name === options.pullSecret)) secrets.push({ name: options.pullSecret });
+  }
+  const status = plan.checkpoint.status!;
+  if (isNodeLocal(status)) pinToNode(pod, status.nodeName!, plan.checkpoint.metadata?.name ?? '');
+}
+
+function parseOriginalImages(value: string | undefined): Record<string, string> {
+  if (value === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, string>;
+  } catch {
+    // Not ours or damaged: start over rather than refuse the pod.
+  }
+  return {};
+}
+
+/**
+ * A node-local archive exists on one node only: require that node. matchFields on metadata.name
+ * (as the DaemonSet controller does) is exact, where the hostname label need not equal the name.
+ * Terms are ORed, so the requirement goes into every existing term.
+ */
+function pinToNode(pod: V1Pod, nodeName: string, checkpointName: string): void {
+  const spec = pod.spec!;
+  if (spec.nodeName && spec.nodeName !== nodeName) {
+    throw new AdmissionDenial(
+      422,
+      'wrong-node',
+      `the pod is bound to node "${spec.nodeName}" but Checkpoint "${checkpointName}" is stored on node ` +
+        `"${nodeName}" only (node-local directory); remove spec.nodeName or use shared storage`,
+    );
+  }
+  const requirement = { key: 'metadata.name', operator: 'In', values: [nodeName] };
+  const required = (((spec.affinity ??= {}).nodeAffinity ??= {}).requiredDuringSchedulingIgnoredDuringExecution ??= {
+    nodeSelectorTerms: [],
+  });
+  if (required.nodeSelectorTerms.length === 0) required.nodeSelectorTerms.push({});
+  for (const term of required.nodeSelectorTerms as V1NodeSelectorTerm[]) {
+    const fields = (term.matchFields ??= []);
+    const present = fields.some(
+      (f) => f.key === 'metadata.name' && f.operator === 'In' && f.values?.length === 1 && f.values[0] === nodeName,
+    );
+    if (!present) fields.push({ ...requirement, values: [nodeName] });
+  }
+}

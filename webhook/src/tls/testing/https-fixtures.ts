@@ -1,0 +1,71 @@
+/**
+ * Test helpers: a real HTTPS server serving a key pair, and a client call that reports which
+ * certificate it saw and on which socket, so tests can tell a rotated certificate from an old one
+ * and a reused keep-alive connection from a new one.
+ */
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { TlsKeyPair } from '../certificate-authority.ts';
+
+export interface TestHttpsServer {
+  server: https.Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttpsServer(pair: TlsKeyPair): Promise<TestHttpsServer> {
+  const server = https.createServer({ ...pair, keepAliveTimeout: 30_000 }, (_req, res) => {
+    res.end('ok');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface CallResult {
+  status: number;
+  /** Serial of the certificate the server presented on this connection. */
+  serial: string;
+  socket: TLSSocket;
+}
+
+export interface CallOptions {
+  port: number;
+  /** The only CA the client trusts. */
+  ca: string;
+  servername: string;
+  agent?: https.Agent;
+}
+
+export async function callServer(options: CallOptions): Promise<CallResult> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: options.port,
+        path: '/',
+        servername: options.servername,
+        ca: options.ca,
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        const socket = res.socket as TLSSocket;
+        const serial = socket.getPeerCertificate().serialNumber;
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, serial, socket }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
