@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(webhook);
-    await waitFor(async () => api.get('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls') !== undefined, 'the TLS Secret');
+    await waitFor(() => Promise.resolve(api.get('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls') !== undefined), 'the TLS Secret');
     const secret = api.get<{ data: Record<string, string> }>('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls')!;
     const decode = (k: string) => Buffer.from(secret.data[k], 'base64').toString('utf8');
     const ca = decode('ca.crt');
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(bare);
-    const barePort = await new Promise<number>((resolve) => bare.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const barePort = await new Promise<number>((resolve) => bare.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
 
     const review = loadAdmissionReview('restore-deployment-pod');
     const body = JSON.stringify(review);

@@ -67,6 +67,8 @@ function rawRequest(api: FakeKubeApiServer, method: string, path: string, option
         headers: {
           ...(token === null ? {} : { Authorization: `Bearer ${token}` }),
           ...(options.contentType === undefined ? {} : { 'Content-Type': options.contentType }),
+          // node:https sends a DELETE body unframed unless told its length.
+          ...(options.body === undefined ? {} : { 'Content-Length': Buffer.byteLength(options.body) }),
         },
       },
       (res) => {

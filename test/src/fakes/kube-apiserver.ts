@@ -1,13 +1,14 @@
 /**
  * The one fake kube-apiserver of Cryo's tests. No real apiserver runs in CI, so components are
  * tested with the real @kubernetes/client-node against this fake at the HTTP boundary: HTTPS
- * with a per-server CA, bearer-token auth, the real paths, status codes, Status error bodies and
+ * with a generated CA, bearer-token auth, the real paths, status codes, Status error bodies and
  * streaming watches (resume by resourceVersion, 410 Expired after compaction, timeoutSeconds).
  * Tests set up and inspect state directly (put/get/list/remove), see every request made, and
  * inject faults (dropped watches, compaction, error responses) to exercise recovery paths.
  *
- * Deliberate simplifications: no admission, RBAC, defaulting or schema validation; namespaces
- * need not exist; pods delete at once (no graceful deletion); strategic merge patch is a plain
+ * Deliberate simplifications: no admission, RBAC or schema validation and little defaulting
+ * (Secret stringData/type, pod and namespace phase); namespaces need not exist; pods delete at
+ * once (no graceful deletion, but finalizers hold any object); strategic merge patch is a plain
  * merge patch; server-side apply, limit/continue paging and list resourceVersion semantics are
  * not implemented (lists always answer the latest state).
  */
@@ -25,7 +26,7 @@ import { ResourceStore, type DeleteOptions, type ObjectFilter, type Subresource,
 import { servingCertificates } from './kube-apiserver-tls.ts';
 
 export type { KubeObject, KubeObjectInput, ObjectMeta, ResourceType } from './kube-apiserver-resources.ts';
-export { RESOURCES } from './kube-apiserver-resources.ts';
+export { apiVersionOf, RESOURCES } from './kube-apiserver-resources.ts';
 export type { StatusBody } from './kube-apiserver-status.ts';
 
 export interface RecordedRequest {

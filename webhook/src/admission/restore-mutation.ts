@@ -2,7 +2,7 @@
  * `cryo.dev/restore-from`: point each container that was checkpointed at its restore reference,
  * after checking that the checkpoint can be restored by this pod at all.
  */
-import type { V1Container, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { annotations, isNodeLocal, type Checkpoint, type CheckpointedContainer } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 
@@ -149,7 +149,7 @@ function pinToNode(pod: V1Pod, nodeName: string, checkpointName: string): void {
     nodeSelectorTerms: [],
   });
   if (required.nodeSelectorTerms.length === 0) required.nodeSelectorTerms.push({});
-  for (const term of required.nodeSelectorTerms as V1NodeSelectorTerm[]) {
+  for (const term of required.nodeSelectorTerms) {
     const fields = (term.matchFields ??= []);
     const present = fields.some(
       (f) => f.key === 'metadata.name' && f.operator === 'In' && f.values?.length === 1 && f.values[0] === nodeName,
