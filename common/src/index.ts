@@ -7,3 +7,6 @@ export * from './options.ts';
 export * from './kube/kube-config.ts';
 export * from './kube/api-errors.ts';
 export * from './kube/watched-cache.ts';
+export * from './backoff.ts';
+export * from './tls/certificate-authority.ts';
+export * from './tls/certificate-info.ts';

@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
 import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
 import { httpsRequest } from '../src/harness/https-request.ts';
+import { waitFor } from '../src/harness/wait-for.ts';
 import { closedLoop, openLoop, type LoadResult, type LoadTarget } from './load-generator.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,15 +44,6 @@ async function freePort(): Promise<number> {
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -82,13 +74,13 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     children.push(webhook);
-    await waitFor(() => Promise.resolve(api.get('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls') !== undefined), 'the TLS Secret');
+    await waitFor(() => api.get('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls') !== undefined, { what: 'the TLS Secret', timeoutMs: 30_000 });
     const secret = api.get<{ data: Record<string, string> }>('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls')!;
     const decode = (k: string) => Buffer.from(secret.data[k], 'base64').toString('utf8');
     const ca = decode('ca.crt');
     await waitFor(
-      async () => (await httpsRequest({ port: webhookPort, ca, servername: SERVERNAME }, 'GET', '/readyz')).status === 200,
-      'the webhook to be ready',
+      async () => (await httpsRequest({ port: webhookPort, ca, servername: SERVERNAME }, 'GET', '/readyz').catch(() => undefined))?.status === 200,
+      { what: 'the webhook to be ready', timeoutMs: 30_000 },
     );
 
     const bare = spawn(process.execPath, [path.join(ROOT, 'test/bench/bare-https-server.ts')], {

@@ -12,6 +12,7 @@ import { readWebhookConfig, startWebhook, type RunningWebhook } from '../../webh
 import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
 import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
 import { httpsRequest, postJson, type HttpsTarget } from '../src/harness/https-request.ts';
+import { waitFor } from '../src/harness/wait-for.ts';
 
 const SERVERNAME = 'cryo-webhook.cryo-system.svc';
 const mutatingWebhookManifest = parseYaml(readFileSync(new URL('../../manifests/mutating-webhook.yaml', import.meta.url), 'utf8'));
@@ -38,13 +39,7 @@ async function start(extraArgs: string[] = []): Promise<RunningWebhook> {
   return webhook;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const until = (check: () => boolean, what: string) => waitFor(check, { what, timeoutMs: 10_000 });
 
 function caFromSecret(): string {
   const secret = api.get<V1Secret>('v1', 'secrets', 'cryo-system', 'cryo-webhook-tls');

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '@cryo/common';
+import { silentLogger, createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '@cryo/common';
 import { httpsRequest, postJson, type HttpsTarget } from '../../test/src/harness/https-request.ts';
 import { loadAdmissionReview } from '../../test/src/fixtures/load-fixture.ts';
 import { createAdmissionHandler, type AdmissionHandler } from './admission/admission-handler.ts';
 import { createWebhookApp, listenHttps, type RunningServer } from './server.ts';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from './tls/certificate-authority.ts';
 import { createWebhookMetrics } from './webhook-metrics.ts';
 
 const MAX_BODY = 64 * 1024;

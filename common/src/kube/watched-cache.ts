@@ -5,6 +5,7 @@
  */
 import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Backoff } from '../backoff.ts';
 import { describeApiError } from './api-errors.ts';
 
 export interface WatchedCacheOptions<T extends KubernetesObject> {
@@ -14,9 +15,8 @@ export interface WatchedCacheOptions<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   logger: Logger;
   labelSelector?: string;
-  /** First restart delay after a watch error; doubles up to maxBackoffMs. */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Restart delays after watch errors (default 500 ms doubling to 30 s, with jitter). */
+  backoff?: { initialMs?: number; maxMs?: number };
   onChange?: (obj: T) => void;
 }
 
@@ -25,14 +25,14 @@ export class WatchedCache<T extends KubernetesObject> {
   private markSynced!: () => void;
   private isSynced = false;
   private stopped = false;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly informer;
   private readonly options: WatchedCacheOptions<T>;
 
   constructor(options: WatchedCacheOptions<T>) {
     this.options = options;
-    this.backoffMs = options.initialBackoffMs ?? 500;
+    this.backoff = new Backoff(options.backoff);
     this.synced = new Promise((resolve) => {
       this.markSynced = resolve;
     });
@@ -40,7 +40,7 @@ export class WatchedCache<T extends KubernetesObject> {
       const result = await options.list();
       // The informer stores the items in the continuation of this promise; mark synced after it.
       setImmediate(() => {
-        this.backoffMs = options.initialBackoffMs ?? 500;
+        this.backoff.reset();
         if (!this.isSynced) {
           this.isSynced = true;
           this.markSynced();
@@ -78,8 +78,7 @@ export class WatchedCache<T extends KubernetesObject> {
 
   private restartAfterError(err: unknown): void {
     if (this.stopped) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+    const delay = this.backoff.next();
     this.options.logger.warn({ path: this.options.path, err: describeApiError(err), retryInMs: delay }, 'watch failed; restarting');
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {

@@ -129,7 +129,7 @@ export class FakeKubeApiServer {
   }
 
   static async start(options: FakeKubeApiServerOptions = {}): Promise<FakeKubeApiServer> {
-    const certs = servingCertificates();
+    const certs = await servingCertificates();
     const server = createServer({ key: certs.keyPem, cert: certs.certPem });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

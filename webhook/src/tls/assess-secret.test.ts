@@ -1,8 +1,7 @@
 /** When a TLS Secret read from the cluster is served as is, and what a renewal keeps. */
 import type { V1Secret } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair } from './certificate-authority.ts';
-import { parseCertificate } from './certificate-info.ts';
+import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
 import { assessSecret, type AssessOptions } from './shared-tls-secret.ts';
 
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');

@@ -16,8 +16,7 @@ import {
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { apiStatusCode, describeApiError, isNotFound, type Logger } from '@cryo/common';
-import { Backoff, unrefTimeout, type BackoffOptions } from './backoff.ts';
+import { apiStatusCode, describeApiError, isNotFound, type Logger, Backoff, unrefTimeout, type BackoffOptions } from '@cryo/common';
 
 export const MUTATING_WEBHOOK_CONFIGURATIONS_PATH = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 

@@ -2,15 +2,13 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metrics } from '@cryo/common';
+import { Metrics, createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair } from './certificate-authority.ts';
-import { parseCertificate } from './certificate-info.ts';
 import { FileTlsSource } from './file-tls-source.ts';
 import { createTlsSource } from './serving-tls.ts';
-import { captureLogger, type CapturedLogger } from './testing/capture-logger.ts';
-import { writeProjectedVolume } from './testing/projected-volume.ts';
-import { waitFor } from './testing/wait-for.ts';
+import { captureLogger, type CapturedLogger } from '../../../test/src/harness/capture-logger.ts';
+import { writeProjectedVolume } from '../../../test/src/harness/projected-volume.ts';
+import { waitFor } from '../../../test/src/harness/wait-for.ts';
 
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');
 const serialOf = (pair: TlsKeyPair) => parseCertificate(pair.cert).serial;

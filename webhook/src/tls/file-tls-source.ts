@@ -8,10 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Logger, Metrics } from '@cryo/common';
-import { unrefTimeout } from './backoff.ts';
-import type { TlsKeyPair } from './certificate-authority.ts';
-import { checkKeyPair, type CertificateInfo } from './certificate-info.ts';
+import { type Logger, type Metrics, unrefTimeout, type TlsKeyPair, checkKeyPair, type CertificateInfo } from '@cryo/common';
 import { tlsMetrics } from './tls-metrics.ts';
 import { ServedCertificate, type TlsSource, type TlsStatus } from './tls-source.ts';
 

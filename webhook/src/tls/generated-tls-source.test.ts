@@ -3,16 +3,14 @@
  * through the Secret, the caBundle is put back when something resets it, renewals reach every
  * replica, and API errors are retried rather than fatal.
  */
-import { Metrics } from '@cryo/common';
+import { Metrics, createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
 import { FakeKubeApiServer } from '@cryo/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair } from './certificate-authority.ts';
-import { parseCertificate } from './certificate-info.ts';
 import { GeneratedTlsSource, type GeneratedTlsSourceOptions } from './generated-tls-source.ts';
 import { createTlsSource } from './serving-tls.ts';
-import { captureLogger, type CapturedLogger } from './testing/capture-logger.ts';
-import { callServer, startHttpsServer } from './testing/https-fixtures.ts';
-import { waitFor } from './testing/wait-for.ts';
+import { captureLogger, type CapturedLogger } from '../../../test/src/harness/capture-logger.ts';
+import { callServer, startHttpsServer } from '../../../test/src/harness/https-test-server.ts';
+import { waitFor } from '../../../test/src/harness/wait-for.ts';
 
 const NAMESPACE = 'cryo-system';
 const SECRET = 'cryo-webhook-tls';

@@ -5,10 +5,8 @@
  * renews; the others pick the new certificate up from the Secret on their next sync.
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { describeApiError, type Logger, type Metrics } from '@cryo/common';
-import { Backoff, unrefTimeout, type BackoffOptions } from './backoff.ts';
+import { describeApiError, type Logger, type Metrics, Backoff, unrefTimeout, type BackoffOptions, serviceDnsNames, type TlsKeyPair } from '@cryo/common';
 import { CaBundleKeeper, type CaBundleState } from './ca-bundle.ts';
-import { serviceDnsNames, type TlsKeyPair } from './certificate-authority.ts';
 import { SharedTlsSecret, type SyncResult } from './shared-tls-secret.ts';
 import { tlsMetrics } from './tls-metrics.ts';
 import { ServedCertificate, type TlsSource, type TlsStatus } from './tls-source.ts';

@@ -4,9 +4,8 @@
  */
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair } from './certificate-authority.ts';
-import { parseCertificate } from './certificate-info.ts';
-import { callServer, startHttpsServer, type TestHttpsServer } from './testing/https-fixtures.ts';
+import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
+import { callServer, startHttpsServer, type TestHttpsServer } from '../../../test/src/harness/https-test-server.ts';
 
 const servername = 'cryo-webhook.cryo-system.svc';
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');

@@ -3,14 +3,5 @@ export { createTlsSource, type TlsConfig, type TlsSourceDeps } from './serving-t
 export type { TlsKeyPair, TlsSource, TlsStatus } from './tls-source.ts';
 export { GeneratedTlsSource, type GeneratedTlsSourceOptions, type GeneratedTlsStatus } from './generated-tls-source.ts';
 export { FileTlsSource, type FileTlsSourceOptions } from './file-tls-source.ts';
-export {
-  createCertificateAuthority,
-  issueServingCertificate,
-  serviceDnsNames,
-  type CertificateAuthorityOptions,
-  type ServingCertificateOptions,
-} from './certificate-authority.ts';
-export { checkKeyPair, parseCertificate, type CertificateInfo, type PairCheck, type PairCheckOptions } from './certificate-info.ts';
 export { SharedTlsSecret, assessSecret, type SharedTlsMaterial, type SharedTlsSecretOptions, type SyncResult } from './shared-tls-secret.ts';
 export { CaBundleKeeper, caBundlePatch, type CaBundleKeeperOptions, type CaBundleState } from './ca-bundle.ts';
-export type { BackoffOptions } from './backoff.ts';

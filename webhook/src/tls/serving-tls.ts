@@ -4,9 +4,8 @@
  * TLS Secret with the caBundle kept current.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { OptionError, type Logger, type Metrics } from '@cryo/common';
+import { OptionError, type Logger, type Metrics, type BackoffOptions } from '@cryo/common';
 import type { WebhookConfig } from '../config.ts';
-import type { BackoffOptions } from './backoff.ts';
 import { FileTlsSource } from './file-tls-source.ts';
 import { GeneratedTlsSource } from './generated-tls-source.ts';
 import type { TlsSource } from './tls-source.ts';

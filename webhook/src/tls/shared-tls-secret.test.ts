@@ -1,10 +1,8 @@
 /** The shared Secret under contention: replicas converge on one write and never loop. */
 import { CoreV1Api } from '@kubernetes/client-node';
-import { silentLogger } from '@cryo/common';
+import { silentLogger, createCertificateAuthority, issueServingCertificate, serviceDnsNames, parseCertificate } from '@cryo/common';
 import { FakeKubeApiServer } from '@cryo/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, serviceDnsNames } from './certificate-authority.ts';
-import { parseCertificate } from './certificate-info.ts';
 import { SharedTlsSecret, type SharedTlsSecretOptions } from './shared-tls-secret.ts';
 
 const NAMESPACE = 'cryo-system';

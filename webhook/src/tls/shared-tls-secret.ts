@@ -8,9 +8,7 @@
  * so replicas converge instead of overwriting each other; the attempts are bounded.
  */
 import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
-import { describeApiError, isConflict, isNotFound, type Logger } from '@cryo/common';
-import { createCertificateAuthority, issueServingCertificate, type TlsKeyPair } from './certificate-authority.ts';
-import { checkKeyPair, type CertificateInfo } from './certificate-info.ts';
+import { describeApiError, isConflict, isNotFound, type Logger, createCertificateAuthority, issueServingCertificate, type TlsKeyPair, checkKeyPair, type CertificateInfo } from '@cryo/common';
 
 export const SECRET_KEYS = { cert: 'tls.crt', key: 'tls.key', caCert: 'ca.crt', caKey: 'ca.key' } as const;
 

@@ -2,12 +2,10 @@
  * What the HTTPS server takes its certificate from, and the bookkeeping every source shares:
  * the pair in use, change listeners, status for /readyz, the expiry gauge and rotation counter.
  */
-import type { Logger } from '@cryo/common';
-import type { TlsKeyPair } from './certificate-authority.ts';
-import type { CertificateInfo } from './certificate-info.ts';
+import type { Logger, TlsKeyPair, CertificateInfo } from '@cryo/common';
 import type { TlsMetrics } from './tls-metrics.ts';
 
-export type { TlsKeyPair } from './certificate-authority.ts';
+export type { TlsKeyPair } from '@cryo/common';
 
 export interface TlsStatus {
   /** A certificate is loaded and in date. */

@@ -22,6 +22,8 @@ export interface CertificateAuthorityOptions {
 export interface ServingCertificateOptions {
   /** DNS SANs; the first one is also the subject CN. */
   dnsNames: readonly string[];
+  /** IP address SANs (e.g. 127.0.0.1 for a server tests reach by address). */
+  ipAddresses?: readonly string[];
   validitySeconds: number;
   now?: Date;
 }
@@ -71,7 +73,14 @@ export async function issueServingCertificate(ca: TlsKeyPair, options: ServingCe
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: options.dnsNames.map((value) => ({ type: 2, value })) },
+    // GeneralName type 2 is a DNS name, 7 an IP address (RFC 5280).
+    {
+      name: 'subjectAltName',
+      altNames: [
+        ...options.dnsNames.map((value) => ({ type: 2, value })),
+        ...(options.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
+      ],
+    },
     { name: 'subjectKeyIdentifier' },
     // Lets verifiers pick the right CA when the bundle holds more than one.
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },

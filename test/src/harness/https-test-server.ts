@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { TlsKeyPair } from '../certificate-authority.ts';
+import type { TlsKeyPair } from '@cryo/common';
 
 export interface TestHttpsServer {
   server: https.Server;
