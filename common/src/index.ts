@@ -10,3 +10,4 @@ export * from './kube/watched-cache.ts';
 export * from './backoff.ts';
 export * from './tls/certificate-authority.ts';
 export * from './tls/certificate-info.ts';
+export * from './clone-json.ts';

@@ -4,6 +4,7 @@
  * against the shared fake kube-apiserver through the real @kubernetes/client-node.
  */
 import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
@@ -140,6 +141,30 @@ describe('the webhook against the kube-apiserver', () => {
       expect(res.status).toBe(200);
     }
     expect(api.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/secrets') && r.status === 201)).toHaveLength(1);
+  });
+
+  it('renews its serving certificate before expiry and swaps it in without dropping connections', async () => {
+    const webhook = await start(['--serving-cert-validity', '4s', '--serving-cert-renew-before', '3s']);
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const kept = { ...target(webhook), agent };
+    const first = await httpsRequest(kept, 'GET', '/healthz');
+    const sockets = new Set<unknown>();
+    agent.on('free', (socket) => sockets.add(socket));
+    // A new connection (and handshake) sees the renewed certificate once it is swapped in.
+    const fresh = { ...target(webhook), agent: false as const };
+    await waitFor(async () => (await httpsRequest(fresh, 'GET', '/healthz')).peerSerial !== first.peerSerial, {
+      what: 'a renewed serving certificate',
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
+    // The connection opened before the swap is still open and still answers.
+    const again = await httpsRequest(kept, 'GET', '/healthz');
+    expect(again.status).toBe(200);
+    expect(again.peerSerial).toBe(first.peerSerial);
+    expect(sockets.size).toBe(1);
+    agent.destroy();
+    const metrics = (await httpsRequest(target(webhook), 'GET', '/metrics')).text;
+    expect(metrics).toMatch(/cryo_webhook_serving_cert_rotations_total [1-9]/);
   });
 
   it('is not ready while it cannot list Checkpoints, and becomes ready when it can', async () => {

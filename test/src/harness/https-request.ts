@@ -10,7 +10,8 @@ export interface HttpsTarget {
   ca: string;
   /** The name the certificate must carry, e.g. cryo-webhook.cryo-system.svc. */
   servername: string;
-  agent?: https.Agent;
+  /** Connection reuse; the global agent when absent, `false` for a fresh connection each time. */
+  agent?: https.Agent | false;
 }
 
 export interface HttpsResponse {

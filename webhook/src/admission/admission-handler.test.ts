@@ -65,8 +65,17 @@ function expectedRestored(input: V1Pod, checkpoint: Checkpoint): V1Pod {
   return pod;
 }
 
+/** Frozen, so a mutation that writes a part of the pod it shares with the copy throws. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 async function admit(handle: ReturnType<typeof setup>['handle'], review: RecordedAdmissionReview) {
-  const answer = await handle(review);
+  const answer = await handle({ ...review, request: { ...review.request, object: deepFreeze(structuredClone(review.request.object)) } });
   expect(answer.apiVersion).toBe('admission.k8s.io/v1');
   expect(answer.kind).toBe('AdmissionReview');
   expect(answer.response!.uid).toBe(review.request.uid);

@@ -7,7 +7,7 @@
  * pod sets itself is dropped first: otherwise it could point the subPath at another pod's socket.
  */
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { annotations, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
+import { annotations, cloneJson, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 
 export function hookVolume(hostHooksDir: string): V1Volume {
@@ -52,7 +52,7 @@ function mountInto(container: V1Container): void {
   }
   // Ours first, so later entries may refer to $(CRYO_POD_UID); the same result on reinvocation.
   const others = (container.env ?? []).filter((e) => e.name !== POD_UID_ENV && e.name !== HOOK_SOCKET_ENV);
-  container.env = [...structuredClone(hookEnv), ...others];
+  container.env = [...cloneJson(hookEnv), ...others];
 }
 
 /** Whether a checkpointed container had the hook socket mounted (its restore needs it again). */

@@ -1,17 +1,17 @@
 /**
  * Decides one pod admission: what to change for `cryo.dev/restore-from` and `cryo.dev/hooks`,
- * or why to refuse. Mutates a deep copy and returns the JSON Patch from the original to it, so
- * no patch path is written by hand; a second call on its own output yields an empty patch.
+ * or why to refuse. Mutates a copy (pod-patch.ts) and returns the JSON Patch from the original
+ * to it, so no patch path is written by hand; a second call on its own output yields an empty patch.
  */
-import fastJsonPatch from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, describeApiError, type Checkpoint } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
 import { assertMountsPresent } from './mount-check.ts';
+import { diffPod, mutableCopy, type JsonPatchOperation } from './pod-patch.ts';
 import { applyRestore, checkpointProblem, planRestore, validateCheckpointName } from './restore-mutation.ts';
 
-export type JsonPatchOperation = fastJsonPatch.Operation;
+export type { JsonPatchOperation } from './pod-patch.ts';
 
 /** Where the mutator finds Checkpoints; `fresh` asks for a direct API read, bypassing the cache. */
 export interface CheckpointLookup {
@@ -38,8 +38,7 @@ export async function decidePod(
   if (!annotations.hasCryoAnnotation(podAnnotations)) return { allowed: true, patch: [], warnings: [] };
   const checkpointName = podAnnotations?.[annotations.RESTORE_FROM];
   try {
-    const mutated = structuredClone(pod);
-    mutated.spec ??= { containers: [] };
+    const mutated = mutableCopy(pod);
     const warnings: string[] = [];
     let hooks = hooksRequested(podAnnotations?.[annotations.HOOKS]);
     let plan;
@@ -63,7 +62,7 @@ export async function decidePod(
         assertMountsPresent(container, checkpointed.mountDestinations, checkpointName!);
       }
     }
-    return { allowed: true, patch: fastJsonPatch.compare(pod, mutated), warnings, checkpoint: checkpointName };
+    return { allowed: true, patch: diffPod(pod, mutated), warnings, checkpoint: checkpointName };
   } catch (err) {
     if (err instanceof AdmissionDenial) return { allowed: false, denial: err, checkpoint: checkpointName };
     throw err;
