@@ -77,6 +77,19 @@ describe('the webhook against the kube-apiserver', () => {
     const response = await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
     expect(response.allowed).toBe(true);
     expect(response.patch).toBeDefined();
+    // What manifests/webhook-rbac.yaml allows: only its own configuration and Secret, by name.
+    for (const request of api.requests) {
+      if (request.path.includes('/mutatingwebhookconfigurations')) {
+        const byName = request.path.endsWith('/mutatingwebhookconfigurations/cryo-webhook');
+        const selected = request.query.get('fieldSelector') === 'metadata.name=cryo-webhook';
+        expect(byName || selected, `${request.method} ${request.path}`).toBe(true);
+      }
+      if (request.path.includes('/secrets')) {
+        const byName = request.path.endsWith('/namespaces/cryo-system/secrets/cryo-webhook-tls');
+        const create = request.method === 'POST' && request.path.endsWith('/namespaces/cryo-system/secrets');
+        expect(byName || create, `${request.method} ${request.path}`).toBe(true);
+      }
+    }
   });
 
   it('admits a pod for a Checkpoint created after the webhook started', async () => {
