@@ -38,7 +38,7 @@ export function applyHookSocket(pod: V1Pod, options: { hostHooksDir: string }): 
 }
 
 function mountInto(container: V1Container): void {
-  const mounts = (container.volumeMounts ??= []);
+  const mounts = container.volumeMounts ?? [];
   const clash = mounts.find((m) => m.mountPath === HOOK_MOUNT_PATH && m.name !== HOOK_VOLUME_NAME);
   if (clash !== undefined) {
     throw new AdmissionDenial(
@@ -47,8 +47,9 @@ function mountInto(container: V1Container): void {
       `container "${container.name}" already mounts volume "${clash.name}" at ${HOOK_MOUNT_PATH}, where Cryo mounts the hook socket; move that mount`,
     );
   }
+  // New arrays, never pushes: the lists inside a container are shared with the original pod.
   if (!mounts.some((m) => m.name === HOOK_VOLUME_NAME)) {
-    mounts.push({ name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` });
+    container.volumeMounts = [...mounts, { name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` }];
   }
   // Ours first, so later entries may refer to $(CRYO_POD_UID); the same result on reinvocation.
   const others = (container.env ?? []).filter((e) => e.name !== POD_UID_ENV && e.name !== HOOK_SOCKET_ENV);
