@@ -11,3 +11,4 @@ export * from './backoff.ts';
 export * from './tls/certificate-authority.ts';
 export * from './tls/certificate-info.ts';
 export * from './clone-json.ts';
+export * from './coalescing-runner.ts';

@@ -16,7 +16,7 @@ import {
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { apiStatusCode, describeApiError, isNotFound, type Logger, Backoff, unrefTimeout, type BackoffOptions } from '@cryo/common';
+import { apiStatusCode, Backoff, CoalescingRunner, describeApiError, isNotFound, unrefTimeout, type BackoffOptions, type Logger } from '@cryo/common';
 
 export const MUTATING_WEBHOOK_CONFIGURATIONS_PATH = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
@@ -55,8 +55,7 @@ export class CaBundleKeeper {
   private currentState: CaBundleState = 'unknown';
   private started = false;
   private stopped = false;
-  private running: Promise<void> | undefined;
-  private rerun = false;
+  private readonly checks = new CoalescingRunner(() => this.check(), () => !this.stopped);
   private checkTimer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private watchAbort: AbortController | undefined;
@@ -96,38 +95,28 @@ export class CaBundleKeeper {
     clearTimeout(this.watchTimer);
     this.watchAbort?.abort();
     this.watchAbort = undefined;
-    await this.running;
+    await this.checks.inFlight;
   }
 
   /** Checks now (or right after the check in flight); never rejects. */
   requestCheck(): Promise<void> {
-    if (this.running !== undefined) {
-      this.rerun = true;
-      return this.running;
-    }
-    this.running = this.checkLoop().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.checks.run();
   }
 
-  private async checkLoop(): Promise<void> {
-    do {
-      this.rerun = false;
-      clearTimeout(this.checkTimer);
-      let nextCheckMs = this.options.resyncSeconds * 1000;
-      try {
-        this.currentState = await this.reconcile();
-        if (this.currentState === 'missing') nextCheckMs = Math.min(nextCheckMs, this.checkBackoff.next());
-        else this.checkBackoff.reset();
-      } catch (err) {
-        this.currentState = 'error';
-        nextCheckMs = Math.min(nextCheckMs, this.checkBackoff.next());
-        this.options.logger.warn({ webhookConfiguration: this.options.webhookConfigName, err: describeApiError(err), retryInMs: nextCheckMs }, 'could not check the webhook caBundle; retrying');
-      }
-      if (this.stopped) return;
-      this.checkTimer = unrefTimeout(() => void this.requestCheck(), nextCheckMs);
-    } while (this.rerun && !this.stopped);
+  private async check(): Promise<void> {
+    clearTimeout(this.checkTimer);
+    let nextCheckMs = this.options.resyncSeconds * 1000;
+    try {
+      this.currentState = await this.reconcile();
+      if (this.currentState === 'missing') nextCheckMs = Math.min(nextCheckMs, this.checkBackoff.next());
+      else this.checkBackoff.reset();
+    } catch (err) {
+      this.currentState = 'error';
+      nextCheckMs = Math.min(nextCheckMs, this.checkBackoff.next());
+      this.options.logger.warn({ webhookConfiguration: this.options.webhookConfigName, err: describeApiError(err), retryInMs: nextCheckMs }, 'could not check the webhook caBundle; retrying');
+    }
+    if (this.stopped) return;
+    this.checkTimer = unrefTimeout(() => void this.requestCheck(), nextCheckMs);
   }
 
   private async reconcile(): Promise<CaBundleState> {

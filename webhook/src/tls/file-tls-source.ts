@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type Logger, type Metrics, unrefTimeout, type TlsKeyPair, checkKeyPair, type CertificateInfo } from '@cryo/common';
+import { checkKeyPair, CoalescingRunner, unrefTimeout, type CertificateInfo, type Logger, type Metrics, type TlsKeyPair } from '@cryo/common';
 import { tlsMetrics } from './tls-metrics.ts';
 import { ServedCertificate, type TlsSource, type TlsStatus } from './tls-source.ts';
 
@@ -32,8 +32,7 @@ export class FileTlsSource implements TlsSource {
   private stopped = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> | undefined;
-  private reloadAgain = false;
+  private readonly reloads = new CoalescingRunner(() => this.reloadOnce(), () => !this.stopped);
   private lastRejected: string | undefined;
 
   constructor(options: FileTlsSourceOptions) {
@@ -62,7 +61,7 @@ export class FileTlsSource implements TlsSource {
     clearTimeout(this.settleTimer);
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
-    await this.reloading;
+    await this.reloads.inFlight;
   }
 
   private async firstLoad(): Promise<TlsKeyPair> {
@@ -89,31 +88,21 @@ export class FileTlsSource implements TlsSource {
 
   /** Re-reads the files now (or right after the read in flight) and serves them if they changed and load. */
   reload(): Promise<void> {
-    if (this.reloading !== undefined) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = this.reloadLoop().finally(() => {
-      this.reloading = undefined;
-    });
-    return this.reloading;
+    return this.reloads.run();
   }
 
-  private async reloadLoop(): Promise<void> {
-    do {
-      this.reloadAgain = false;
-      const loaded = await this.read();
-      if (this.stopped) return;
-      if (!loaded.ok) {
-        this.rejected(loaded.reason);
-        continue;
-      }
-      const current = this.served.current;
-      if (current?.cert === loaded.pair.cert && current.key === loaded.pair.key) continue;
-      this.lastRejected = undefined;
-      this.served.set(loaded.pair, loaded.info, `reloaded from ${this.options.certFile}`);
-      this.warnIfExpired(loaded.info);
-    } while (this.reloadAgain && !this.stopped);
+  private async reloadOnce(): Promise<void> {
+    const loaded = await this.read();
+    if (this.stopped) return;
+    if (!loaded.ok) {
+      this.rejected(loaded.reason);
+      return;
+    }
+    const current = this.served.current;
+    if (current?.cert === loaded.pair.cert && current.key === loaded.pair.key) return;
+    this.lastRejected = undefined;
+    this.served.set(loaded.pair, loaded.info, `reloaded from ${this.options.certFile}`);
+    this.warnIfExpired(loaded.info);
   }
 
   // Logged once per distinct failure, not on every poll while the files stay broken.
