@@ -1,3 +1,4 @@
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '@cryo/common';
 import { httpsRequest, postJson, type HttpsTarget } from '../../test/src/harness/https-request.ts';
@@ -61,6 +62,28 @@ describe('POST /mutate', () => {
     const res = await httpsRequest(target, 'POST', '/mutate', body, headers);
     expect(res.status).toBe(400);
     expect(res.json<{ error: string }>().error).toContain(message);
+  });
+
+  it('shrugs off a client that leaves halfway through the body', async () => {
+    await new Promise<void>((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port: target.port,
+        method: 'POST',
+        path: '/mutate',
+        ca: target.ca,
+        servername: target.servername,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': 10_000 },
+      });
+      req.on('error', () => resolve());
+      req.write('{"kind":"AdmissionReview"', () => {
+        req.destroy();
+        resolve();
+      });
+      req.on('response', () => reject(new Error('no answer expected for half a body')));
+    });
+    expect((await postJson(target, '/mutate', loadAdmissionReview('plain-pod'))).status).toBe(200);
   });
 
   it('refuses other methods with 405', async () => {

@@ -113,6 +113,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
     });
     req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks, size).toString('utf8')));
     req.on('error', reject);
+    // A client that goes away mid-body: settle, so nothing waits on it forever.
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client closed the connection before sending the whole body'));
+    });
   });
 }
 
