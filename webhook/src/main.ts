@@ -31,7 +31,7 @@ main().catch((err: unknown) => {
   if (err instanceof OptionError) {
     logger.error(`bad configuration: ${err.message}`);
   } else {
-    logger.error({ err }, 'webhook failed to start');
+    logger.error({ err }, `webhook failed to start: ${err instanceof Error ? err.message : String(err)}`);
   }
   process.exitCode = 1;
 });
