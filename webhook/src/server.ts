@@ -7,15 +7,10 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from '@cryo/common';
+import type { Logger, TlsKeyPair } from '@cryo/common';
 import { BadAdmissionReview } from './admission/admission-review.ts';
 import type { AdmissionHandler } from './admission/admission-handler.ts';
 import type { WebhookMetrics } from './webhook-metrics.ts';
-
-export interface TlsKeyPair {
-  cert: string;
-  key: string;
-}
 
 export interface WebhookServerDeps {
   handleAdmission: AdmissionHandler;

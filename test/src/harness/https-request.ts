@@ -20,6 +20,8 @@ export interface HttpsResponse {
   text: string;
   json<T = unknown>(): T;
   peerSerial?: string;
+  /** The connection that carried the answer (to tell a reused keep-alive socket from a new one). */
+  socket: TLSSocket;
 }
 
 export function httpsRequest(
@@ -43,7 +45,8 @@ export function httpsRequest(
       },
       (res) => {
         // The socket is detached once the body ends (keep-alive): read the certificate now.
-        const peerSerial = (res.socket as TLSSocket | null)?.getPeerCertificate().serialNumber;
+        const socket = res.socket as TLSSocket;
+        const peerSerial = socket.getPeerCertificate().serialNumber;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -54,6 +57,7 @@ export function httpsRequest(
             text,
             json: <T>() => JSON.parse(text) as T,
             peerSerial,
+            socket,
           });
         });
         res.on('error', reject);

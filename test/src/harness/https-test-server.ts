@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { TlsKeyPair } from '@cryo/common';
+import { httpsRequest } from './https-request.ts';
 
 export interface TestHttpsServer {
   server: https.Server;
@@ -43,29 +44,12 @@ export interface CallOptions {
   /** The only CA the client trusts. */
   ca: string;
   servername: string;
+  /** A fresh connection each call when absent. */
   agent?: https.Agent;
 }
 
+/** GET / through httpsRequest, reporting the certificate serial and the socket. */
 export async function callServer(options: CallOptions): Promise<CallResult> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port: options.port,
-        path: '/',
-        servername: options.servername,
-        ca: options.ca,
-        agent: options.agent ?? false,
-      },
-      (res) => {
-        const socket = res.socket as TLSSocket;
-        const serial = socket.getPeerCertificate().serialNumber;
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, serial, socket }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+  const res = await httpsRequest({ ...options, agent: options.agent ?? false }, 'GET', '/');
+  return { status: res.status, serial: res.peerSerial ?? '', socket: res.socket };
 }

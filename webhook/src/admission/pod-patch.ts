@@ -63,5 +63,5 @@ function diff(before: unknown, after: unknown, path: string, ops: JsonPatchOpera
     for (const op of fastJsonPatch.compare(before, after)) ops.push({ ...op, path: path + op.path });
     return;
   }
-  if (before !== after) ops.push({ op: 'replace', path, value: after });
+  ops.push({ op: 'replace', path, value: after });
 }
