@@ -3,7 +3,7 @@
  * errors: the informer stops on a non-410 error, so this restarts it with capped backoff.
  * `synced` resolves once the first list has landed in the cache.
  */
-import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Backoff } from '../backoff.ts';
 import { describeApiError } from './api-errors.ts';
@@ -15,9 +15,15 @@ export interface WatchedCacheOptions<T extends KubernetesObject> {
   list: () => Promise<KubernetesListObject<T>>;
   logger: Logger;
   labelSelector?: string;
+  /** For example `spec.nodeName=<node>`: the node agent caches only its own node's pods. */
+  fieldSelector?: string;
   /** Restart delays after watch errors (default 500 ms doubling to 30 s, with jitter). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Called for every add, update and delete. */
   onChange?: (obj: T) => void;
+  onAdd?: (obj: T) => void;
+  onUpdate?: (obj: T) => void;
+  onDelete?: (obj: T) => void;
 }
 
 export class WatchedCache<T extends KubernetesObject> {
@@ -48,8 +54,19 @@ export class WatchedCache<T extends KubernetesObject> {
       });
       return result;
     };
-    this.informer = makeInformer<T>(options.kubeConfig, options.path, list, options.labelSelector);
+    // ListWatch rather than makeInformer: makeInformer cannot pass a field selector.
+    this.informer = new ListWatch<T>(
+      options.path,
+      new Watch(options.kubeConfig),
+      list,
+      false,
+      options.labelSelector,
+      options.fieldSelector,
+    );
     if (options.onChange !== undefined) this.informer.on('change', options.onChange);
+    if (options.onAdd !== undefined) this.informer.on('add', options.onAdd);
+    if (options.onUpdate !== undefined) this.informer.on('update', options.onUpdate);
+    if (options.onDelete !== undefined) this.informer.on('delete', options.onDelete);
     this.informer.on('error', (err: unknown) => this.restartAfterError(err));
   }
 

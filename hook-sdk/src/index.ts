@@ -1,0 +1,14 @@
+export { CheckpointHooks, createCheckpointHooks, globalCheckpointHooks } from './checkpoint-hooks.ts';
+export type { CheckpointHooksOptions, CheckpointHooksEvents, CheckpointHooksState, ConnectionKind } from './checkpoint-hooks.ts';
+export { HookRegistry, HookTimeoutError, DEFAULT_HOOK_TIMEOUT_MS, describeFailure } from './hook-registry.ts';
+export type { HookContext, HookDefinition, HookFailure, HookFunction, PhaseResult, RestoreOutcome } from './hook-registry.ts';
+export type { HookLogger } from './hook-logger.ts';
+export { stderrLogger, silentHookLogger } from './hook-logger.ts';
+export { httpServerHook } from './helpers/http-server-hook.ts';
+export type { HttpServerHookOptions } from './helpers/http-server-hook.ts';
+export { ManagedTimers } from './helpers/managed-timers.ts';
+export type { ManagedTimer } from './helpers/managed-timers.ts';
+export { ManagedResource } from './helpers/managed-resource.ts';
+export type { ManagedResourceOptions } from './helpers/managed-resource.ts';
+export * as protocol from './protocol.ts';
+export { SDK_NAME, SDK_VERSION } from './version.ts';

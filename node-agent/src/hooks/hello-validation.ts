@@ -1,0 +1,54 @@
+/**
+ * Reads a client's `hello` strictly: every field the agent relies on must have its documented
+ * type, and a wrong one is named in the error the client gets back.
+ */
+import { protocol } from '@cryo/hook-sdk';
+
+export interface ValidHello {
+  protocol: number;
+  sessionId: string;
+  pid: number;
+  container: string;
+  podUid: string;
+  restoreCount: number;
+  pendingCheckpoint: string | null;
+  client: { name: string; version: string } | null;
+}
+
+export function validateHello(message: Record<string, unknown>): { hello: ValidHello } | { error: string } {
+  const version = message.protocol;
+  if (!Number.isInteger(version)) return { error: 'hello.protocol must be an integer (this agent speaks 1)' };
+  const sessionId = message.sessionId;
+  if (typeof sessionId !== 'string' || !protocol.SESSION_ID_PATTERN.test(sessionId)) {
+    return { error: 'hello.sessionId must be 16–128 characters of [A-Za-z0-9._:-], picked once per process' };
+  }
+  const pid = message.pid ?? 0;
+  if (!Number.isInteger(pid) || (pid as number) < 0) return { error: 'hello.pid must be a non-negative integer' };
+  const container = message.container ?? '';
+  if (typeof container !== 'string' || container.length > 253) return { error: 'hello.container must be a string (the container name, or "")' };
+  const podUid = message.podUid ?? '';
+  if (typeof podUid !== 'string' || podUid.length > 64) return { error: 'hello.podUid must be a string (a pod UID, or "")' };
+  const restoreCount = message.restoreCount ?? 0;
+  if (!Number.isInteger(restoreCount) || (restoreCount as number) < 0) return { error: 'hello.restoreCount must be a non-negative integer' };
+  const pending = message.pendingCheckpoint ?? null;
+  if (pending !== null && (typeof pending !== 'string' || pending.length > 512)) {
+    return { error: 'hello.pendingCheckpoint must be a checkpoint id string or null' };
+  }
+  const rawClient = message.client;
+  const client =
+    typeof rawClient === 'object' && rawClient !== null
+      ? { name: protocol.stringField((rawClient as { name?: unknown }).name), version: protocol.stringField((rawClient as { version?: unknown }).version) }
+      : null;
+  return {
+    hello: {
+      protocol: version as number,
+      sessionId,
+      pid: pid as number,
+      container,
+      podUid,
+      restoreCount: restoreCount as number,
+      pendingCheckpoint: pending,
+      client,
+    },
+  };
+}
