@@ -192,6 +192,13 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     return [...state.sessions].filter((s) => s.hello !== null && s.isOpen).map(summarize);
   }
 
+  /** Sends a message to every connected process of the pod: for message types newer clients know. */
+  notify(uid: string, message: { type: string } & Record<string, unknown>): number {
+    const targets = [...(this.pods.get(uid)?.sessions ?? [])].filter((s) => s.hello !== null && s.isOpen);
+    for (const session of targets) session.send(message);
+    return targets.length;
+  }
+
   /**
    * Asks every addressed process of the pod to prepare. Resolves `ready` once each answered ready
    * and closed its connection (CRIU may dump now), `failed` at the first failure, missed deadline
