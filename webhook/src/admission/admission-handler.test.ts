@@ -313,11 +313,13 @@ describe('cryo.dev/hooks: enabled', () => {
     });
     const [worker] = result.spec!.containers;
     expect(worker.volumeMounts).toContainEqual({ name: 'cryo-hooks', mountPath: '/run/cryo', subPathExpr: '$(CRYO_POD_UID)' });
-    expect(worker.env!.slice(0, 2)).toEqual([
+    expect(worker.env!.slice(0, 3)).toEqual([
       { name: 'CRYO_POD_UID', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' } } },
       { name: 'CRYO_HOOK_SOCKET', value: HOOK_SOCKET_PATH },
+      // The SDK says which container it runs in, so a checkpoint of one container asks only its processes.
+      { name: 'CRYO_CONTAINER_NAME', value: worker.name },
     ]);
-    expect(worker.env!.slice(2)).toEqual(input.spec!.containers[0].env);
+    expect(worker.env!.slice(3)).toEqual(input.spec!.containers[0].env);
     expect(result.metadata!.annotations![annotations.HOOKS_STATUS]).toBe('injected');
     review.request.object = result;
     expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });

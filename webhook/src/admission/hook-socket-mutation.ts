@@ -7,7 +7,7 @@
  * pod sets itself is dropped first: otherwise it could point the subPath at another pod's socket.
  */
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { annotations, cloneJson, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
+import { annotations, cloneJson, CONTAINER_NAME_ENV, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 
 export function hookVolume(hostHooksDir: string): V1Volume {
@@ -52,8 +52,9 @@ function mountInto(container: V1Container): void {
     container.volumeMounts = [...mounts, { name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` }];
   }
   // Ours first, so later entries may refer to $(CRYO_POD_UID); the same result on reinvocation.
-  const others = (container.env ?? []).filter((e) => e.name !== POD_UID_ENV && e.name !== HOOK_SOCKET_ENV);
-  container.env = [...cloneJson(hookEnv), ...others];
+  const ours = new Set([POD_UID_ENV, HOOK_SOCKET_ENV, CONTAINER_NAME_ENV]);
+  const others = (container.env ?? []).filter((e) => !ours.has(e.name));
+  container.env = [...cloneJson(hookEnv), { name: CONTAINER_NAME_ENV, value: container.name }, ...others];
 }
 
 /** Whether a checkpointed container had the hook socket mounted (its restore needs it again). */
