@@ -30,12 +30,15 @@ export function httpServerHook(server: Server, options: HttpServerHookOptions = 
       address = typeof current === 'string' ? { path: current } : { port: current.port, host: current.address };
       await new Promise<void>((resolve, reject) => {
         const cut = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+        // A keep-alive connection turns idle when its in-flight response ends, and would then hold
+        // close() up until its keep-alive timeout: close idle ones as they appear.
+        const sweep = setInterval(() => server.closeIdleConnections(), 10);
         server.close((error) => {
           clearTimeout(cut);
+          clearInterval(sweep);
           if (error) reject(error);
           else resolve();
         });
-        // Keep-alive connections without a request in flight would hold close() up.
         server.closeIdleConnections();
       });
     },

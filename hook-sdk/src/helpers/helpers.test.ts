@@ -1,0 +1,113 @@
+import { Agent, createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { httpServerHook } from './http-server-hook.ts';
+import { ManagedTimers } from './managed-timers.ts';
+import { ManagedResource } from './managed-resource.ts';
+import type { HookContext } from '../hook-registry.ts';
+
+const before: HookContext = { checkpointId: 'ns/c', reason: '', deadline: null, restoreCount: 0, outcome: null };
+const after: HookContext = { ...before, outcome: 'restored', restoreCount: 1 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A fresh agent each time, so a refused connection is not hidden behind a pooled one.
+function get(port: number, keepAlive = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path: '/', agent: new Agent({ keepAlive }) }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('httpServerHook', () => {
+  let server: Server;
+  afterEach(() => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
+
+  it('stops listening, closes keep-alive connections, and listens on the same port again', async () => {
+    server = createServer({ keepAliveTimeout: 60_000 }, (_req, res) => res.end('hi'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    expect(await get(port, true)).toBe('hi');
+    let connections = 0;
+    server.on('connection', () => connections++);
+    const hook = httpServerHook(server);
+    await hook.beforeCheckpoint!(before);
+    expect(server.listening).toBe(false);
+    await expect(get(port)).rejects.toThrow(/ECONNREFUSED/);
+    server.getConnections((_err, count) => expect(count).toBe(0));
+    await hook.afterRestore!(after);
+    expect((server.address() as AddressInfo).port).toBe(port);
+    expect(await get(port)).toBe('hi');
+    expect(connections).toBe(1);
+  });
+
+  it('lets an in-flight request finish before closing', async () => {
+    server = createServer((_req, res) => void setTimeout(() => res.end('slow'), 100));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const inFlight = get(port, true);
+    await sleep(20);
+    const started = performance.now();
+    await httpServerHook(server).beforeCheckpoint!(before);
+    expect(await inFlight).toBe('slow');
+    // Done when the response is, not when the keep-alive connection would have timed out.
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('ManagedTimers', () => {
+  it('pauses intervals and timeouts and resumes them with the time they had left', async () => {
+    const timers = new ManagedTimers();
+    let ticks = 0;
+    let fired = false;
+    const interval = timers.setInterval(() => ticks++, 20);
+    timers.setTimeout(() => (fired = true), 80);
+    await sleep(50);
+    const hook = timers.hook();
+    await hook.beforeCheckpoint!(before);
+    const ticksAtPause = ticks;
+    expect(ticksAtPause).toBeGreaterThanOrEqual(1);
+    await sleep(120);
+    expect(ticks).toBe(ticksAtPause);
+    expect(fired).toBe(false);
+    await hook.afterRestore!(after);
+    await sleep(60);
+    expect(fired).toBe(true);
+    expect(ticks).toBeGreaterThan(ticksAtPause);
+    interval.clear();
+    const stopped = ticks;
+    await sleep(50);
+    expect(ticks).toBe(stopped);
+  });
+});
+
+describe('ManagedResource', () => {
+  it('closes the resource before a checkpoint, opens a new one after, and makes users wait meanwhile', async () => {
+    const log: string[] = [];
+    let opened = 0;
+    const resource = new ManagedResource({
+      name: 'pool',
+      open: (context) => {
+        opened++;
+        log.push(`open ${context?.outcome ?? 'start'}`);
+        return { id: opened };
+      },
+      close: (pool) => void log.push(`close ${pool.id}`),
+    });
+    expect(await resource.get()).toEqual({ id: 1 });
+    const hook = resource.hook();
+    await hook.beforeCheckpoint!(before);
+    let waited: { id: number } | undefined;
+    const waiting = resource.get().then((pool) => (waited = pool));
+    await sleep(10);
+    expect(waited).toBeUndefined();
+    await hook.afterRestore!(after);
+    await waiting;
+    expect(waited).toEqual({ id: 2 });
+    expect(log).toEqual(['open start', 'close 1', 'open restored']);
+  });
+});
