@@ -5,3 +5,7 @@ export type { HookPodWatcherOptions } from './hooks/hook-pod-watcher.ts';
 export { HookMetrics } from './hooks/hook-metrics.ts';
 export { hookPodOf, describePod, POD_UID_PATTERN } from './hooks/hook-pod.ts';
 export type { HookPod } from './hooks/hook-pod.ts';
+export { startNodeAgent } from './node-agent.ts';
+export type { RunningNodeAgent, NodeAgentDeps } from './node-agent.ts';
+export { readNodeAgentConfig, nodeAgentOptionSpecs } from './config.ts';
+export type { NodeAgentConfig } from './config.ts';
