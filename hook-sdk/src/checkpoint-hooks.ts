@@ -153,7 +153,9 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     const socket = new WebSocket(`ws://localhost${PROTOCOL_PATH}`, {
       createConnection: () => {
         const connection = net.connect({ path: socketPath });
-        connection.unref();
+        // Idle, the SDK must not keep the app alive. Mid-checkpoint it must: the app's own
+        // servers may be closed, and the process has to live to hear the outcome.
+        if (this.pendingCheckpoint === null) connection.unref();
         return connection;
       },
       maxPayload: MAX_MESSAGE_BYTES,
@@ -223,7 +225,7 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     }
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
-    this.retryTimer.unref();
+    if (this.pendingCheckpoint === null) this.retryTimer.unref();
   }
 
   private onMessage(socket: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
@@ -314,7 +316,6 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     this.pendingContext = context;
     this.send(socket, ready);
     this.outcomeTimer = setTimeout(() => this.onOutcomeTimeout(), this.outcomeTimeoutMs);
-    this.outcomeTimer.unref();
     // No socket to the agent may exist while CRIU dumps: close it ourselves, reconnect afterwards.
     socket.close(CloseCode.normal, CHECKPOINT_CLOSE_REASON);
   }

@@ -1,0 +1,62 @@
+/** The SDK's example app does what its comments promise, against the real hook server. */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@cryo/common';
+import { HookServer } from '@cryo/node-agent';
+import { waitFor } from '../src/harness/wait-for.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cleanups: Array<() => Promise<void> | void> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('hook-sdk/examples/warm-service.ts', () => {
+  it('goes off the network for a checkpoint and comes back after it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cryo-example-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const pod = { uid: randomUUID(), name: 'warm-0', namespace: 'demo' };
+    const server = new HookServer({ hostHooksDir: dir, logger: silentLogger() });
+    cleanups.push(() => server.close());
+    await server.sync([pod]);
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(root, 'hook-sdk/examples/warm-service.ts')], {
+      env: { ...process.env, PORT: String(port), CRYO_HOOK_SOCKET: server.socketPath(pod.uid), CRYO_POD_UID: pod.uid, CRYO_CONTAINER_NAME: 'app' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    cleanups.push(() => {
+      if (process.env.SHOW_OUTPUT) console.log(output);
+    });
+    cleanups.push(() => void child.kill());
+    const ask = async () => (await fetch(`http://127.0.0.1:${port}/?n=7`)).json() as Promise<{ value: number; instanceId: string }>;
+    const first = await waitFor(() => ask().catch(() => undefined), { what: 'the example to listen', timeoutMs: 20_000, intervalMs: 100 });
+    expect(first.value).toBe((7 * 2654435761) % 1_000_003);
+    await waitFor(() => server.sessions(pod.uid).length === 1, { what: 'its hook session' });
+
+    const prepared = await server.prepare(pod.uid, { checkpointId: 'demo/warm-1', timeoutMs: 5_000 });
+    expect(prepared.status).toBe('ready');
+    await expect(ask()).rejects.toThrow(/fetch failed/);
+    await server.finish(pod.uid, 'demo/warm-1', 'done');
+    const after = await waitFor(() => ask().catch(() => undefined), { what: 'it to listen again', intervalMs: 20 });
+    // Resumed, not restored: the same instance.
+    expect(after.instanceId).toBe(first.instanceId);
+  }, 60_000);
+});
