@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import WebSocket from 'ws';
@@ -78,6 +79,9 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
   private pendingContext: HookContext | null = null;
   private hostnameAtPrepare = '';
   private busy = false;
+  /** From a prepare until its outcome is known: a second prepare meanwhile is refused. */
+  private preparing = false;
+  private afterRestoreRun: Promise<void> = Promise.resolve();
 
   private started = false;
   private stopped = false;
@@ -150,6 +154,13 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     if (this.stopped) return;
     this.answered = false;
     const socketPath = this.socketPath;
+    // While the agent's socket is gone (no agent yet, or closed for a dump) a stat is all an
+    // attempt costs: a hundred processes polling every 20–50 ms must not load the node.
+    if (!existsSync(socketPath)) {
+      this.onSocketError(Object.assign(new Error(`no socket at ${socketPath}`), { code: 'ENOENT' }));
+      this.scheduleReconnect();
+      return;
+    }
     const socket = new WebSocket(`ws://localhost${PROTOCOL_PATH}`, {
       createConnection: () => {
         const connection = net.connect({ path: socketPath });
@@ -282,10 +293,13 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
   private async onPrepare(socket: WebSocket, prepare: Prepare): Promise<void> {
     const checkpointId = stringField(prepare.checkpointId);
     const id = stringField(prepare.id);
-    if (this.busy) {
+    if (this.preparing) {
       this.send(socket, failedMessage(id, checkpointId, 0, [{ hook: '', message: 'another checkpoint is in progress', timedOut: false }]));
       return;
     }
+    this.preparing = true;
+    // Checkpointed again right after a restore: the previous post-restore hooks finish first.
+    await this.afterRestoreRun;
     this.busy = true;
     this.hostnameAtPrepare = os.hostname();
     const timeoutMs = typeof prepare.timeoutMs === 'number' && prepare.timeoutMs > 0 ? prepare.timeoutMs : 10_000;
@@ -346,7 +360,13 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     });
   }
 
-  private async runAfterRestore(context: HookContext): Promise<void> {
+  private runAfterRestore(context: HookContext): Promise<void> {
+    this.preparing = false;
+    this.afterRestoreRun = this.runAfterRestoreHooks(context);
+    return this.afterRestoreRun;
+  }
+
+  private async runAfterRestoreHooks(context: HookContext): Promise<void> {
     this.busy = true;
     try {
       const result = await this.registry.run('afterRestore', context);

@@ -6,6 +6,7 @@
  *   scheduled start, so a stall shows up in the tail instead of hiding (no coordinated omission).
  */
 import { Pool } from 'undici';
+import { quantile } from './quantiles.ts';
 
 export interface LoadTarget {
   port: number;
@@ -47,7 +48,7 @@ async function send(client: Pool, target: LoadTarget): Promise<boolean> {
 
 function summarize(latencies: number[], errors: number, seconds: number): LoadResult {
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  const at = (q: number) => quantile(latencies, q);
   return {
     requests: latencies.length,
     errors,

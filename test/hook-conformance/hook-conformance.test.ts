@@ -175,6 +175,17 @@ describe.each(conformanceClients)('hook protocol conformance: $name', (client) =
     await server.finish(podA.uid, 'shop/ckpt-8', 'done');
   });
 
+  it('is checkpointed again right after the outcome: the post hooks finish first, then the pre hooks run', async () => {
+    const p = await connectedApp([{ name: 'slow-reopen', after: { sleepMs: 300 } }]);
+    await server.prepare(podA.uid, { checkpointId: 'shop/ckpt-10', timeoutMs: 5_000 });
+    await server.finish(podA.uid, 'shop/ckpt-10', 'done');
+    await p.waitFor((events) => events.filter((e) => e.event === 'connected').length === 2, 'the reconnect');
+    const again = await server.prepare(podA.uid, { checkpointId: 'shop/ckpt-11', timeoutMs: 5_000 });
+    expect(again.status, again.status === 'failed' ? again.reasons.join() : '').toBe('ready');
+    expect(p.hookCalls()).toEqual(['before slow-reopen', 'after slow-reopen', 'before slow-reopen']);
+    await server.finish(podA.uid, 'shop/ckpt-11', 'done');
+  });
+
   it('runs only the hooks still registered', async () => {
     const p = await connectedApp([{ name: 'a' }, { name: 'b' }]);
     await p.command({ cmd: 'unregister', name: 'a' });

@@ -45,6 +45,8 @@ export interface PreparedSession {
   container: string;
   pid: number;
   hookDurationMs: number;
+  /** Time from sending prepare to its `ready`, in ms. */
+  readyAfterMs: number;
   /** Time from sending prepare to the connection being closed, in ms. */
   roundTripMs: number;
 }
@@ -248,10 +250,11 @@ export class HookServer extends EventEmitter<HookServerEvents> {
         const detail = answer.errors.map((e) => `${e.hook || '(unnamed hook)'}: ${e.message}${e.timedOut ? ' (timed out)' : ''}`).join('; ');
         throw new HookPrepareError(`${who} failed its pre-checkpoint hooks: ${detail || 'no detail given'}`);
       }
+      const readyAfterMs = performance.now() - sentAt;
       await session.closed();
       const roundTripMs = performance.now() - sentAt;
       this.options.metrics?.prepareOverhead.observe(Math.max(0, roundTripMs - answer.hookDurationMs) / 1000);
-      prepared.push({ sessionId: hello.sessionId, container: hello.container, pid: hello.pid, hookDurationMs: answer.hookDurationMs, roundTripMs });
+      prepared.push({ sessionId: hello.sessionId, container: hello.container, pid: hello.pid, hookDurationMs: answer.hookDurationMs, readyAfterMs, roundTripMs });
     };
 
     const targets = [...state.sessions].filter((s) => s.isOpen);

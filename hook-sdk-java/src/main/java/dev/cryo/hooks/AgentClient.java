@@ -46,6 +46,8 @@ final class AgentClient {
     private final ThreadPoolExecutor dispatcher;
     /** Hook sequences queued or running; only the client thread increments it. */
     private final AtomicInteger busy = new AtomicInteger();
+    /** Pre-checkpoint hooks queued or running; post-restore hooks alone do not refuse a prepare. */
+    private final AtomicInteger preparing = new AtomicInteger();
     private final Backoff backoff = new Backoff();
 
     private final Object lock = new Object();
@@ -398,8 +400,9 @@ final class AgentClient {
         long answerBy = budgetNanos < 0 ? HookRunner.NO_DEADLINE
                 : receivedNanos + budgetNanos - Math.min(ANSWER_MARGIN_NANOS, budgetNanos / 20);
 
-        if (busy.get() > 0) {
-            Log.LOGGER.warning("prepare for " + checkpointId + " while hooks are still running: answering failed");
+        // A prepare right after a restore waits for the post-restore hooks: the dispatcher runs jobs in order.
+        if (preparing.get() > 0) {
+            Log.LOGGER.warning("prepare for " + checkpointId + " while another checkpoint is being prepared: answering failed");
             Map<String, Object> failed = Messages.failed(id, checkpointId, 0,
                     List.of(new HookError("", "another checkpoint is in progress", false)));
             if (send(link.ws, failed)) {
@@ -410,6 +413,7 @@ final class AgentClient {
         Log.LOGGER.info("checkpoint " + checkpointId + " requested" + (reason.isEmpty() ? "" : " (" + reason + ")")
                 + ": running pre-checkpoint hooks");
         busy.incrementAndGet();
+        preparing.incrementAndGet();
         registry.freeze();
         Prepare prepare = new Prepare(id, checkpointId, reason, deadline, answerBy);
         dispatch(() -> runCheckpoint(link, prepare));
@@ -523,6 +527,7 @@ final class AgentClient {
             if (!awaitingOutcome) {
                 registry.thaw();
             }
+            preparing.decrementAndGet();
             busy.decrementAndGet();
         }
     }
