@@ -5,8 +5,9 @@
 import { createCheckpointHooks, silentHookLogger } from '@cryo/hook-sdk';
 
 const hookMs = Number(process.env.HOOK_MS ?? 2);
+const work = hookMs > 0 ? () => new Promise<void>((resolve) => setTimeout(resolve, hookMs)) : () => {};
 const hooks = createCheckpointHooks({ logger: silentHookLogger });
-hooks.register({ name: 'work', beforeCheckpoint: () => new Promise((resolve) => setTimeout(resolve, hookMs)), afterRestore: () => {} });
+hooks.register({ name: 'work', beforeCheckpoint: work, afterRestore: () => {} });
 hooks.once('connected', () => process.stdout.write('connected\n'));
 hooks.start();
 // Stay alive until the benchmark ends us.

@@ -2,28 +2,30 @@
  * npm run bench:hooks — what the hook channel costs.
  *
  * 1. prepare → ready (and disconnected) round trip beyond the hooks' own work, with 1 and with
- *    100 connected processes (real Node processes running the SDK, one pod socket), against a
- *    baseline in the same run: a bare WebSocket ping/pong over the same kind of unix socket.
+ *    100 connected processes (real Node processes running the SDK, one per pod socket), against a
+ *    baseline in the same run: another process's JSON ping → pong over the same kind of socket,
+ *    the cheapest exchange there is (on this VM most of it is waking the idle process up).
  *    Target: p99 overhead ≤ 5 ms.
  * 2. With the CRIU lab (root, scripts/lab/provision.sh): the raw crun/CRIU dump and restore times
  *    of an SDK app, and the time from the restore to the copy's `restored` handshake
  *    (target ≤ 100 ms), over several restores of one checkpoint into fresh pods.
  * BENCH_QUICK=1 runs fewer rounds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
 import { openLab, podHttp, waitFor, type Lab } from '../src/index.ts';
 import { quantile } from './quantiles.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
 const quick = process.env.BENCH_QUICK === '1';
 const HOOK_MS = 2;
 
@@ -31,22 +33,11 @@ const ms = (v: number) => `${v.toFixed(2)} ms`;
 const summary = (values: number[]) => `p50 ${ms(quantile(values, 0.5))}  p99 ${ms(quantile(values, 0.99))}  max ${ms(Math.max(...values))}  (n=${values.length})`;
 
 async function baselinePingPong(socketPath: string, rounds: number): Promise<number[]> {
-  const ws = new WebSocket(`ws+unix://${socketPath}:/v1/hooks`);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const next = () => new Promise<Record<string, unknown>>((resolve) => ws.once('message', (data) => resolve(JSON.parse((data as Buffer).toString('utf8')) as Record<string, unknown>)));
-  ws.send(JSON.stringify({ type: 'hello', protocol: 1, sessionId: randomUUID().replaceAll('-', ''), pid: process.pid, container: 'baseline', podUid: '', restoreCount: 0, pendingCheckpoint: null }));
-  await next();
-  const samples: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const started = performance.now();
-    const answer = next();
-    ws.send(JSON.stringify({ type: 'ping', id: `b-${i}` }));
-    await answer;
-    samples.push(performance.now() - started);
-  }
-  ws.close();
-  await new Promise((resolve) => ws.once('close', resolve));
-  return samples;
+  const { stdout } = await run(process.execPath, [path.join(ROOT, 'test/bench/ping-client.ts')], {
+    env: { ...process.env, CRYO_HOOK_SOCKET: socketPath, ROUNDS: String(rounds) },
+    timeout: 120_000,
+  });
+  return (JSON.parse(stdout) as number[]).slice(20);
 }
 
 interface Round {
@@ -97,7 +88,7 @@ async function protocolOverhead(): Promise<void> {
   let baselineSamples: number[] = [];
   try {
     baselineSamples = await baselinePingPong(server.socketPath(basePod.uid)!, quick ? 200 : 2_000);
-    console.log(`baseline: a WebSocket ping → pong on a unix socket   ${summary(baselineSamples)}`);
+    console.log(`baseline: another process's ping → pong on a pod socket   ${summary(baselineSamples)}`);
 
     // One process connected.
     startProcess(pods[0]);

@@ -6,3 +6,4 @@ export * from './harness/https-request.ts';
 export * from './harness/https-test-server.ts';
 export * from './harness/projected-volume.ts';
 export * from './harness/wait-for.ts';
+export * from './harness/lab/index.ts';
