@@ -12,6 +12,8 @@ export interface OptionSpec<T> {
   default: T;
   description: string;
   parse: (raw: string) => T;
+  /** How `--help` shows the default when the value itself reads badly (a file mode, a duration). */
+  defaultText?: string;
 }
 
 export class OptionError extends Error {
@@ -86,7 +88,7 @@ export function readOptions<S extends Record<string, OptionSpec<unknown>>>(
 export function describeOptions(specs: Record<string, OptionSpec<unknown>>): string {
   return Object.values(specs)
     .map((spec) => {
-      const def = spec.default === '' || spec.default === undefined ? '(none)' : JSON.stringify(spec.default);
+      const def = spec.defaultText ?? (spec.default === '' || spec.default === undefined ? '(none)' : JSON.stringify(spec.default));
       return `  ${spec.flag} <value>   env ${spec.env}, default ${def}\n      ${spec.description}`;
     })
     .join('\n');

@@ -19,11 +19,11 @@ export const nodeAgentOptionSpecs = {
     description: "Host directory holding one hook socket directory per pod; must match the webhook's flag.",
   } satisfies OptionSpec<string>,
   hookSocketMode: {
-    flag: '--hook-socket-mode', env: 'CRYO_HOOK_SOCKET_MODE', default: 0o666, parse: parseFileMode,
+    flag: '--hook-socket-mode', env: 'CRYO_HOOK_SOCKET_MODE', default: 0o666, defaultText: '0666', parse: parseFileMode,
     description: 'Mode of each pod\'s agent.sock. Containers run as any uid; only the pod itself mounts its directory.',
   } satisfies OptionSpec<number>,
   hookHeartbeatSeconds: {
-    flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, parse: parseDurationSeconds,
+    flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, defaultText: '10s', parse: parseDurationSeconds,
     description: 'How often the agent pings each connected process; two missed intervals close the connection.',
   } satisfies OptionSpec<number>,
   port: {

@@ -62,6 +62,9 @@ async function rounds(server: HookServer, pod: HookPod, processes: number, count
       into.whole.push(result.durationMs - Math.max(...result.sessions.map((s) => s.hookDurationMs)));
     }
     await waitFor(() => server.sessions(pod.uid).length === processes, { timeoutMs: 30_000, intervalMs: 2, what: 'every process back' });
+    // Real checkpoints are seconds apart: let the processes finish their post-restore hooks and go
+    // idle, as the baseline's do between pings, so one round's tail is not the next one's cost.
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -164,6 +167,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
     const criuTimes: number[] = [];
     const fromReturn: number[] = [];
     const fromStart: number[] = [];
+    const afterCriu: number[] = [];
     for (let i = 0; i < restores; i++) {
       const target = await makePod(`bench-copy-${i}`);
       const restored = new Promise<number>((resolve) =>
@@ -179,13 +183,16 @@ async function restoreToRestored(lab: Lab): Promise<void> {
       criuTimes.push((await criuSeconds(path.join(copy.bundleDir, 'work/restore.log'))) * 1000);
       fromReturn.push(at - returned);
       fromStart.push(at - started);
+      // An upper bound on "CRIU done → restored": crun's own work before CRIU starts is in it too.
+      afterCriu.push(at - started - criuTimes[criuTimes.length - 1]);
       await copy.remove();
       await target.lab.remove();
       await server.removePod(target.hook.uid);
     }
     console.log(`restore: crun restore ${summary(crunTimes)}; CRIU's own ${summary(criuTimes)}`);
     console.log(`restore → copy's "restored" handshake: after crun restore returned ${summary(fromReturn)}; from the start of the restore ${summary(fromStart)}`);
-    console.log(`  (target ≤ 100 ms after the restore: ${Math.max(...fromReturn) <= 100 ? 'met' : 'NOT met'}; negative = the copy connected before crun returned)`);
+    console.log(`restore → "restored", CRIU's own restore time taken off (an upper bound on the time after CRIU is done)  ${summary(afterCriu)}`);
+    console.log(`  (target ≤ 100 ms after the restore: ${Math.max(...afterCriu) <= 100 ? 'met' : 'NOT met'} by the upper bound; a negative time after crun returned = the copy connected before crun did)`);
   } finally {
     await lab.close();
     await server.close();
