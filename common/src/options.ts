@@ -3,6 +3,7 @@
  * A flag wins over its env var, which wins over the default. Bad values fail at start with a
  * message naming the flag, the env var and the expected form.
  */
+import { DEFAULT_HOST_HOOKS_DIR } from './hook-socket.ts';
 
 export interface OptionSpec<T> {
   /** `--tls-secret-name` */
@@ -93,3 +94,15 @@ export function describeOptions(specs: Record<string, OptionSpec<unknown>>): str
     })
     .join('\n');
 }
+
+/** Options more than one Cryo process has, declared once. */
+export const sharedOptionSpecs = {
+  hostHooksDir: {
+    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseString,
+    description: 'Host directory with one hook socket directory per pod: the node agent serves them, the webhook mounts them. Set it the same in both.',
+  } satisfies OptionSpec<string>,
+  kubeconfig: {
+    flag: '--kubeconfig', env: 'KUBECONFIG', default: '', parse: parseString,
+    description: 'kubeconfig file; in a pod the service account is used.',
+  } satisfies OptionSpec<string>,
+};

@@ -2,7 +2,7 @@
  * The node agent's configuration: flags and env vars with documented defaults
  * (README.md#node-agent-configuration lists the same table).
  */
-import { DEFAULT_HOST_HOOKS_DIR, OptionError, parseDurationSeconds, parseInteger, parseString, readOptions, type OptionSpec } from '@cryo/common';
+import { OptionError, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
 
 function parseFileMode(raw: string): number {
   if (!/^0?[0-7]{3}$/.test(raw)) throw new OptionError(`expected an octal file mode such as 0660, got "${raw}"`);
@@ -14,10 +14,7 @@ export const nodeAgentOptionSpecs = {
     flag: '--node-name', env: 'NODE_NAME', default: '', parse: parseString,
     description: 'This node (downward API spec.nodeName); the agent serves only pods scheduled here. Required.',
   } satisfies OptionSpec<string>,
-  hostHooksDir: {
-    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseString,
-    description: "Host directory holding one hook socket directory per pod; must match the webhook's flag.",
-  } satisfies OptionSpec<string>,
+  hostHooksDir: sharedOptionSpecs.hostHooksDir,
   hookSocketMode: {
     flag: '--hook-socket-mode', env: 'CRYO_HOOK_SOCKET_MODE', default: 0o666, defaultText: '0666', parse: parseFileMode,
     description: 'Mode of each pod\'s agent.sock. Containers run as any uid; only the pod itself mounts its directory.',
@@ -30,10 +27,7 @@ export const nodeAgentOptionSpecs = {
     flag: '--port', env: 'CRYO_PORT', default: 8081, parse: parseInteger(0, 65535),
     description: 'HTTP port serving /healthz, /readyz and /metrics (0 picks a free port).',
   } satisfies OptionSpec<number>,
-  kubeconfig: {
-    flag: '--kubeconfig', env: 'KUBECONFIG', default: '', parse: parseString,
-    description: 'kubeconfig file; in a pod the service account is used.',
-  } satisfies OptionSpec<string>,
+  kubeconfig: sharedOptionSpecs.kubeconfig,
 };
 
 export type NodeAgentConfig = ReturnType<typeof readNodeAgentConfig>;

@@ -3,11 +3,11 @@
  * (README.md#webhook-configuration lists the same table).
  */
 import {
-  DEFAULT_HOST_HOOKS_DIR,
   parseDurationSeconds,
   parseInteger,
   parseString,
   readOptions,
+  sharedOptionSpecs,
   type OptionSpec,
 } from '@cryo/common';
 
@@ -56,10 +56,7 @@ export const webhookOptionSpecs = {
     flag: '--checkpoint-pull-secret', env: 'CRYO_CHECKPOINT_PULL_SECRET', default: '', parse: parseString,
     description: "imagePullSecret added to restored pods whose checkpoint is an image (must exist in the pod's namespace).",
   } satisfies OptionSpec<string>,
-  hostHooksDir: {
-    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseString,
-    description: 'Host directory where the node agent serves one hook socket directory per pod.',
-  } satisfies OptionSpec<string>,
+  hostHooksDir: sharedOptionSpecs.hostHooksDir,
   maxBodyBytes: {
     flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 6 * 1024 * 1024, parse: parseInteger(1024, 64 * 1024 * 1024),
     description: 'Largest AdmissionReview accepted; larger bodies get 413.',
@@ -68,10 +65,7 @@ export const webhookOptionSpecs = {
     flag: '--shutdown-delay', env: 'CRYO_SHUTDOWN_DELAY', default: 5, parse: parseDurationSeconds,
     description: 'On SIGTERM, fail readiness and keep serving this long before closing, so endpoints drop the pod first.',
   } satisfies OptionSpec<number>,
-  kubeconfig: {
-    flag: '--kubeconfig', env: 'KUBECONFIG', default: '', parse: parseString,
-    description: 'kubeconfig file; in a pod the service account is used.',
-  } satisfies OptionSpec<string>,
+  kubeconfig: sharedOptionSpecs.kubeconfig,
 };
 
 export type WebhookConfig = ReturnType<typeof readWebhookConfig>;

@@ -4,16 +4,8 @@
  */
 import { protocol } from '@cryo/hook-sdk';
 
-export interface ValidHello {
-  protocol: number;
-  sessionId: string;
-  pid: number;
-  container: string;
-  podUid: string;
-  restoreCount: number;
-  pendingCheckpoint: string | null;
-  client: { name: string; version: string } | null;
-}
+/** A hello with every field present (defaults filled in) and its type checked. */
+export type ValidHello = Omit<protocol.Hello, 'type' | 'client'> & { client: NonNullable<protocol.Hello['client']> | null };
 
 export function validateHello(message: Record<string, unknown>): { hello: ValidHello } | { error: string } {
   const version = message.protocol;
