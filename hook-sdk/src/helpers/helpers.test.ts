@@ -1,4 +1,5 @@
 import { Agent, createServer, request, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpServerHook } from './http-server-hook.ts';
@@ -43,6 +44,14 @@ describe('httpServerHook', () => {
     expect((server.address() as AddressInfo).port).toBe(port);
     expect(await get(port)).toBe('hi');
     expect(connections).toBe(1);
+  });
+
+  it('takes an https server too, and leaves a server that is not listening alone', async () => {
+    server = createHttpsServer();
+    const hook = httpServerHook(server);
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(after);
+    expect(server.listening).toBe(false);
   });
 
   it('lets an in-flight request finish before closing', async () => {
