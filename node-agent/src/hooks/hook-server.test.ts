@@ -210,6 +210,18 @@ describe('a checkpoint', () => {
     raw.ws.close();
   });
 
+  it('waits for a connection still in its HTTP upgrade: it would be a socket CRIU refuses', async () => {
+    const net = await import('node:net');
+    const raw = net.connect({ path: server.socketPath(podA.uid)! });
+    await new Promise((resolve) => raw.once('connect', resolve));
+    const started = performance.now();
+    const prepared = server.prepare(podA.uid, { checkpointId: 'shop/ckpt-10', timeoutMs: 2_000 });
+    setTimeout(() => raw.destroy(), 150);
+    expect((await prepared).status).toBe('ready');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    await server.finish(podA.uid, 'shop/ckpt-10', 'done');
+  });
+
   it('only addresses the containers being checkpointed', async () => {
     const app = client({ container: 'app' }).start();
     const sidecar = client({ container: 'sidecar' }).start();

@@ -79,6 +79,8 @@ interface PodState {
   pod: HookPod;
   listener: PodSocketListener;
   sessions: Set<HookSession>;
+  /** Connections accepted but not yet upgraded to a session: sockets CRIU would refuse too. */
+  upgrading: Set<net.Socket>;
   checkpoint: { id: string; finishTimer: NodeJS.Timeout } | null;
   /** Outcomes of recent checkpoints, answered to processes that reconnect with pendingCheckpoint. */
   outcomes: Map<string, FinishOutcome>;
@@ -94,11 +96,13 @@ export class HookServer extends EventEmitter<HookServerEvents> {
   /** Which pod each session id was last seen in: tells a restored copy on the same node when it sends no podUid. */
   private readonly sessionPods = new Map<string, string>();
   private readonly http = createServer((_req, res) => {
-    res.writeHead(404, { 'content-type': 'text/plain' }).end(`the hook protocol is served at ${protocol.PROTOCOL_PATH}\n`);
+    // connection: close, so a stray HTTP client does not keep a socket to the agent open.
+    res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' }).end(`the hook protocol is served at ${protocol.PROTOCOL_PATH}\n`);
   });
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: protocol.MAX_MESSAGE_BYTES, perMessageDeflate: false });
   private closed = false;
   private readonly podBySocket = new WeakMap<net.Socket, PodState>();
+  private readonly upgradeWaiters = new WeakMap<PodState, Array<() => void>>();
 
   constructor(options: HookServerOptions) {
     super();
@@ -118,7 +122,10 @@ export class HookServer extends EventEmitter<HookServerEvents> {
         socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nthe hook protocol is served at ${protocol.PROTOCOL_PATH}\n`);
         return;
       }
-      this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws, state));
+      this.wss.handleUpgrade(request, socket, head, (ws) => {
+        this.attach(ws, state);
+        this.settleUpgrade(state, socket);
+      });
     });
     this.http.on('clientError', (_error, socket: net.Socket) => socket.destroy());
   }
@@ -156,6 +163,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
         onConnection: (socket) => this.onConnection(socket, state),
       }),
       sessions: new Set(),
+      upgrading: new Set(),
       checkpoint: null,
       outcomes: new Map(),
       opening: Promise.resolve(),
@@ -257,7 +265,10 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       prepared.push({ sessionId: hello.sessionId, container: hello.container, pid: hello.pid, hookDurationMs: answer.hookDurationMs, readyAfterMs, roundTripMs });
     };
 
-    const targets = [...state.sessions].filter((s) => s.isOpen);
+    // A connection accepted just before the socket stopped listening becomes a session (then it is
+    // asked too) or goes away; either way it must be settled before the targets are known.
+    const settled = this.upgradesSettled(state);
+    const targets = () => [...state.sessions].filter((s) => s.isOpen);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -266,7 +277,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       );
     });
     try {
-      await Promise.race([Promise.all(targets.map(one)), timeout]);
+      await Promise.race([settled.then(() => Promise.all(targets().map(one))), timeout]);
     } catch (error) {
       reasons.push((error as Error).message);
     } finally {
@@ -320,7 +331,23 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     socket.on('error', () => {});
     // The pod is fixed by the socket the connection came through; the upgrade handler reads it here.
     this.podBySocket.set(socket, state);
+    state.upgrading.add(socket);
+    socket.once('close', () => this.settleUpgrade(state, socket));
     this.http.emit('connection', socket);
+  }
+
+  private settleUpgrade(state: PodState, socket: net.Socket): void {
+    if (!state.upgrading.delete(socket)) return;
+    if (state.upgrading.size === 0) for (const resolve of this.upgradeWaiters.get(state)?.splice(0) ?? []) resolve();
+  }
+
+  private upgradesSettled(state: PodState): Promise<void> {
+    if (state.upgrading.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.upgradeWaiters.get(state) ?? [];
+      waiters.push(resolve);
+      this.upgradeWaiters.set(state, waiters);
+    });
   }
 
   private attach(ws: WebSocket, state: PodState): void {
