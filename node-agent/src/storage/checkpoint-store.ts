@@ -1,0 +1,71 @@
+/**
+ * Where checkpoints are kept. Two stores implement this: the OCI registry store (a checkpoint
+ * image per container, pushed by digest) and the directory store (archive files in a hostPath or
+ * network volume). The agent picks one per Checkpoint (spec.storage, else the cluster default).
+ */
+import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
+
+export interface StoreRequest {
+  archive: CheckpointArchiveInfo;
+  /** The Checkpoint resource this archive belongs to. */
+  checkpoint: { namespace: string; name: string; uid: string };
+  /** The checkpointed pod and container. */
+  pod: { namespace: string; name: string; uid: string };
+  containerName: string;
+  signal?: AbortSignal;
+}
+
+export interface StoredCheckpoint {
+  /** What a restore names: a digest-pinned image reference, or an absolute archive path. */
+  restoreReference: string;
+  referenceType: 'image' | 'archive';
+  /** Bytes stored (the layer/archive). */
+  sizeBytes: number;
+  /** `sha256:<hex>` of the archive as stored (the layer digest, or the archive file's). */
+  digest: string;
+  durationMs: number;
+}
+
+/** Keep at most this much, per scope; unset limits do not apply. */
+export interface RetentionPolicy {
+  maxCount?: number;
+  maxTotalBytes?: number;
+  maxAgeSeconds?: number;
+  /** What one budget covers. */
+  scope: 'container' | 'pod' | 'namespace';
+}
+
+export interface StoredEntry {
+  restoreReference: string;
+  namespace: string;
+  podName: string;
+  containerName: string;
+  checkpointName: string;
+  sizeBytes: number;
+  createdAt: Date;
+}
+
+export interface RetentionResult {
+  kept: StoredEntry[];
+  removed: StoredEntry[];
+}
+
+export interface CheckpointStore {
+  readonly kind: 'registry' | 'directory';
+  /** Stores one archive; all-or-nothing: on failure nothing that looks complete is left. */
+  store(request: StoreRequest): Promise<StoredCheckpoint>;
+  /** What the store holds (for retention and for status reconciliation). */
+  list(): Promise<StoredEntry[]>;
+  /** Removes the oldest entries beyond the policy. */
+  applyRetention(policy: RetentionPolicy): Promise<RetentionResult>;
+}
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  /** Worth retrying later (network, 5xx) as opposed to a permanent refusal (auth, 4xx, bad input). */
+  readonly retriable: boolean;
+  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.retriable = options.retriable;
+  }
+}
