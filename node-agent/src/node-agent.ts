@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, loadKubeConfig, Metrics, type Logger } from '@cryo/common';
 import type { NodeAgentConfig } from './config.ts';
 import { HookServer } from './hooks/hook-server.ts';
-import { HookPodWatcher } from './hooks/hook-pod-watcher.ts';
+import { NodePodWatcher } from './pods/node-pod-watcher.ts';
 import { HookMetrics } from './hooks/hook-metrics.ts';
 
 export interface RunningNodeAgent {
@@ -36,7 +36,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'hooks' }),
     metrics: new HookMetrics(metrics),
   });
-  const watcher = new HookPodWatcher({ kubeConfig, nodeName: config.nodeName, server: hooks, logger: logger.child({ part: 'pod-watch' }) });
+  const watcher = new NodePodWatcher({ kubeConfig, nodeName: config.nodeName, server: hooks, logger: logger.child({ part: 'pod-watch' }) });
   const http = createHealthServer(metrics, () => (watcher.hasSynced ? undefined : 'pod watch not synced yet'));
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;

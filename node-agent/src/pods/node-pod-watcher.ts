@@ -1,27 +1,30 @@
 /**
- * Feeds the hook server from the API: a watch on this node's pods (field selector
- * `spec.nodeName=<node>`), so a socket exists exactly while a hook-enabled pod runs here. The
- * first full list also removes directories an earlier agent left behind.
+ * This node's pods, from one watch with the field selector `spec.nodeName=<node>`. It feeds the
+ * hook server (a socket exists exactly while a hook-enabled pod runs here; the first full list
+ * also removes directories an earlier agent left behind) and tells the Checkpoint controller
+ * when a pod appears or changes, so a Checkpoint created before its pod reached this cache runs.
  */
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { WatchedCache, type Logger } from '@cryo/common';
-import { hookPodOf } from './hook-pod.ts';
-import type { HookServer } from './hook-server.ts';
+import { hookPodOf } from '../hooks/hook-pod.ts';
+import type { HookServer } from '../hooks/hook-server.ts';
 
-export interface HookPodWatcherOptions {
+export interface NodePodWatcherOptions {
   kubeConfig: KubeConfig;
   nodeName: string;
   server: HookServer;
   logger: Logger;
+  /** Called for every pod added or changed, after the first list. */
+  onPod?: (pod: V1Pod) => void;
 }
 
-export class HookPodWatcher {
+export class NodePodWatcher {
   private readonly cache: WatchedCache<V1Pod>;
-  private readonly options: HookPodWatcherOptions;
+  private readonly options: NodePodWatcherOptions;
   // Socket changes run one at a time, in the order the watch delivered them.
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(options: HookPodWatcherOptions) {
+  constructor(options: NodePodWatcherOptions) {
     this.options = options;
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${options.nodeName}`;
@@ -48,6 +51,11 @@ export class HookPodWatcher {
     return this.cache.hasSynced;
   }
 
+  /** A pod of this node. */
+  get(namespace: string, name: string): V1Pod | undefined {
+    return this.cache.get(namespace, name);
+  }
+
   async stop(): Promise<void> {
     await this.cache.stop();
     await this.queue;
@@ -59,6 +67,7 @@ export class HookPodWatcher {
     const uid = pod.metadata?.uid;
     if (uid === undefined) return;
     void this.enqueue(() => (hookPod === null ? this.options.server.removePod(uid) : this.options.server.addPod(hookPod)));
+    if (!deleted) this.options.onPod?.(pod);
   }
 
   private enqueue(change: () => Promise<void>): Promise<void> {

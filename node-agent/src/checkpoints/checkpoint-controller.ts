@@ -1,0 +1,248 @@
+/**
+ * The node agent's Checkpoint controller: watches all Checkpoints and carries out those whose pod
+ * runs on this node, one per pod at a time and at most `maxConcurrent` on the node.
+ *
+ * Status is the source of truth. A Checkpoint is claimed by writing phase Running with this
+ * node's name (a resourceVersion-checked write: only one claim wins). A Checkpoint this node
+ * claimed but is not working on — the agent restarted mid-way — is failed cleanly; its app was
+ * resumed by the hook server's restart (processes reconnect and hear `unknown`), and the stores
+ * never leave a complete-looking partial checkpoint.
+ */
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  CHECKPOINT_GROUP,
+  CHECKPOINT_PLURAL,
+  CHECKPOINT_VERSION,
+  CHECKPOINTS_PATH,
+  describeApiError,
+  isConflict,
+  isNotFound,
+  WatchedCache,
+  type Checkpoint,
+  type CheckpointList,
+  type CheckpointStatus,
+  type Logger,
+} from '@cryo/common';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { checkPod } from './pod-checks.ts';
+import type { CheckpointRunner } from './checkpoint-runner.ts';
+import { CheckpointStatusWriter, formatBytes } from './checkpoint-status.ts';
+import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+
+export interface PodLookup {
+  /** A pod of this node, from the agent's watch. */
+  get(namespace: string, name: string): V1Pod | undefined;
+}
+
+export interface CheckpointControllerOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  pods: PodLookup;
+  runner: CheckpointRunner;
+  /** The store for a Checkpoint (its spec.storage, else the cluster default), or why there is none. */
+  storeFor(checkpoint: Checkpoint): CheckpointStore | { error: string };
+  logger: Logger;
+  maxConcurrent?: number;
+}
+
+const TERMINAL = new Set(['Succeeded', 'Failed']);
+
+export class CheckpointController {
+  private readonly options: CheckpointControllerOptions;
+  private readonly cache: WatchedCache<Checkpoint>;
+  private readonly status: CheckpointStatusWriter;
+  private readonly core: CoreV1Api;
+  /** Checkpoint uids being worked on here. */
+  private readonly active = new Set<string>();
+  /** Per pod uid, the tail of its queue: one checkpoint per pod at a time. */
+  private readonly podQueues = new Map<string, Promise<void>>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(options: CheckpointControllerOptions) {
+    this.options = options;
+    const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.status = new CheckpointStatusWriter(options.kubeConfig, options.nodeName, options.logger);
+    this.cache = new WatchedCache<Checkpoint>({
+      kubeConfig: options.kubeConfig,
+      path: CHECKPOINTS_PATH,
+      logger: options.logger,
+      list: async () => (await api.listClusterCustomObject({ group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL })) as CheckpointList,
+      onAdd: (checkpoint) => this.consider(checkpoint),
+      onUpdate: (checkpoint) => this.consider(checkpoint),
+    });
+  }
+
+  get hasSynced(): boolean {
+    return this.cache.hasSynced;
+  }
+
+  async start(): Promise<void> {
+    await this.cache.start();
+    await this.cache.synced;
+    for (const checkpoint of this.cache.list()) this.consider(checkpoint);
+  }
+
+  /** Stops taking new work and waits for what runs (each ends in a final status). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.cache.stop();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Resolves when nothing is running or queued (tests). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** A pod of this node appeared or changed: Checkpoints waiting for it may run now. */
+  podChanged(pod: V1Pod): void {
+    if (!this.cache.hasSynced) return;
+    const namespace = pod.metadata?.namespace;
+    for (const checkpoint of this.cache.list(namespace)) {
+      if (checkpoint.spec.podName === pod.metadata?.name) this.consider(checkpoint);
+    }
+  }
+
+  private consider(checkpoint: Checkpoint): void {
+    if (this.stopped) return;
+    const uid = checkpoint.metadata?.uid;
+    const phase = checkpoint.status?.phase;
+    if (uid === undefined || this.active.has(uid) || (phase !== undefined && TERMINAL.has(phase))) return;
+    if (phase === 'Running') {
+      // Claimed by this node, yet nothing here works on it: the agent restarted mid-way.
+      if (checkpoint.status?.nodeName === this.options.nodeName) this.track(this.failAbandoned(checkpoint));
+      return;
+    }
+    const namespace = checkpoint.metadata!.namespace!;
+    const pod = this.options.pods.get(namespace, checkpoint.spec.podName);
+    if (pod === undefined) {
+      this.track(this.failIfPodIsNowhere(checkpoint));
+      return;
+    }
+    this.active.add(uid);
+    const podUid = pod.metadata?.uid ?? `${namespace}/${checkpoint.spec.podName}`;
+    const previous = this.podQueues.get(podUid) ?? Promise.resolve();
+    const next = previous.then(() => this.withSlot(() => this.process(checkpoint))).finally(() => {
+      this.active.delete(uid);
+      if (this.podQueues.get(podUid) === next) this.podQueues.delete(podUid);
+    });
+    this.podQueues.set(podUid, next);
+    this.track(next);
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => this.options.logger.error({ err: describeApiError(error) }, 'checkpoint work failed unexpectedly'));
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+
+  private async withSlot(work: () => Promise<void>): Promise<void> {
+    const max = this.options.maxConcurrent ?? 2;
+    while (this.running >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      await work();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async process(initial: Checkpoint): Promise<void> {
+    const namespace = initial.metadata!.namespace!;
+    const name = initial.metadata!.name!;
+    const log = this.options.logger.child({ checkpoint: `${namespace}/${name}` });
+    // The newest version: it may have been claimed or finished while it waited in the queue.
+    let checkpoint = this.cache.get(namespace, name) ?? initial;
+    if (checkpoint.metadata?.uid !== initial.metadata?.uid || (checkpoint.status?.phase !== undefined && checkpoint.status.phase !== 'Pending')) return;
+    const pod = this.options.pods.get(namespace, checkpoint.spec.podName);
+    const startTime = new Date().toISOString();
+    const base: CheckpointStatus = { nodeName: this.options.nodeName, startTime };
+    try {
+      checkpoint = await this.status.write(checkpoint, { ...base, phase: 'Running', message: 'checkpointing' });
+    } catch (error) {
+      if (isConflict(error) || isNotFound(error)) return; // someone else decided, or it was deleted
+      throw error;
+    }
+    const podRef = pod === undefined ? null : { name: pod.metadata!.name!, uid: pod.metadata!.uid };
+    const fail = async (message: string) => {
+      log.warn({ message }, 'checkpoint failed');
+      await this.writeFinal(checkpoint, { ...base, phase: 'Failed', message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, podRef, 'Warning', 'CheckpointFailed', message);
+    };
+    const check = checkPod(pod, namespace, checkpoint.spec.podName, checkpoint.spec.containers);
+    if ('error' in check) return fail(check.error);
+    const store = this.options.storeFor(checkpoint);
+    if ('error' in store) return fail(store.error);
+    await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
+    const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
+      phase: 'Failed' as const,
+      message: `unexpected error: ${(error as Error).message}`,
+    }));
+    if (result.phase === 'Failed') return fail(result.message);
+    const status: CheckpointStatus = {
+      ...base,
+      phase: 'Succeeded',
+      message: result.message,
+      completionTime: new Date().toISOString(),
+      storage: store.kind === 'directory' ? { type: 'directory', shared: checkpoint.spec.storage?.directory?.shared === true } : { type: 'registry' },
+      containers: result.containers,
+      totalSizeBytes: result.totalSizeBytes,
+      totalSize: formatBytes(result.totalSizeBytes),
+    };
+    await this.writeFinal(checkpoint, status);
+    log.info({ containers: result.containers.length, totalSizeBytes: result.totalSizeBytes }, 'checkpoint succeeded');
+    await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointSucceeded', `${result.message}: ${result.containers.map((c) => c.restoreReference).join(', ')}`);
+  }
+
+  /** A final status must land: retry conflicts against the newest version (only this node writes it now). */
+  private async writeFinal(checkpoint: Checkpoint, status: CheckpointStatus): Promise<void> {
+    let current = checkpoint;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.status.write(current, status);
+        return;
+      } catch (error) {
+        if (isNotFound(error)) return;
+        if (!isConflict(error)) throw error;
+        current = this.cache.get(current.metadata!.namespace!, current.metadata!.name!) ?? current;
+        await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+      }
+    }
+    throw new Error(`could not write the final status of ${checkpoint.metadata!.namespace!}/${checkpoint.metadata!.name!} after 5 conflicts`);
+  }
+
+  private async failAbandoned(checkpoint: Checkpoint): Promise<void> {
+    const uid = checkpoint.metadata!.uid!;
+    this.active.add(uid);
+    try {
+      const message = 'the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored. Create a new Checkpoint';
+      await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Failed', message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, null, 'Warning', 'CheckpointFailed', message);
+    } finally {
+      this.active.delete(uid);
+    }
+  }
+
+  /** Not on this node: fail it only if the pod exists nowhere (one agent wins the write). */
+  private async failIfPodIsNowhere(checkpoint: Checkpoint): Promise<void> {
+    const namespace = checkpoint.metadata!.namespace!;
+    try {
+      await this.core.readNamespacedPod({ namespace, name: checkpoint.spec.podName });
+      return; // it exists, elsewhere: that node's agent handles it
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    try {
+      const message = `pod ${namespace}/${checkpoint.spec.podName} does not exist; name a running pod in spec.podName`;
+      await this.status.write(checkpoint, { phase: 'Failed', message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, null, 'Warning', 'CheckpointFailed', message);
+    } catch (error) {
+      if (!isConflict(error) && !isNotFound(error)) throw error;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * One Checkpoint, start to end, on the node its pod runs on: hooks prepare → the kubelet dumps each
+ * container → hooks finish → each archive is read, stored and removed from the kubelet's
+ * directory. Whatever fails, the app is resumed (finish is always called after a prepare) and the
+ * result says why in words a user can act on.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { annotations, type Checkpoint, type CheckpointedContainer, type Logger } from '@cryo/common';
+import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
+import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
+import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
+
+export interface HookCoordinator {
+  /** Whether the pod has a hook socket on this node. */
+  hasPod(uid: string): boolean;
+  prepare(uid: string, options: PrepareOptions): Promise<PrepareResult>;
+  finish(uid: string, checkpointId: string, outcome: FinishOutcome): Promise<void>;
+}
+
+export interface KubeletCheckpointer {
+  checkpoint(namespace: string, pod: string, container: string, options: { timeoutSeconds: number; signal?: AbortSignal }): Promise<{ archivePath: string; durationMs: number }>;
+}
+
+export interface CheckpointRunnerDeps {
+  hooks: HookCoordinator;
+  kubelet: KubeletCheckpointer;
+  readArchive(path: string): Promise<CheckpointArchiveInfo>;
+  /** Deletes the kubelet's archive once stored (it fills node disks otherwise). */
+  removeKubeletArchive(path: string): Promise<void>;
+  logger: Logger;
+  hookTimeoutMs: number;
+  kubeletTimeoutSeconds: number;
+}
+
+export type RunResult =
+  | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number }
+  | { phase: 'Failed'; message: string };
+
+export class CheckpointRunner {
+  private readonly deps: CheckpointRunnerDeps;
+
+  constructor(deps: CheckpointRunnerDeps) {
+    this.deps = deps;
+  }
+
+  async run(checkpoint: Checkpoint, pod: V1Pod, containers: readonly string[], store: CheckpointStore): Promise<RunResult> {
+    const namespace = checkpoint.metadata!.namespace!;
+    const name = checkpoint.metadata!.name!;
+    const checkpointId = `${namespace}/${name}`;
+    const podName = pod.metadata!.name!;
+    const podUid = pod.metadata!.uid!;
+    const log = this.deps.logger.child({ checkpoint: checkpointId, pod: `${namespace}/${podName}`, podUid });
+    const withHooks = pod.metadata?.annotations?.[annotations.HOOKS] === annotations.HOOKS_ENABLED && this.deps.hooks.hasPod(podUid);
+
+    if (withHooks) {
+      const prepared = await this.deps.hooks.prepare(podUid, {
+        checkpointId,
+        reason: checkpoint.spec.reason ?? '',
+        timeoutMs: this.deps.hookTimeoutMs,
+        containers,
+      });
+      if (prepared.status === 'failed') {
+        await this.deps.hooks.finish(podUid, checkpointId, 'aborted');
+        return { phase: 'Failed', message: `the app's pre-checkpoint hooks did not get ready, so nothing was dumped and the app resumed: ${prepared.reasons.join('; ')}` };
+      }
+    }
+
+    const dumped: Array<{ container: string; archivePath: string; durationMs: number }> = [];
+    let dumpError: unknown;
+    for (const container of containers) {
+      try {
+        const result = await this.deps.kubelet.checkpoint(namespace, podName, container, { timeoutSeconds: this.deps.kubeletTimeoutSeconds });
+        dumped.push({ container, ...result });
+        log.info({ container, archive: result.archivePath, durationMs: Math.round(result.durationMs) }, 'container checkpointed');
+      } catch (error) {
+        dumpError = error;
+        break;
+      }
+    }
+    // Resume the app before the slow part (storing), and whatever happened.
+    if (withHooks) await this.deps.hooks.finish(podUid, checkpointId, dumpError === undefined ? 'done' : 'aborted');
+    if (dumpError !== undefined) {
+      await this.discard(dumped.map((d) => d.archivePath), log);
+      const failed = containers[dumped.length];
+      return { phase: 'Failed', message: `the kubelet could not checkpoint container "${failed}": ${(dumpError as Error).message}` };
+    }
+
+    const stored: CheckpointedContainer[] = [];
+    let totalSizeBytes = 0;
+    for (const [index, item] of dumped.entries()) {
+      let archive: CheckpointArchiveInfo;
+      let result: StoredCheckpoint;
+      try {
+        archive = await this.deps.readArchive(item.archivePath);
+        result = await store.store({
+          archive,
+          checkpoint: { namespace, name, uid: checkpoint.metadata!.uid ?? '' },
+          pod: { namespace, name: podName, uid: podUid },
+          containerName: item.container,
+        });
+      } catch (error) {
+        await this.discard(dumped.slice(index).map((d) => d.archivePath), log);
+        return { phase: 'Failed', message: `storing the checkpoint of container "${item.container}" failed (the app was resumed): ${(error as Error).message}` };
+      }
+      await this.discard([item.archivePath], log);
+      totalSizeBytes += result.sizeBytes;
+      stored.push({
+        name: item.container,
+        restoreReference: result.restoreReference,
+        referenceType: result.referenceType,
+        sizeBytes: result.sizeBytes,
+        baseImage: archive.baseImage,
+        mountDestinations: archive.mountDestinations,
+        checkpointDurationSeconds: round(item.durationMs / 1000),
+        storeDurationSeconds: round(result.durationMs / 1000),
+      });
+    }
+    return {
+      phase: 'Succeeded',
+      message: `checkpointed ${stored.length} container${stored.length === 1 ? '' : 's'} into the ${store.kind} store`,
+      containers: stored,
+      totalSizeBytes,
+    };
+  }
+
+  private async discard(paths: readonly string[], log: Logger): Promise<void> {
+    for (const path of paths) {
+      await this.deps.removeKubeletArchive(path).catch((error: unknown) => log.warn({ archive: path, err: (error as Error).message }, "could not remove the kubelet's archive"));
+    }
+  }
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
