@@ -40,7 +40,7 @@ export class CheckpointStatusWriter {
         namespace,
         body: {
           metadata: { generateName: `${checkpoint.metadata!.name!}.`, namespace },
-          eventTime: new Date() as never,
+          eventTime: new Date(),
           reportingController: 'cryo.dev/node-agent',
           reportingInstance: `cryo-node-agent-${this.nodeName}`,
           action: 'Checkpoint',

@@ -5,7 +5,7 @@ import { checkPod } from './pod-checks.ts';
 function pod(overrides: Partial<V1Pod['status']> = {}, spec: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
     metadata: { name: 'app-0', namespace: 'shop' },
-    spec: { containers: [{ name: 'app' }, { name: 'sidecar' }], ...spec } as V1Pod['spec'],
+    spec: { containers: [{ name: 'app' }, { name: 'sidecar' }], ...spec },
     status: {
       phase: 'Running',
       containerStatuses: [
@@ -35,7 +35,7 @@ describe('checkPod', () => {
   });
 
   it('does not wait for sidecar init containers, which keep running', () => {
-    const p = pod({ initContainerStatuses: [{ name: 'proxy', state: { running: {} } }] as never }, { initContainers: [{ name: 'proxy', restartPolicy: 'Always' }] } as never);
+    const p = pod({ initContainerStatuses: [{ name: 'proxy', state: { running: {} } }] as never }, { initContainers: [{ name: 'proxy', restartPolicy: 'Always' }] });
     expect(checkPod(p, 'shop', 'app-0', undefined)).toEqual({ containers: ['app', 'sidecar'] });
   });
 });
