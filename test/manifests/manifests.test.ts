@@ -5,7 +5,7 @@
  * promises (least privilege, no root, no single point of failure).
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { V1Condition } from '@kubernetes/client-node';
 import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import type { IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
@@ -664,4 +664,44 @@ describe('the webhook image (webhook/Dockerfile)', () => {
     const install = instructions.find((i) => i.startsWith('RUN npm ci'));
     expect(install).toContain('--omit=dev');
   });
+
+  it('holds every workspace package the webhook imports, with its sources', () => {
+    const needed = workspaceImportsOf(join(REPO_ROOT, 'webhook/src/main.ts'));
+    expect(needed).toContain('webhook');
+    const install = instructions.find((i) => i.startsWith('RUN npm ci')) ?? '';
+    for (const dir of needed) {
+      const { name } = JSON.parse(readFileSync(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { name: string };
+      expect(instructions, `COPY ${dir}/package.json`).toContain(`COPY ${dir}/package.json ${dir}/`);
+      expect(instructions, `COPY ${dir}/src`).toContain(`COPY ${dir}/src ${dir}/src`);
+      expect(instructions, `COPY --from=deps ${dir}`).toContain(`COPY --from=deps /app/${dir} ${dir}`);
+      expect(install, `npm ci --workspace ${name}`).toContain(`--workspace ${name}`);
+    }
+  });
 });
+
+/** The workspace directories (common, hook-sdk, ...) reached from an entry file through its imports. */
+function workspaceImportsOf(entry: string): string[] {
+  const workspaces = new Map<string, string>();
+  for (const dir of (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces) {
+    workspaces.set((JSON.parse(readFileSync(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { name: string }).name, dir);
+  }
+  const seen = new Set<string>();
+  const dirs = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    dirs.add(relative(REPO_ROOT, file).split('/')[0]);
+    const source = readFileSync(file, 'utf8');
+    for (const [, spec] of source.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)) {
+      if (spec.startsWith('.')) visit(join(file, '..', spec));
+      const pkg = [...workspaces.keys()].find((name) => spec === name || spec.startsWith(`${name}/`));
+      if (pkg === undefined) continue;
+      const dir = workspaces.get(pkg)!;
+      const { exports } = JSON.parse(readFileSync(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { exports: Record<string, string> };
+      const target = exports[spec === pkg ? '.' : `.${spec.slice(pkg.length)}`];
+      if (target !== undefined) visit(join(REPO_ROOT, dir, target));
+    }
+  };
+  visit(entry);
+  return [...dirs].sort();
+}
