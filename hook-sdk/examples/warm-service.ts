@@ -11,9 +11,8 @@
  *   one checkpoint starts with the same memory, so the same "random" state), and wall-clock
  *   deadlines such as token expiry (CLOCK_REALTIME jumps over the time spent checkpointed).
  */
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createCheckpointHooks, httpServerHook, ManagedResource, ManagedTimers } from '@cryo/hook-sdk';
+import { createCheckpointHooks, httpServerHook, kernelRandomUUID, ManagedResource, ManagedTimers } from '@cryo/hook-sdk';
 
 const port = Number(process.env.PORT ?? 8080);
 
@@ -23,8 +22,9 @@ const table = new Map<number, number>();
 for (let i = 0; i < 2_000_000; i++) table.set(i, (i * 2654435761) % 1_000_003);
 const warmUpMs = Date.now() - started;
 
-// Node caches random bytes for randomUUID(); a copy would hand out the same ids as its siblings.
-let instanceId = randomUUID({ disableEntropyCache: true });
+// Copies share OpenSSL's generator state (randomUUID, randomBytes): ids that must differ per copy
+// come from the kernel (measured: three copies drew one and the same randomUUID()).
+let instanceId = kernelRandomUUID();
 let tokenExpiresAt = Date.now() + 15 * 60_000;
 
 const pool = new ManagedResource({
@@ -53,7 +53,7 @@ hooks.register({
   name: 'identity',
   afterRestore: (ctx) => {
     if (ctx.outcome !== 'restored') return;
-    instanceId = randomUUID({ disableEntropyCache: true });
+    instanceId = kernelRandomUUID();
     tokenExpiresAt = Date.now() + 15 * 60_000; // a real app fetches a fresh token here
     console.log(`restored copy #${ctx.restoreCount} from ${ctx.checkpointId}: new instance id ${instanceId}`);
   },

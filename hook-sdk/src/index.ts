@@ -12,3 +12,4 @@ export { ManagedResource } from './helpers/managed-resource.ts';
 export type { ManagedResourceOptions } from './helpers/managed-resource.ts';
 export * as protocol from './protocol.ts';
 export { SDK_NAME, SDK_VERSION } from './version.ts';
+export { kernelRandomBytes, kernelRandomUUID } from './helpers/kernel-random.ts';

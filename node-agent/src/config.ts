@@ -2,11 +2,16 @@
  * The node agent's configuration: flags and env vars with documented defaults
  * (README.md#node-agent-configuration lists the same table).
  */
-import { OptionError, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { OptionError, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
 
 function parseFileMode(raw: string): number {
   if (!/^0?[0-7]{3}$/.test(raw)) throw new OptionError(`expected an octal file mode such as 0660, got "${raw}"`);
   return Number.parseInt(raw, 8);
+}
+
+function parseRetentionScope(raw: string): 'container' | 'pod' | 'namespace' {
+  if (raw === 'container' || raw === 'pod' || raw === 'namespace') return raw;
+  throw new OptionError(`expected container, pod or namespace, got "${raw}"`);
 }
 
 export const nodeAgentOptionSpecs = {
@@ -23,6 +28,86 @@ export const nodeAgentOptionSpecs = {
     flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, defaultText: '10s', parse: parseDurationSeconds,
     description: 'How often the agent pings each connected process; two missed intervals close the connection.',
   } satisfies OptionSpec<number>,
+  namespace: {
+    flag: '--namespace', env: 'POD_NAMESPACE', default: 'cryo-node', parse: parseString,
+    description: "The agent's own namespace (downward API); push secrets that Checkpoints name are read from it.",
+  } satisfies OptionSpec<string>,
+  nodeIp: {
+    flag: '--node-ip', env: 'NODE_IP', default: '', parse: parseString,
+    description: "This node's address (downward API status.hostIP); the kubelet is reached at https://<node ip>:10250 unless --kubelet-url says otherwise.",
+  } satisfies OptionSpec<string>,
+  kubeletUrl: {
+    flag: '--kubelet-url', env: 'CRYO_KUBELET_URL', default: '', parse: parseString,
+    description: "The kubelet's API (default https://<node ip>:10250).",
+  } satisfies OptionSpec<string>,
+  kubeletCaFile: {
+    flag: '--kubelet-ca-file', env: 'CRYO_KUBELET_CA_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', parse: parseString,
+    description: "CA that signed the kubelet's serving certificate (the cluster CA when kubelets use serverTLSBootstrap).",
+  } satisfies OptionSpec<string>,
+  kubeletInsecureSkipTlsVerify: {
+    flag: '--kubelet-insecure-skip-tls-verify', env: 'CRYO_KUBELET_INSECURE_SKIP_TLS_VERIFY', default: false, parse: parseBoolean,
+    description: "Do not verify the kubelet's certificate (self-signed kubelet certificates); the token is still sent only to --kubelet-url.",
+  } satisfies OptionSpec<boolean>,
+  tokenFile: {
+    flag: '--token-file', env: 'CRYO_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: parseString,
+    description: 'Bearer token for the kubelet (the service-account token; re-read on each call, as it rotates).',
+  } satisfies OptionSpec<string>,
+  kubeletCheckpointsDir: {
+    flag: '--kubelet-checkpoints-dir', env: 'CRYO_KUBELET_CHECKPOINTS_DIR', default: '/var/lib/kubelet/checkpoints', parse: parseString,
+    description: "Where the kubelet writes archives; mounted at the same path, so the paths it answers are the agent's.",
+  } satisfies OptionSpec<string>,
+  checkpointTimeoutSeconds: {
+    flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 120, defaultText: '2m', parse: parseDurationSeconds,
+    description: 'How long the kubelet may take to checkpoint one container.',
+  } satisfies OptionSpec<number>,
+  hookPrepareTimeoutSeconds: {
+    flag: '--hook-prepare-timeout', env: 'CRYO_HOOK_PREPARE_TIMEOUT', default: 30, defaultText: '30s', parse: parseDurationSeconds,
+    description: "How long a hook-enabled pod's processes may take to prepare (all their pre-checkpoint hooks).",
+  } satisfies OptionSpec<number>,
+  maxConcurrentCheckpoints: {
+    flag: '--max-concurrent-checkpoints', env: 'CRYO_MAX_CONCURRENT_CHECKPOINTS', default: 2, parse: parseInteger(1, 64),
+    description: 'Checkpoints run at once on this node (one per pod at a time in any case).',
+  } satisfies OptionSpec<number>,
+  registryRepository: {
+    flag: '--registry-repository', env: 'CRYO_REGISTRY_REPOSITORY', default: '', parse: parseString,
+    description: 'Default store: push checkpoint images to this repository (<host>[:port]/<path>), unless a Checkpoint names its own storage.',
+  } satisfies OptionSpec<string>,
+  registryAuthFile: {
+    flag: '--registry-auth-file', env: 'CRYO_REGISTRY_AUTH_FILE', default: '', parse: parseString,
+    description: 'A docker config JSON (a mounted kubernetes.io/dockerconfigjson Secret) with credentials to push.',
+  } satisfies OptionSpec<string>,
+  registryCaFile: {
+    flag: '--registry-ca-file', env: 'CRYO_REGISTRY_CA_FILE', default: '', parse: parseString,
+    description: "CA bundle for the registry's certificate, besides the system's.",
+  } satisfies OptionSpec<string>,
+  registryInsecure: {
+    flag: '--registry-insecure', env: 'CRYO_REGISTRY_INSECURE', default: false, parse: parseBoolean,
+    description: 'Talk plain HTTP to the registry (only for a registry on a trusted network).',
+  } satisfies OptionSpec<boolean>,
+  directory: {
+    flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseString,
+    description: 'Default store when no registry is set: file archives under this directory (a hostPath or network mount).',
+  } satisfies OptionSpec<string>,
+  directoryShared: {
+    flag: '--directory-shared', env: 'CRYO_DIRECTORY_SHARED', default: false, parse: parseBoolean,
+    description: 'The directory is the same on every node (NFS, CephFS...): restores may run on any node.',
+  } satisfies OptionSpec<boolean>,
+  retentionMaxCount: {
+    flag: '--retention-max-count', env: 'CRYO_RETENTION_MAX_COUNT', default: 0, parse: parseInteger(0, 1_000_000),
+    description: 'Keep at most this many checkpoints per --retention-scope (0: no limit).',
+  } satisfies OptionSpec<number>,
+  retentionMaxTotalBytes: {
+    flag: '--retention-max-total-bytes', env: 'CRYO_RETENTION_MAX_TOTAL_BYTES', default: 0, parse: parseInteger(0, Number.MAX_SAFE_INTEGER),
+    description: 'Keep at most this many bytes per --retention-scope (0: no limit).',
+  } satisfies OptionSpec<number>,
+  retentionMaxAgeSeconds: {
+    flag: '--retention-max-age', env: 'CRYO_RETENTION_MAX_AGE', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds,
+    description: 'Remove checkpoints older than this (e.g. 7d).',
+  } satisfies OptionSpec<number>,
+  retentionScope: {
+    flag: '--retention-scope', env: 'CRYO_RETENTION_SCOPE', default: 'container' as 'container' | 'pod' | 'namespace', parse: parseRetentionScope,
+    description: 'What one retention budget covers: container, pod or namespace.',
+  } satisfies OptionSpec<'container' | 'pod' | 'namespace'>,
   port: {
     flag: '--port', env: 'CRYO_PORT', default: 8081, parse: parseInteger(0, 65535),
     description: 'HTTP port serving /healthz, /readyz and /metrics (0 picks a free port).',

@@ -1,7 +1,7 @@
 /**
- * Assembles a running node agent from its configuration. So far that is the hook server fed by a
- * watch on this node's pods, plus /healthz, /readyz and /metrics. main.ts runs it as a process;
- * tests run it in-process.
+ * Assembles a running node agent from its configuration: the watch on this node's pods, the hook
+ * server it feeds, the Checkpoint controller (kubelet client, archive reader, stores), and
+ * /healthz, /readyz and /metrics. main.ts runs it as a process; tests run it in-process.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,10 +11,18 @@ import type { NodeAgentConfig } from './config.ts';
 import { HookServer } from './hooks/hook-server.ts';
 import { NodePodWatcher } from './pods/node-pod-watcher.ts';
 import { HookMetrics } from './hooks/hook-metrics.ts';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { CheckpointController } from './checkpoints/checkpoint-controller.ts';
+import { CheckpointRunner } from './checkpoints/checkpoint-runner.ts';
+import { StoreResolver } from './checkpoints/store-resolver.ts';
+import { KubeletClient } from './kubelet/kubelet-client.ts';
+import { readCheckpointArchive } from './archive/checkpoint-archive.ts';
 
 export interface RunningNodeAgent {
   port: number;
   hooks: HookServer;
+  checkpoints: CheckpointController;
   metrics: Metrics;
   stop(): Promise<void>;
 }
@@ -36,13 +44,75 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'hooks' }),
     metrics: new HookMetrics(metrics),
   });
-  const watcher = new NodePodWatcher({ kubeConfig, nodeName: config.nodeName, server: hooks, logger: logger.child({ part: 'pod-watch' }) });
-  const http = createHealthServer(metrics, () => (watcher.hasSynced ? undefined : 'pod watch not synced yet'));
+  const kubeletUrl = config.kubeletUrl !== '' ? config.kubeletUrl : config.nodeIp !== '' ? `https://${config.nodeIp}:10250` : '';
+  const kubelet = new KubeletClient({
+    baseUrl: kubeletUrl === '' ? 'https://127.0.0.1:10250' : kubeletUrl,
+    tokenFile: config.tokenFile,
+    ...(config.kubeletInsecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : { caFile: config.kubeletCaFile }),
+    logger: logger.child({ part: 'kubelet' }),
+  });
+  const stores = new StoreResolver(
+    {
+      registryRepository: config.registryRepository,
+      registryDockerConfig: config.registryAuthFile === '' ? '' : readFileSync(config.registryAuthFile, 'utf8'),
+      registryInsecure: config.registryInsecure,
+      registryCaBundle: config.registryCaFile === '' ? '' : readFileSync(config.registryCaFile, 'utf8'),
+      directory: config.directory,
+      namespace: config.namespace,
+    },
+    logger.child({ part: 'store' }),
+    kubeConfig,
+  );
+  const runner = new CheckpointRunner({
+    hooks: { hasPod: (uid) => hooks.socketPath(uid) !== undefined, prepare: (uid, o) => hooks.prepare(uid, o), finish: (uid, id, outcome) => hooks.finish(uid, id, outcome) },
+    kubelet,
+    readArchive: readCheckpointArchive,
+    removeKubeletArchive: (archive) => rm(archive, { force: true }),
+    logger: logger.child({ part: 'checkpoint' }),
+    hookTimeoutMs: config.hookPrepareTimeoutSeconds * 1000,
+    kubeletTimeoutSeconds: Math.max(1, Math.round(config.checkpointTimeoutSeconds)),
+  });
+  const retention =
+    config.retentionMaxCount > 0 || config.retentionMaxTotalBytes > 0 || config.retentionMaxAgeSeconds > 0
+      ? {
+          scope: config.retentionScope,
+          ...(config.retentionMaxCount > 0 ? { maxCount: config.retentionMaxCount } : {}),
+          ...(config.retentionMaxTotalBytes > 0 ? { maxTotalBytes: config.retentionMaxTotalBytes } : {}),
+          ...(config.retentionMaxAgeSeconds > 0 ? { maxAgeSeconds: config.retentionMaxAgeSeconds } : {}),
+        }
+      : undefined;
+  // The controller looks pods up in the watcher, and the watcher tells it of pod changes.
+  const pods: { watcher?: NodePodWatcher } = {};
+  const checkpoints = new CheckpointController({
+    kubeConfig,
+    nodeName: config.nodeName,
+    pods: { get: (namespace, name) => pods.watcher?.get(namespace, name) },
+    runner,
+    storeFor: (checkpoint) => stores.storeFor(checkpoint),
+    logger: logger.child({ part: 'checkpoints' }),
+    maxConcurrent: config.maxConcurrentCheckpoints,
+    ...(retention !== undefined ? { retention } : {}),
+  });
+  const watcher = new NodePodWatcher({
+    kubeConfig,
+    nodeName: config.nodeName,
+    server: hooks,
+    logger: logger.child({ part: 'pod-watch' }),
+    onPod: (pod) => checkpoints.podChanged(pod),
+  });
+  pods.watcher = watcher;
+  const http = createHealthServer(metrics, () => {
+    if (!watcher.hasSynced) return 'pod watch not synced yet';
+    if (!checkpoints.hasSynced) return 'Checkpoint watch not synced yet';
+    return undefined;
+  });
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;
   try {
     await watcher.start();
+    await checkpoints.start();
   } catch (error) {
+    await watcher.stop().catch(() => {});
     await new Promise((resolve) => http.close(resolve));
     throw error;
   }
@@ -50,8 +120,10 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
   return {
     port,
     hooks,
+    checkpoints,
     metrics,
     async stop() {
+      await checkpoints.stop();
       await watcher.stop();
       await hooks.close();
       http.closeAllConnections();

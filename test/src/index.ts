@@ -1,7 +1,9 @@
 /** The shared test tooling of Cryo's components: import from '@cryo/test'. */
 export * from './fakes/kube-apiserver.ts';
+export * from './fakes/kubelet.ts';
 export * from './fixtures/load-fixture.ts';
 export * from './harness/capture-logger.ts';
+export * from './harness/checkpoint-archives.ts';
 export * from './harness/https-request.ts';
 export * from './harness/https-test-server.ts';
 export * from './harness/projected-volume.ts';

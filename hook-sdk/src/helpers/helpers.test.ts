@@ -120,3 +120,13 @@ describe('ManagedResource', () => {
     expect(log).toEqual(['open start', 'close 1', 'open restored']);
   });
 });
+
+describe('kernel randomness', () => {
+  it('gives RFC 4122 v4 UUIDs and the bytes asked for', async () => {
+    const { kernelRandomBytes, kernelRandomUUID } = await import('./kernel-random.ts');
+    expect(kernelRandomBytes(100)).toHaveLength(100);
+    const ids = new Set(Array.from({ length: 50 }, () => kernelRandomUUID()));
+    expect(ids.size).toBe(50);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});

@@ -27,7 +27,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
 import { CheckpointStatusWriter, formatBytes } from './checkpoint-status.ts';
-import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+import type { CheckpointStore, RetentionPolicy } from '../storage/checkpoint-store.ts';
 
 export interface PodLookup {
   /** A pod of this node, from the agent's watch. */
@@ -40,9 +40,11 @@ export interface CheckpointControllerOptions {
   pods: PodLookup;
   runner: CheckpointRunner;
   /** The store for a Checkpoint (its spec.storage, else the cluster default), or why there is none. */
-  storeFor(checkpoint: Checkpoint): CheckpointStore | { error: string };
+  storeFor(checkpoint: Checkpoint): Promise<CheckpointStore | { error: string }>;
   logger: Logger;
   maxConcurrent?: number;
+  /** Applied to the store after each successful checkpoint. */
+  retention?: RetentionPolicy;
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
@@ -176,7 +178,7 @@ export class CheckpointController {
     };
     const check = checkPod(pod, namespace, checkpoint.spec.podName, checkpoint.spec.containers);
     if ('error' in check) return fail(check.error);
-    const store = this.options.storeFor(checkpoint);
+    const store = await this.options.storeFor(checkpoint);
     if ('error' in store) return fail(store.error);
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
     const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
@@ -197,6 +199,16 @@ export class CheckpointController {
     await this.writeFinal(checkpoint, status);
     log.info({ containers: result.containers.length, totalSizeBytes: result.totalSizeBytes }, 'checkpoint succeeded');
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointSucceeded', `${result.message}: ${result.containers.map((c) => c.restoreReference).join(', ')}`);
+    const retention = this.options.retention;
+    if (retention !== undefined) {
+      const applied = await store.applyRetention(retention).catch((error: unknown) => {
+        log.warn({ err: (error as Error).message }, 'retention could not be applied');
+        return undefined;
+      });
+      if (applied !== undefined && applied.removed.length > 0) {
+        log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
+      }
+    }
   }
 
   /** A final status must land: retry conflicts against the newest version (only this node writes it now). */

@@ -1,0 +1,122 @@
+/**
+ * Where the directory store puts things, and the two sidecars beside each archive:
+ *
+ *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar          the archive, as the kubelet wrote it
+ *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.sha256   `<hex>  <file name>\n`: `sha256sum -c` checks it
+ *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.json     ArchiveSidecar: who, when, what, digest
+ *   <root>/.../.<final name>.tmp-<16 hex>                                       a file being written (or left by a crash)
+ *
+ * <uid8> is the first 8 characters of the Checkpoint's uid, so a Checkpoint deleted and created
+ * again under the same name gets a new file instead of overwriting the archive a pod may be
+ * restoring from. Every path component is a Kubernetes name (validated), so none can climb out
+ * of the root.
+ */
+import path from 'node:path';
+
+export const SHA256_SUFFIX = '.sha256';
+export const SIDECAR_SUFFIX = '.json';
+export const TEMP_PATTERN = /^\..+\.tmp-[0-9a-f]{16}$/;
+
+/** Lowercase RFC 1123 names with dots (a DNS subdomain covers namespaces, pods, containers, Checkpoints). */
+const KUBERNETES_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
+const UID = /^[0-9a-zA-Z-]{8,}$/;
+
+export interface ArchivePaths {
+  dir: string;
+  /** `<checkpoint name>-<uid8>.tar` */
+  fileName: string;
+  archive: string;
+  sha256: string;
+  sidecar: string;
+}
+
+export interface ArchiveIdentity {
+  namespace: string;
+  podName: string;
+  containerName: string;
+  checkpointName: string;
+  checkpointUid: string;
+}
+
+/** The paths of one container's archive; throws a TypeError naming the component that is no Kubernetes name. */
+export function archivePaths(root: string, id: ArchiveIdentity): ArchivePaths {
+  for (const [what, value] of [
+    ['namespace', id.namespace],
+    ['pod name', id.podName],
+    ['container name', id.containerName],
+    ['checkpoint name', id.checkpointName],
+  ] as const) {
+    if (!KUBERNETES_NAME.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} is not a Kubernetes name (lowercase letters, digits, '-' and '.')`);
+  }
+  if (!UID.test(id.checkpointUid)) throw new TypeError(`checkpoint uid ${JSON.stringify(id.checkpointUid)} is not a Kubernetes uid`);
+  const dir = path.join(root, id.namespace, id.podName, id.containerName);
+  const fileName = `${id.checkpointName}-${id.checkpointUid.slice(0, 8).toLowerCase()}.tar`;
+  const archive = path.join(dir, fileName);
+  return { dir, fileName, archive, sha256: archive + SHA256_SUFFIX, sidecar: archive + SIDECAR_SUFFIX };
+}
+
+/** A fresh temp name beside `finalPath`, hidden and recognisable by TEMP_PATTERN. */
+export function tempPathFor(finalPath: string, random: string): string {
+  return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${random}`);
+}
+
+/** The `sha256sum` line: two spaces (text mode) and the name relative to the line's own directory. */
+export function sha256Line(hex: string, fileName: string): string {
+  return `${hex}  ${fileName}\n`;
+}
+
+export function parseSha256Line(text: string): { hex: string; fileName: string } | undefined {
+  const match = /^([0-9a-f]{64}) [ *](.+)\n?$/.exec(text);
+  return match ? { hex: match[1], fileName: match[2] } : undefined;
+}
+
+/** The .tar.json sidecar. */
+export interface ArchiveSidecar {
+  version: 1;
+  /** The archive's file name (beside this sidecar). */
+  archive: string;
+  namespace: string;
+  podName: string;
+  podUid: string;
+  containerName: string;
+  checkpointName: string;
+  checkpointUid: string;
+  /** When the store stored it (ISO 8601); retention ages entries by this. */
+  createdAt: string;
+  /** config.dump's checkpointedTime (or createdTime), as written. */
+  checkpointedTime: string;
+  sizeBytes: number;
+  /** `sha256:<hex>`, the same digest as the .sha256 file. */
+  digest: string;
+  engine: 'cri-o' | 'podman';
+  runtime: string;
+  criuVersion: string;
+  baseImage: string;
+  baseImageId: string;
+  /** Mounts the restored container must have again (CheckpointArchiveInfo.mountDestinations). */
+  mountDestinations: string[];
+}
+
+const STRING_FIELDS = [
+  'archive', 'namespace', 'podName', 'podUid', 'containerName', 'checkpointName', 'checkpointUid',
+  'createdAt', 'checkpointedTime', 'digest', 'runtime', 'criuVersion', 'baseImage', 'baseImageId',
+] as const;
+
+/** The sidecar in `text`, or a reason it is not one. */
+export function parseSidecar(text: string): ArchiveSidecar | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  if (typeof value !== 'object' || value === null) return 'not a JSON object';
+  const v = value as Record<string, unknown>;
+  if (v.version !== 1) return `version ${JSON.stringify(v.version)} is not 1`;
+  for (const field of STRING_FIELDS) if (typeof v[field] !== 'string') return `${field} is not a string`;
+  if (typeof v.sizeBytes !== 'number' || !Number.isSafeInteger(v.sizeBytes)) return 'sizeBytes is not a whole number';
+  if (Number.isNaN(Date.parse(v.createdAt as string))) return 'createdAt is not a time';
+  if (v.engine !== 'cri-o' && v.engine !== 'podman') return 'engine is not cri-o or podman';
+  if (!Array.isArray(v.mountDestinations) || !v.mountDestinations.every((m) => typeof m === 'string')) return 'mountDestinations is not a list of paths';
+  return v as unknown as ArchiveSidecar;
+}

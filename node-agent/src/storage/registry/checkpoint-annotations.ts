@@ -1,0 +1,112 @@
+/**
+ * The annotations that make an OCI image a checkpoint image, in the three families runtimes
+ * look for (names as upstream defines them), so that one image restores under each:
+ * - CRI-O: `io.kubernetes.cri-o.annotations.checkpoint.name` marks it (cri-o
+ *   pkg/annotations); the rest of that family describes the base image and CRIU.
+ * - containerd: `org.criu.checkpoint.container.name` marks it (checkpointctl lib, which
+ *   containerd's CRI reads from the image's top-level annotations); `checkpointctl build` writes
+ *   the others.
+ * - Podman: `io.podman.annotations.checkpoint.runtime.name` must equal the local OCI runtime
+ *   (podman pkg/annotations and podman-container-checkpoint(1)).
+ * Plus Cryo's own `dev.cryo.checkpoint.*`, from which list() and retention know whose
+ * checkpoint an image is and when it was made. Empty values are left out: a runtime reads an
+ * empty base image name as a name.
+ */
+import type { StoreRequest } from '../checkpoint-store.ts';
+
+export const CRIO = 'io.kubernetes.cri-o.annotations.checkpoint.';
+export const CRIU = 'org.criu.checkpoint.';
+export const PODMAN = 'io.podman.annotations.checkpoint.';
+export const CRYO = 'dev.cryo.checkpoint.';
+
+/** What list() reads back. */
+export const CRYO_ANNOTATIONS = {
+  namespace: `${CRYO}namespace`,
+  checkpointName: `${CRYO}name`,
+  checkpointUid: `${CRYO}uid`,
+  podName: `${CRYO}pod-name`,
+  podUid: `${CRYO}pod-uid`,
+  containerName: `${CRYO}container-name`,
+  /** RFC 3339 time the image was stored. */
+  created: `${CRYO}created`,
+  /** RFC 3339 time (or as the archive wrote it) CRIU dumped the container. */
+  checkpointedTime: `${CRYO}checkpointed-time`,
+  baseImage: `${CRYO}base-image`,
+  /** JSON array of the mount destinations a restored container must have. */
+  mountDestinations: `${CRYO}mount-destinations`,
+} as const;
+
+export const OCI_CREATED = 'org.opencontainers.image.created';
+
+export interface HostFacts {
+  /** GOARCH spelling: amd64, arm64, ... */
+  arch: string;
+  kernel: string;
+  /** `v1` or `v2`, '' when unknown. */
+  cgroupVersion: string;
+}
+
+function withoutEmpty(entries: [string, string][]): Record<string, string> {
+  return Object.fromEntries(entries.filter(([, v]) => v !== ''));
+}
+
+export function cryoAnnotations(request: StoreRequest, created: Date): Record<string, string> {
+  const { archive } = request;
+  return withoutEmpty([
+    [CRYO_ANNOTATIONS.namespace, request.checkpoint.namespace],
+    [CRYO_ANNOTATIONS.checkpointName, request.checkpoint.name],
+    [CRYO_ANNOTATIONS.checkpointUid, request.checkpoint.uid],
+    [CRYO_ANNOTATIONS.podName, request.pod.name],
+    [CRYO_ANNOTATIONS.podUid, request.pod.uid],
+    [CRYO_ANNOTATIONS.containerName, request.containerName],
+    [CRYO_ANNOTATIONS.created, created.toISOString()],
+    [CRYO_ANNOTATIONS.checkpointedTime, archive.checkpointedTime],
+    [CRYO_ANNOTATIONS.baseImage, archive.baseImage],
+    [CRYO_ANNOTATIONS.mountDestinations, JSON.stringify(archive.mountDestinations)],
+  ]);
+}
+
+export function checkpointAnnotations(request: StoreRequest, host: HostFacts, created: Date): Record<string, string> {
+  const { archive } = request;
+  // The container's name as the archive recorded it: CRI-O matches it against the new container's.
+  const container = archive.containerName || request.containerName;
+  const engine = archive.engine === 'podman' ? 'Podman' : 'CRI-O';
+  return {
+    ...withoutEmpty([
+      [`${CRIO}name`, container],
+      [`${CRIO}rawImageName`, archive.baseImage],
+      [`${CRIO}rootfsImageID`, archive.baseImageId],
+      [`${CRIO}rootfsImageName`, archive.baseImage],
+      [`${CRIO}criu.version`, archive.criuVersion],
+
+      [`${CRIU}container.name`, container],
+      [`${CRIU}engine.name`, engine],
+      [`${CRIU}pod.name`, request.pod.name],
+      [`${CRIU}pod.namespace`, request.pod.namespace],
+      // The Kubernetes pod uid: the agent does not learn the CRI sandbox id.
+      [`${CRIU}pod.id`, request.pod.uid],
+      [`${CRIU}rootfsImageName`, archive.baseImage],
+      [`${CRIU}rootfsImageUserRequested`, archive.baseImage],
+      [`${CRIU}rawImageName`, archive.baseImage],
+      [`${CRIU}rootfsImageID`, archive.baseImageId],
+      [`${CRIU}runtime.name`, archive.runtime],
+      [`${CRIU}criu.version`, archive.criuVersion],
+      [`${CRIU}host.arch`, host.arch],
+      [`${CRIU}host.kernel`, host.kernel],
+      [`${CRIU}cgroup.version`, host.cgroupVersion],
+
+      [`${PODMAN}name`, container],
+      [`${PODMAN}rawImageName`, archive.baseImage],
+      [`${PODMAN}rootfsImageID`, archive.baseImageId],
+      [`${PODMAN}rootfsImageName`, archive.baseImage],
+      [`${PODMAN}runtime.name`, archive.runtime],
+      [`${PODMAN}criu.version`, archive.criuVersion],
+      [`${PODMAN}host.arch`, host.arch],
+      [`${PODMAN}host.kernel`, host.kernel],
+      [`${PODMAN}cgroups.version`, host.cgroupVersion],
+
+      [OCI_CREATED, created.toISOString()],
+    ]),
+    ...cryoAnnotations(request, created),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The checkpoint image around an uploaded archive: an OCI image manifest with one layer, the
+ * archive itself (an uncompressed tar of the files that belong at `/`; CRIU's pages do not
+ * compress, so gzip would only cost CPU), and a minimal config whose diff_id is that same
+ * digest. The checkpoint annotations go on the manifest, where CRI-O, containerd and Podman
+ * read them; Cryo's own also go into the config's labels, where `podman inspect` and
+ * `skopeo inspect` show them.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import type { StoreRequest } from '../checkpoint-store.ts';
+import type { HostFacts } from './checkpoint-annotations.ts';
+import { checkpointAnnotations, cryoAnnotations } from './checkpoint-annotations.ts';
+import { OCI_MANIFEST } from './registry-client.ts';
+
+export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
+
+export interface Blob {
+  bytes: Buffer;
+  digest: string;
+}
+
+export interface CheckpointImage {
+  config: Blob;
+  manifest: Blob;
+  annotations: Record<string, string>;
+}
+
+export function sha256Digest(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+// Node's process.arch → the GOARCH names OCI platforms use.
+const GOARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' };
+
+/**
+ * The host as the agent sees it. In a pod the kernel and cgroup mode are the node's; the
+ * distribution is the agent image's, so it is not recorded.
+ */
+export function hostFacts(): HostFacts {
+  const cgroupVersion = existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'v2' : existsSync('/sys/fs/cgroup') ? 'v1' : '';
+  return { arch: GOARCH[process.arch] ?? process.arch, kernel: os.release(), cgroupVersion };
+}
+
+export function buildCheckpointImage(request: StoreRequest, layer: { digest: string; size: number }, host: HostFacts, created: Date): CheckpointImage {
+  const annotations = checkpointAnnotations(request, host, created);
+  const config = {
+    created: created.toISOString(),
+    architecture: host.arch,
+    os: 'linux',
+    config: { Labels: cryoAnnotations(request, created) },
+    rootfs: { type: 'layers', diff_ids: [layer.digest] },
+    history: [
+      {
+        created: created.toISOString(),
+        created_by: 'cryo node-agent',
+        comment: `checkpoint ${request.checkpoint.namespace}/${request.checkpoint.name} of container ${request.containerName} in pod ${request.pod.name}`,
+      },
+    ],
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = sha256Digest(configBytes);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: configDigest, size: configBytes.length },
+    layers: [{ mediaType: OCI_LAYER_TAR, digest: layer.digest, size: layer.size }],
+    annotations,
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { config: { bytes: configBytes, digest: configDigest }, manifest: { bytes: manifestBytes, digest: sha256Digest(manifestBytes) }, annotations };
+}

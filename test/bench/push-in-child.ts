@@ -1,0 +1,44 @@
+/**
+ * Runs registry-push-child.ts and reads the child's peak RSS (VmHWM) from /proc/<pid>/status
+ * once it has pushed, before it exits: what the benchmark and the memory test measure.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const CHILD = fileURLToPath(new URL('./registry-push-child.ts', import.meta.url));
+
+export interface ChildPush {
+  /** What the child printed: a StoredCheckpoint, `{ idle: true }` or `{ error }`. */
+  result: { restoreReference?: string; digest?: string; sizeBytes?: number; durationMs?: number; error?: string; idle?: boolean };
+  /** Peak resident set of the child, MiB. */
+  peakRssMiB: number;
+  wallMs: number;
+}
+
+export function pushInChild(args: { repository: string; archive: string; chunkSizeBytes?: number; idle?: boolean }, timeoutMs = 600_000): Promise<ChildPush> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      if (!out.includes('\n')) return;
+      const wallMs = performance.now() - started;
+      readFile(`/proc/${child.pid}/status`, 'utf8')
+        .then((status) => {
+          const hwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
+          child.stdin.end();
+          resolve({ result: JSON.parse(out.slice(0, out.indexOf('\n'))) as ChildPush['result'], peakRssMiB: hwm ? Number(hwm[1]) / 1024 : NaN, wallMs });
+        })
+        .catch(reject);
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!out.includes('\n')) reject(new Error(`registry-push-child exited (${code ?? signal}) without an answer`));
+    });
+  });
+}
