@@ -5,6 +5,7 @@
  * docker-registry), status and Events written back — the agent as it runs in a cluster,
  * through the real @kubernetes/client-node.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
@@ -17,6 +18,15 @@ import type { Lab, LabContainer, LabPod, LabRegistry } from '../src/index.ts';
 import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, waitFor } from '../src/index.ts';
 
 const TOKEN = 'node-agent-sa-token';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 const opened = await openLab();
 const skip = 'skip' in opened ? opened.skip : undefined;
 
@@ -33,6 +43,9 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
   const podUid = randomUUID();
   let storeDir: string;
   let checkpointsDir: string;
+  let agentFlags: string[];
+  const startAgent = () =>
+    startNodeAgent(readNodeAgentConfig([...agentFlags, '--port', '0'], {}), { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cryo-agent-e2e-'));
@@ -65,15 +78,12 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] },
       status: { phase: 'Running', containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'shop/orders:1', imageID: '', state: { running: {} } }] },
     });
-    const config = readNodeAgentConfig(
-      [
-        '--node-name', 'node-a', '--host-hooks-dir', hooksDir, '--port', '0',
-        '--kubelet-url', kubelet.url, '--kubelet-ca-file', join(dir, 'kubelet-ca.crt'), '--token-file', join(dir, 'token'),
-        '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--registry-insecure', 'true',
-      ],
-      {},
-    );
-    agent = await startNodeAgent(config, { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
+    agentFlags = [
+      '--node-name', 'node-a', '--host-hooks-dir', hooksDir,
+      '--kubelet-url', kubelet.url, '--kubelet-ca-file', join(dir, 'kubelet-ca.crt'), '--token-file', join(dir, 'token'),
+      '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--registry-insecure', 'true',
+    ];
+    agent = await startAgent();
     await waitFor(() => podHttp(labPod.ip, 8080, 'GET', '/state').catch(() => undefined), { timeoutMs: 20_000, what: 'the app' });
     await waitFor(() => agent.hooks.sessions(podUid).length === 1, { timeoutMs: 10_000, what: 'the app’s hook session' });
   }, 120_000);
@@ -160,6 +170,64 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     expect(failed.status?.message).toMatch(/the kubelet could not checkpoint container "app": .*runtime exploded/);
     await waitFor(() => appState().then((s) => s.lastOutcome === 'aborted', () => false), { what: 'the app to resume after the abort' });
   }, 60_000);
+
+  it('runs two Checkpoints of one pod created together one after the other, and both succeed', async () => {
+    showOnFailure();
+    const both = await Promise.all([checkpoint('orders-twin-a'), checkpoint('orders-twin-b')]);
+    for (const done of both) expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    const [a, b] = both.map((c) => c.status!);
+    // One per pod at a time: one started after the other had finished.
+    expect(Date.parse(a.startTime!) >= Date.parse(b.completionTime!) || Date.parse(b.startTime!) >= Date.parse(a.completionTime!)).toBe(true);
+    const state = await appState();
+    expect(state.events.filter((e) => e.startsWith('before shop/orders-twin'))).toHaveLength(2);
+  }, 120_000);
+
+  it('fails cleanly a Checkpoint whose agent was killed mid-way; the restarted agent resumes the app', async () => {
+    showOnFailure();
+    await agent.stop();
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(lab.settings.repoRoot, 'node-agent/src/main.ts'), ...agentFlags, '--port', String(port), '--kubeconfig', api.writeKubeconfigFile(dir)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
+    onTestFailed(() => console.log(`--- agent process output:\n${stderr}`));
+    try {
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), { timeoutMs: 30_000, intervalMs: 100, what: `the agent process to be ready; stderr: ${stderr}` });
+      // The app reconnects to the new agent with backoff; the checkpoint must find it connected.
+      await waitFor(() => fetch(`http://127.0.0.1:${port}/metrics`).then(async (r) => /cryo_hook_sessions 1/.test(await r.text()), () => false), { timeoutMs: 20_000, intervalMs: 100, what: 'the app to connect to the agent process' });
+      kubelet.failNext({ hang: true });
+      const earlierRequests = kubelet.requests.length;
+      api.put({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'orders-crash', namespace: 'shop' }, spec: { podName: 'orders-0' } });
+      // Claimed, hooks prepared, the kubelet dumping: then the agent dies.
+      await waitFor(() => kubelet.requests.length > earlierRequests, { timeoutMs: 30_000, what: 'the kubelet to be asked (after the hooks were ready)' });
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    agent = await startAgent();
+    const failed = await waitFor(
+      () => {
+        const current: Checkpoint | undefined = api.get('cryo.dev/v1alpha1', 'checkpoints', 'shop', 'orders-crash');
+        return current?.status?.phase === 'Failed' ? current : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the abandoned Checkpoint to be failed' },
+    );
+    expect(failed.status?.message).toMatch(/the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored/);
+    // The app was left prepared by the dead agent; the new one's socket tells it to carry on.
+    let seen: string[] = [];
+    const state = await waitFor(
+      () => appState().then((st) => ((seen = st.events), st.events.includes('after shop/orders-crash resumed 0') ? st : undefined), () => undefined),
+      { timeoutMs: 20_000, what: 'the app to resume' },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; app events: ${seen.join(' | ')}; sessions: ${JSON.stringify(agent.hooks.sessions(podUid))}`);
+    });
+    expect(state.lastOutcome).toBe('resumed');
+    // Nothing complete-looking is left for it in the store.
+    expect((await readdir(join(storeDir, 'shop', 'orders-0', 'app'))).filter((f) => f.includes('orders-crash'))).toEqual([]);
+  }, 120_000);
 
   it('fails a Checkpoint for a pod that does not exist, or a container it does not have, saying so', async () => {
     const missing = await checkpoint('nobody', { podName: 'orders-9' });
