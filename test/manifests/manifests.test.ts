@@ -1,18 +1,18 @@
 /**
- * The install manifests (manifests/) and the webhook image (webhook/Dockerfile), checked
- * without a cluster: against the Kubernetes API schemas, against each other and the
- * webhook's defaults, against the Checkpoint API types, and against the rules Cryo
- * promises (least privilege, no root, no single point of failure).
+ * The install manifests (manifests/) and the images (webhook/Dockerfile, node-agent/Dockerfile),
+ * checked without a cluster: against the Kubernetes API schemas, against each other and the
+ * webhook's and node agent's defaults, against the Checkpoint API types, and against the rules
+ * Cryo promises (least privilege, no root where it can be avoided, no single point of failure).
  */
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { V1Condition } from '@kubernetes/client-node';
 import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import type { IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
-import type { IDeployment } from 'kubernetes-models/apps/v1';
+import type { IDaemonSet, IDeployment } from 'kubernetes-models/apps/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import type { IClusterRole, IClusterRoleBinding, IRole, IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import type { INamespace, IService, IServiceAccount } from 'kubernetes-models/v1';
+import type { IClusterRole, IClusterRoleBinding, IPolicyRule, IRole, IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import type { INamespace, IPodSpec, IService, IServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import {
   CHECKPOINT_API_VERSION,
@@ -29,6 +29,7 @@ import {
   type RestoreReferenceType,
 } from '../../common/src/api/checkpoint.ts';
 import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
+import { nodeAgentOptionSpecs } from '../../node-agent/src/config.ts';
 import { webhookOptionSpecs } from '../../webhook/src/config.ts';
 import { compileSchema, formatErrors, schemaNodes, structuralSchemaProblems, type SchemaNode } from './crd-schema.ts';
 import { kubernetesModel, unknownFields, validateAgainstKubernetesSchema } from './kubernetes-schemas.ts';
@@ -56,6 +57,30 @@ const defaults = {
   tlsSecretName: webhookOptionSpecs.tlsSecretName.default,
 };
 
+const agentDefaults = {
+  port: nodeAgentOptionSpecs.port.default,
+  namespace: nodeAgentOptionSpecs.namespace.default,
+  hostHooksDir: nodeAgentOptionSpecs.hostHooksDir.default,
+  kubeletCheckpointsDir: nodeAgentOptionSpecs.kubeletCheckpointsDir.default,
+};
+
+/** The label naming the component an object belongs to. */
+const NAME_LABEL = 'app.kubernetes.io/name';
+const WEBHOOK = 'cryo-webhook';
+const NODE_AGENT = 'cryo-node-agent';
+
+/**
+ * Cryo's components, by their app.kubernetes.io/name: the namespace each one's objects live in,
+ * and the Pod Security level that namespace enforces. Only the node agent needs host paths
+ * and root, so only its namespace is privileged.
+ */
+const COMPONENTS: Record<string, { namespace: string; podSecurity: 'restricted' | 'baseline' | 'privileged' }> = {
+  [WEBHOOK]: { namespace: defaults.namespace, podSecurity: 'restricted' },
+  [NODE_AGENT]: { namespace: agentDefaults.namespace, podSecurity: 'privileged' },
+};
+
+const CLUSTER_SCOPED_KINDS = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'];
+
 /** The kinds manifests/ holds, typed as the Kubernetes API defines them (kubernetes-models). */
 interface Kinds {
   Namespace: INamespace;
@@ -67,6 +92,7 @@ interface Kinds {
   RoleBinding: IRoleBinding;
   Service: IService;
   Deployment: IDeployment;
+  DaemonSet: IDaemonSet;
   PodDisruptionBudget: IPodDisruptionBudget;
   MutatingWebhookConfiguration: IMutatingWebhookConfiguration;
 }
@@ -77,11 +103,16 @@ function all<K extends keyof Kinds>(...kinds: K[]): Loaded<K>[] {
   return objects.filter((o) => (kinds as string[]).includes(o.kind)) as Loaded<K>[];
 }
 
-/** The one object of this kind in manifests/; none or several is an error. */
-function the<K extends keyof Kinds>(kind: K): Loaded<K> {
-  const found = all(kind);
-  if (found.length !== 1) throw new Error(`expected exactly one ${kind} in manifests/, found ${found.length}`);
+/** The one object of this kind and name in manifests/; none or several is an error. */
+function the<K extends keyof Kinds>(kind: K, name: string): Loaded<K> {
+  const found = all(kind).filter((o) => o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected exactly one ${kind} ${name} in manifests/, found ${found.length}`);
   return found[0];
+}
+
+/** The component (app.kubernetes.io/name) an object belongs to. */
+function componentOf(object: KubeObject): string | undefined {
+  return object.metadata.labels?.[NAME_LABEL];
 }
 
 /** True when a label selector's matchLabels pick pods with these labels. */
@@ -99,6 +130,10 @@ function registryHostOf(image: string): string | undefined {
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined;
 }
 
+function packageJson(dir: string): { name: string; version: string; bin?: Record<string, string> } {
+  return JSON.parse(readFileSync(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { name: string; version: string; bin?: Record<string, string> };
+}
+
 describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', () => {
   it('Kustomization lists every file in manifests/, each once, and nothing else', () => {
     const { resources } = readKustomization();
@@ -111,27 +146,51 @@ describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', 
     expect(Object.keys(readKustomization()).sort()).toEqual(['apiVersion', 'kind', 'resources']);
   });
 
-  it('kubectl apply -f manifests/ creates the cryo-system namespace before anything in it', () => {
+  it.each([
+    ['kubectl apply -f manifests/ (files in name order)', () => yamlFilesInManifestsDir().filter((f) => f !== KUSTOMIZATION_FILE)],
+    ['Kustomization (its resources in order)', () => readKustomization().resources],
+  ])('%s creates every namespace before anything in it', (_, files) => {
     const created = new Set<string>();
-    for (const file of yamlFilesInManifestsDir().filter((f) => f !== KUSTOMIZATION_FILE)) {
+    for (const file of files()) {
       for (const { object } of loadFile(file)) {
         const namespace = object.metadata.namespace;
         if (namespace !== undefined) expect(created, `${file} ${object.kind} ${object.metadata.name}`).toContain(namespace);
         if (object.kind === 'Namespace') created.add(object.metadata.name);
       }
     }
+    expect([...created].sort()).toEqual(Object.values(COMPONENTS).map((c) => c.namespace).sort());
   });
 
-  it('every namespaced object lives in the webhook namespace, which manifests/ creates with Pod Security restricted', () => {
-    const namespace = the('Namespace');
-    expect(namespace.metadata.name).toBe(defaults.namespace);
-    expect(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'];
-    for (const object of objects) {
-      expect(object.metadata.namespace, `${object.kind} ${object.metadata.name}`).toBe(
-        clusterScoped.includes(object.kind) ? undefined : defaults.namespace,
-      );
+  it('creates one namespace per component, each enforcing the Pod Security level the component needs', () => {
+    expect(all('Namespace').map((n) => n.metadata.name).sort()).toEqual(Object.values(COMPONENTS).map((c) => c.namespace).sort());
+    expect(COMPONENTS[WEBHOOK]).toEqual({ namespace: 'cryo-system', podSecurity: 'restricted' });
+    expect(COMPONENTS[NODE_AGENT]).toEqual({ namespace: 'cryo-node', podSecurity: 'privileged' });
+    for (const { namespace, podSecurity } of Object.values(COMPONENTS)) {
+      expect(the('Namespace', namespace).metadata.labels, namespace).toMatchObject({
+        'pod-security.kubernetes.io/enforce': podSecurity,
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+      });
     }
+  });
+
+  it('every namespaced object belongs to a component and lives in its namespace; cluster-scoped ones have none', () => {
+    for (const object of objects) {
+      const where = `${object.kind} ${object.metadata.name}`;
+      if (CLUSTER_SCOPED_KINDS.includes(object.kind)) {
+        expect(object.metadata.namespace, where).toBeUndefined();
+        continue;
+      }
+      const component = componentOf(object);
+      expect(Object.keys(COMPONENTS), `${where}: ${NAME_LABEL}`).toContain(component);
+      expect(object.metadata.namespace, where).toBe(COMPONENTS[component!].namespace);
+    }
+  });
+
+  it('runs pods only from the webhook Deployment and the node agent DaemonSet, which the tests below check', () => {
+    expect(all('Deployment', 'DaemonSet').map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
+      `DaemonSet/${agentDefaults.namespace}/${NODE_AGENT}`,
+      `Deployment/${defaults.namespace}/${WEBHOOK}`,
+    ]);
   });
 
   it('no two objects share a kind, namespace and name', () => {
@@ -155,20 +214,28 @@ describe('every object matches the Kubernetes API', () => {
   });
 
   it('a value of the wrong type and a misspelt field are both caught', async () => {
-    await expect(validateAgainstKubernetesSchema(withField(the('Deployment'), 'spec.replicas', 'two'))).rejects.toThrow(/replicas/);
-    const misspelt = withField(the('Deployment'), 'spec.template.spec.containers.0.readinesProbe', {});
+    await expect(validateAgainstKubernetesSchema(withField(the('Deployment', WEBHOOK), 'spec.replicas', 'two'))).rejects.toThrow(/replicas/);
+    const misspelt = withField(the('Deployment', WEBHOOK), 'spec.template.spec.containers.0.readinesProbe', {});
     expect(unknownFields(misspelt)).toEqual(['.spec.template.spec.containers[0].readinesProbe']);
+    await expect(validateAgainstKubernetesSchema(withField(the('DaemonSet', NODE_AGENT), 'spec.updateStrategy.rollingUpdate.maxUnavailable', true)))
+      .rejects.toThrow(/maxUnavailable/);
+    const misspeltHostPath = withField(the('DaemonSet', NODE_AGENT), 'spec.template.spec.volumes.0.hostPath.pth', '/');
+    expect(unknownFields(misspeltHostPath)).toEqual(['.spec.template.spec.volumes[0].hostPath.pth']);
   });
 });
 
 // The objects the rest of the tests read; each exists once (the() throws otherwise).
-const deployment = the('Deployment');
+const deployment = the('Deployment', WEBHOOK);
 const podTemplate = deployment.spec!.template;
 const podLabels = podTemplate.metadata!.labels!;
 const pod = podTemplate.spec!;
-const service = the('Service');
-const webhookConfiguration = the('MutatingWebhookConfiguration');
+const service = the('Service', WEBHOOK);
+const webhookConfiguration = the('MutatingWebhookConfiguration', WEBHOOK);
 const webhook = webhookConfiguration.webhooks![0];
+
+const daemonSet = the('DaemonSet', NODE_AGENT);
+const agentPodLabels = daemonSet.spec!.template.metadata!.labels!;
+const agentPod = daemonSet.spec!.template.spec!;
 
 describe("the webhook's names and ports agree with each other and with its defaults (webhook/src/config.ts)", () => {
   const [container] = pod.containers;
@@ -176,6 +243,8 @@ describe("the webhook's names and ports agree with each other and with its defau
   it('the objects carry the default names', () => {
     expect(service.metadata.name).toBe(defaults.serviceName);
     expect(webhookConfiguration.metadata.name).toBe(defaults.webhookConfigName);
+    expect(all('Service').map((s) => s.metadata.name)).toEqual([defaults.serviceName]);
+    expect(all('MutatingWebhookConfiguration').map((s) => s.metadata.name)).toEqual([defaults.webhookConfigName]);
   });
 
   it('the Deployment runs the webhook with its defaults: no args, its namespace from the downward API', () => {
@@ -193,6 +262,7 @@ describe("the webhook's names and ports agree with each other and with its defau
   it('the Service forwards 443 to that port and selects the Deployment pods', () => {
     expect(service.spec?.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
     expect(selects({ matchLabels: service.spec?.selector }, podLabels)).toBe(true);
+    expect(selects({ matchLabels: service.spec?.selector }, agentPodLabels)).toBe(false);
   });
 
   it('the MutatingWebhookConfiguration calls that Service on its port, at /mutate', () => {
@@ -205,7 +275,7 @@ describe("the webhook's names and ports agree with each other and with its defau
   });
 
   it('the image is the plain cryo/webhook reference at the webhook package version, for kustomize images: to override', () => {
-    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'webhook/package.json'), 'utf8')) as { version: string };
+    const { version } = packageJson('webhook');
     expect(container.image).toBe(`cryo/webhook:${version}`);
     expect(registryHostOf(container.image!)).toBeUndefined();
   });
@@ -252,18 +322,88 @@ describe('the MutatingWebhookConfiguration', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------
+// RBAC: each component's ServiceAccount, the roles bound to it, and their rules
+// ---------------------------------------------------------------------------------------
+
+const roles = all('Role', 'ClusterRole');
+const bindings = all('RoleBinding', 'ClusterRoleBinding');
+type RoleObject = (typeof roles)[number];
+type BindingObject = (typeof bindings)[number];
+
+/** The role a binding grants: the ClusterRole of that name, or the Role of that name in the binding's namespace. */
+function roleOf(binding: BindingObject): RoleObject | undefined {
+  return roles.find((role) => role.kind === binding.roleRef.kind && role.metadata.name === binding.roleRef.name
+    && (role.kind === 'ClusterRole' || role.metadata.namespace === binding.metadata.namespace));
+}
+
+/** Every rule granted to this ServiceAccount, with the role it comes from. */
+function rulesGrantedTo(serviceAccount: Loaded<'ServiceAccount'>): { role: RoleObject; rule: IPolicyRule }[] {
+  const isSubject = (binding: BindingObject) => (binding.subjects ?? []).some((s) => s.kind === 'ServiceAccount'
+    && s.name === serviceAccount.metadata.name && s.namespace === serviceAccount.metadata.namespace);
+  return bindings.filter(isSubject).flatMap((binding) => {
+    const role = roleOf(binding);
+    return role === undefined ? [] : (role.rules ?? []).map((rule) => ({ role, rule }));
+  });
+}
+
+/** No rule gives more than it names: no wildcard, no nodes/proxy (every kubelet endpoint), no RBAC escalation. */
+function expectNoBroadRules(rules: { rule: IPolicyRule }[]): void {
+  expect(rules).not.toHaveLength(0);
+  for (const { rule } of rules) {
+    const everything = [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? []), ...(rule.nonResourceURLs ?? [])];
+    expect(everything.filter((word) => word.includes('*'))).toEqual([]);
+    expect(rule.resources).not.toContain('nodes/proxy');
+    expect(rule.nonResourceURLs).toBeUndefined();
+    expect(rule.verbs.filter((verb) => ['escalate', 'bind', 'impersonate'].includes(verb))).toEqual([]);
+  }
+}
+
+/** The component's roles are each bound once, to the component's ServiceAccount only, which its pods run as. */
+function expectRolesBoundTo(component: string, podSpec: IPodSpec): void {
+  const serviceAccount = the('ServiceAccount', component);
+  expect(serviceAccount.metadata.namespace).toBe(COMPONENTS[component].namespace);
+  expect(podSpec.serviceAccountName).toBe(serviceAccount.metadata.name);
+  const ownRoles = roles.filter((r) => componentOf(r) === component);
+  const ownBindings = bindings.filter((b) => componentOf(b) === component);
+  expect(ownRoles).not.toHaveLength(0);
+  expect(ownBindings.map((b) => `${b.roleRef.kind}/${b.roleRef.name}`).sort()).toEqual(ownRoles.map((r) => `${r.kind}/${r.metadata.name}`).sort());
+  for (const binding of ownBindings) {
+    expect(binding.roleRef.apiGroup).toBe('rbac.authorization.k8s.io');
+    // A ClusterRoleBinding of a Role is refused; a RoleBinding keeps even a ClusterRole to its namespace.
+    if (binding.kind === 'ClusterRoleBinding') expect(binding.roleRef.kind).toBe('ClusterRole');
+    expect(componentOf(roleOf(binding)!)).toBe(component);
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }]);
+  }
+}
+
+describe('RBAC: every role belongs to one component and is bound to that component only', () => {
+  it('every role, binding and ServiceAccount names its component', () => {
+    for (const object of [...roles, ...bindings, ...all('ServiceAccount')]) {
+      expect(Object.keys(COMPONENTS), `${object.kind} ${object.metadata.name}`).toContain(componentOf(object));
+    }
+  });
+
+  it('every binding grants a role of manifests/, and every role is bound exactly once', () => {
+    for (const binding of bindings) expect(roleOf(binding), `${binding.kind} ${binding.metadata.name}`).toBeDefined();
+    for (const role of roles) expect(bindings.filter((b) => roleOf(b) === role), `${role.kind} ${role.metadata.name}`).toHaveLength(1);
+  });
+
+  it('no rule anywhere has a wildcard, nodes/proxy, escalate, bind or impersonate', () => {
+    expectNoBroadRules(roles.flatMap((role) => (role.rules ?? []).map((rule) => ({ rule }))));
+  });
+});
+
 describe('RBAC grants the webhook what it uses and no more', () => {
-  const roles = all('Role', 'ClusterRole');
-  const rules = roles.flatMap((role) => (role.rules ?? []).map((rule) => ({ role, rule })));
+  const rules = rulesGrantedTo(the('ServiceAccount', WEBHOOK));
   const rulesFor = (resource: string) => rules.filter(({ rule }) => rule.resources?.includes(resource));
 
   it('has no wildcard, no nodes/proxy and no escalate, bind or impersonate', () => {
-    for (const { rule } of rules) {
-      const everything = [...(rule.apiGroups ?? []), ...(rule.resources ?? []), ...rule.verbs, ...(rule.resourceNames ?? []), ...(rule.nonResourceURLs ?? [])];
-      expect(everything.filter((word) => word.includes('*'))).toEqual([]);
-      expect(rule.resources).not.toContain('nodes/proxy');
-      expect(rule.verbs.filter((verb) => ['escalate', 'bind', 'impersonate'].includes(verb))).toEqual([]);
-    }
+    expectNoBroadRules(rules);
+  });
+
+  it('has rules for Checkpoints, its MutatingWebhookConfiguration and Secrets only', () => {
+    expect([...new Set(rules.flatMap(({ rule }) => rule.resources ?? []))].sort()).toEqual([CHECKPOINT_PLURAL, 'mutatingwebhookconfigurations', 'secrets']);
   });
 
   it('reads Checkpoints, never writes them', () => {
@@ -295,16 +435,68 @@ describe('RBAC grants the webhook what it uses and no more', () => {
   });
 
   it('binds each role to the webhook ServiceAccount, which the Deployment runs as', () => {
-    const serviceAccount = the('ServiceAccount');
-    expect(pod.serviceAccountName).toBe(serviceAccount.metadata.name);
-    const bindings = all('RoleBinding', 'ClusterRoleBinding');
-    expect(bindings.map((b) => `${b.roleRef.kind}/${b.roleRef.name}`).sort()).toEqual(roles.map((r) => `${r.kind}/${r.metadata.name}`).sort());
-    for (const binding of bindings) {
-      expect(binding.roleRef.apiGroup).toBe('rbac.authorization.k8s.io');
-      // A ClusterRoleBinding of a Role is refused; a RoleBinding keeps even a ClusterRole to its namespace.
-      if (binding.kind === 'ClusterRoleBinding') expect(binding.roleRef.kind).toBe('ClusterRole');
-      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name, namespace: serviceAccount.metadata.namespace }]);
+    expectRolesBoundTo(WEBHOOK, pod);
+  });
+});
+
+describe('RBAC grants the node agent what it uses and no more', () => {
+  const rules = rulesGrantedTo(the('ServiceAccount', NODE_AGENT));
+  const rulesOn = (test: (resource: string) => boolean) => rules.filter(({ rule }) => (rule.resources ?? []).some(test));
+  const plain = ({ rule }: { rule: IPolicyRule }) => rule;
+
+  it('has no wildcard, no nodes/proxy and no escalate, bind or impersonate', () => {
+    expectNoBroadRules(rules);
+  });
+
+  it('may call the kubelet checkpoint API (nodes/checkpoint create), and nothing else on nodes', () => {
+    const nodeRules = rulesOn((r) => r === 'nodes' || r.startsWith('nodes/'));
+    expect(nodeRules.map(plain)).toEqual([{ apiGroups: [''], resources: ['nodes/checkpoint'], verbs: ['create'] }]);
+    expect(nodeRules[0].role.kind).toBe('ClusterRole');
+  });
+
+  it('reads pods in every namespace (get, list, watch), never writes them nor reaches a subresource', () => {
+    const podRules = rulesOn((r) => r === 'pods' || r.startsWith('pods/'));
+    expect(podRules.map(plain)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+    expect(podRules[0].role.kind).toBe('ClusterRole');
+  });
+
+  it('lists and watches Checkpoints and updates only their status: it never creates, changes or deletes one', () => {
+    const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
+    expect(checkpointRules.map(plain)).toEqual([
+      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['list', 'watch'] },
+      { apiGroups: [CHECKPOINT_GROUP], resources: [`${CHECKPOINT_PLURAL}/status`], verbs: ['update'] },
+    ]);
+    for (const { rule } of rulesOn((r) => r === CHECKPOINT_PLURAL)) {
+      expect(rule.verbs.filter((verb) => ['create', 'update', 'patch', 'delete', 'deletecollection'].includes(verb))).toEqual([]);
     }
+  });
+
+  it('creates events (events.k8s.io), and does nothing else with them', () => {
+    expect(rulesOn((r) => r === 'events').map(plain)).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
+  });
+
+  it('gets Secrets (the push Secrets Checkpoints name) in its own namespace only, and never lists them', () => {
+    const secretRules = rulesOn((r) => r === 'secrets');
+    // Each Checkpoint names its own push Secret, so resourceNames cannot list them.
+    expect(secretRules.map(plain)).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
+    expect(secretRules[0].role.kind).toBe('Role');
+    expect(secretRules[0].role.metadata.namespace).toBe(agentDefaults.namespace);
+  });
+
+  it('has those rules and no other', () => {
+    expect(rules.map(({ role, rule }) => `${role.kind} ${(rule.apiGroups ?? []).join(',')}/${(rule.resources ?? []).join(',')}`).sort()).toEqual([
+      'ClusterRole /nodes/checkpoint',
+      'ClusterRole /pods',
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}/status`,
+      'ClusterRole events.k8s.io/events',
+      'Role /secrets',
+    ]);
+    for (const { rule } of rules) expect(rule.resourceNames).toBeUndefined();
+  });
+
+  it('binds each role to the node agent ServiceAccount, which the DaemonSet runs as', () => {
+    expectRolesBoundTo(NODE_AGENT, agentPod);
   });
 });
 
@@ -369,12 +561,118 @@ describe('the webhook Deployment runs unprivileged and stays available', () => {
   });
 
   it('keeps one replica through voluntary disruptions: the PodDisruptionBudget selects its pods', () => {
-    const budget = the('PodDisruptionBudget');
+    const budget = the('PodDisruptionBudget', WEBHOOK);
     expect(budget.spec?.minAvailable).toBe(1);
     expect(budget.spec?.minAvailable).toBeLessThan(deployment.spec!.replicas!);
     expect(selects(budget.spec?.selector, podLabels)).toBe(true);
   });
 });
+
+describe('the node agent DaemonSet', () => {
+  const [container] = agentPod.containers;
+  const mountAt = (path: string) => container.volumeMounts?.find((m) => m.mountPath === path);
+  const volume = (name: string | undefined) => agentPod.volumes?.find((v) => v.name === name);
+
+  it('runs on every node: it tolerates every taint, and nothing narrows where it schedules', () => {
+    expect(agentPod.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(agentPod.nodeSelector).toBeUndefined();
+    expect(agentPod.affinity).toBeUndefined();
+    expect(agentPod.nodeName).toBeUndefined();
+  });
+
+  it('runs the agent with its defaults: no args; its node, node IP and namespace from the downward API', () => {
+    expect(agentPod.containers).toHaveLength(1);
+    expect(agentPod.initContainers).toBeUndefined();
+    expect(container.command).toBeUndefined();
+    expect(container.args).toBeUndefined();
+    expect([nodeAgentOptionSpecs.nodeName.env, nodeAgentOptionSpecs.nodeIp.env, nodeAgentOptionSpecs.namespace.env]).toEqual(['NODE_NAME', 'NODE_IP', 'POD_NAMESPACE']);
+    expect(container.env).toEqual([
+      { name: nodeAgentOptionSpecs.nodeName.env, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      { name: nodeAgentOptionSpecs.nodeIp.env, valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+      { name: nodeAgentOptionSpecs.namespace.env, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ]);
+    expect(container.envFrom).toBeUndefined();
+  });
+
+  it('lives in the namespace the agent reads push Secrets from by default', () => {
+    expect(daemonSet.metadata.namespace).toBe(agentDefaults.namespace);
+  });
+
+  it.each([
+    ['--host-hooks-dir', agentDefaults.hostHooksDir],
+    ['--kubelet-checkpoints-dir', agentDefaults.kubeletCheckpointsDir],
+  ])('mounts the %s default (%s) from the host at the same path, writable, created when missing', (flag, path) => {
+    const mount = mountAt(path);
+    expect(mount, `a volumeMount at ${path}`).toBeDefined();
+    expect(volume(mount?.name)?.hostPath).toEqual({ path, type: 'DirectoryOrCreate' });
+    // The agent creates hook sockets in one and removes the kubelet's archives from the other.
+    expect(mount?.readOnly ?? false).toBe(false);
+    expect(mount?.subPath).toBeUndefined();
+    expect(Object.values(nodeAgentOptionSpecs).find((spec) => spec.flag === flag)?.default).toBe(path);
+  });
+
+  it('mounts no other host path; /tmp is an emptyDir', () => {
+    const hostPaths = (agentPod.volumes ?? []).filter((v) => v.hostPath !== undefined).map((v) => v.hostPath!.path).sort();
+    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir].sort());
+    for (const v of agentPod.volumes ?? []) expect(Object.keys(v).sort(), v.name).toEqual(v.hostPath !== undefined ? ['hostPath', 'name'] : ['emptyDir', 'name']);
+    expect(volume(mountAt('/tmp')?.name)?.emptyDir).toBeDefined();
+    expect(container.volumeMounts).toHaveLength(3);
+  });
+
+  it('uses the same hook directory as the webhook, which mounts each pod its part of it', () => {
+    expect(webhookOptionSpecs.hostHooksDir.default).toBe(agentDefaults.hostHooksDir);
+  });
+
+  it('listens on the default port, named http, and probes /readyz and /healthz there', () => {
+    expect(container.ports).toEqual([{ name: 'http', containerPort: agentDefaults.port, protocol: 'TCP' }]);
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTP' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
+  });
+
+  it('runs as root (for the host files) but unprivileged: no escalation, read-only root, all capabilities dropped, RuntimeDefault seccomp', () => {
+    expect(agentPod.securityContext).toEqual({ runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(container.securityContext).toEqual({
+      runAsUser: 0,
+      runAsGroup: 0,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(agentPod.hostNetwork ?? false).toBe(false);
+    expect(agentPod.hostPID ?? false).toBe(false);
+    expect(agentPod.hostIPC ?? false).toBe(false);
+  });
+
+  it('requests CPU and memory and limits memory', () => {
+    expect(container.resources).toEqual({
+      requests: { cpu: expect.any(String), memory: expect.any(String) },
+      limits: { memory: expect.any(String) },
+    });
+  });
+
+  it('updates one node at a time', () => {
+    expect(daemonSet.spec?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+  });
+
+  it('gives a stopping agent time to finish the checkpoint it runs (hooks, then the kubelet)', () => {
+    expect(agentPod.terminationGracePeriodSeconds).toBeGreaterThan(
+      nodeAgentOptionSpecs.hookPrepareTimeoutSeconds.default + nodeAgentOptionSpecs.checkpointTimeoutSeconds.default,
+    );
+  });
+
+  it('selects its own pods, and not the webhook pods', () => {
+    expect(selects(daemonSet.spec?.selector, agentPodLabels)).toBe(true);
+    expect(selects(daemonSet.spec?.selector, podLabels)).toBe(false);
+    expect(selects(deployment.spec?.selector, agentPodLabels)).toBe(false);
+  });
+
+  it('the image is the plain cryo/node-agent reference at the node-agent package version, for kustomize images: to override', () => {
+    expect(container.image).toBe(`cryo/node-agent:${packageJson('node-agent').version}`);
+    expect(registryHostOf(container.image!)).toBeUndefined();
+  });
+});
+
 
 // ---------------------------------------------------------------------------------------
 // The Checkpoint CRD against common/src/api/checkpoint.ts
@@ -511,7 +809,7 @@ const directoryCheckpoint: Checkpoint = {
 };
 
 describe('the Checkpoint CRD', () => {
-  const crd = the('CustomResourceDefinition');
+  const crd = the('CustomResourceDefinition', `${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`);
   const [version] = crd.spec.versions;
   const schema = version.schema!.openAPIV3Schema as SchemaNode;
   const node = (path: string): SchemaNode => {
@@ -630,8 +928,12 @@ describe('the Checkpoint CRD', () => {
   });
 });
 
-describe('the webhook image (webhook/Dockerfile)', () => {
-  const dockerfile = readFileSync(join(REPO_ROOT, 'webhook/Dockerfile'), 'utf8');
+describe.each([
+  { dir: 'webhook', bin: 'cryo-webhook', user: 'USER 65532:65532', port: defaults.port, podSpec: pod },
+  // The node agent runs as root (its DaemonSet says why): the image sets no USER.
+  { dir: 'node-agent', bin: 'cryo-node-agent', user: undefined, port: agentDefaults.port, podSpec: agentPod },
+])('the $dir image ($dir/Dockerfile)', ({ dir, bin, user, port, podSpec }) => {
+  const dockerfile = readFileSync(join(REPO_ROOT, dir, 'Dockerfile'), 'utf8');
   const instructions = dockerfile
     .replace(/\\\n/g, ' ')
     .split('\n')
@@ -648,16 +950,17 @@ describe('the webhook image (webhook/Dockerfile)', () => {
     }
   });
 
-  it('runs as 65532, the user the Deployment requires, on the default port', () => {
-    expect(last('USER')).toBe('USER 65532:65532');
-    expect(last('EXPOSE')).toBe(`EXPOSE ${defaults.port}`);
+  it('runs as the user its pod requires, on the default port', () => {
+    expect(last('USER')).toBe(user);
+    const { runAsUser, runAsGroup } = podSpec.containers[0].securityContext!;
+    expect(last('USER') ?? 'USER 0:0').toBe(`USER ${runAsUser}:${runAsGroup}`);
+    expect(last('EXPOSE')).toBe(`EXPOSE ${port}`);
     expect(instructions).toContain('ENV NODE_ENV=production');
   });
 
-  it("starts the webhook package's bin with Node's type stripping", () => {
-    const { bin } = JSON.parse(readFileSync(join(REPO_ROOT, 'webhook/package.json'), 'utf8')) as { bin: Record<string, string> };
-    expect(bin['cryo-webhook']).toBe('./src/main.ts');
-    expect(last('ENTRYPOINT')).toBe('ENTRYPOINT ["node", "webhook/src/main.ts"]');
+  it("starts the package's bin with Node's type stripping", () => {
+    expect(packageJson(dir).bin?.[bin]).toBe('./src/main.ts');
+    expect(last('ENTRYPOINT')).toBe(`ENTRYPOINT ["node", "${dir}/src/main.ts"]`);
   });
 
   it('installs production dependencies only', () => {
@@ -665,15 +968,15 @@ describe('the webhook image (webhook/Dockerfile)', () => {
     expect(install).toContain('--omit=dev');
   });
 
-  it('holds every workspace package the webhook imports, with its sources', () => {
-    const needed = workspaceImportsOf(join(REPO_ROOT, 'webhook/src/main.ts'));
-    expect(needed).toContain('webhook');
+  it(`holds every workspace package ${dir}/src/main.ts imports, with its sources`, () => {
+    const needed = workspaceImportsOf(join(REPO_ROOT, dir, 'src/main.ts'));
+    expect(needed).toContain(dir);
     const install = instructions.find((i) => i.startsWith('RUN npm ci')) ?? '';
-    for (const dir of needed) {
-      const { name } = JSON.parse(readFileSync(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { name: string };
-      expect(instructions, `COPY ${dir}/package.json`).toContain(`COPY ${dir}/package.json ${dir}/`);
-      expect(instructions, `COPY ${dir}/src`).toContain(`COPY ${dir}/src ${dir}/src`);
-      expect(instructions, `COPY --from=deps ${dir}`).toContain(`COPY --from=deps /app/${dir} ${dir}`);
+    for (const workspace of needed) {
+      const { name } = packageJson(workspace);
+      expect(instructions, `COPY ${workspace}/package.json`).toContain(`COPY ${workspace}/package.json ${workspace}/`);
+      expect(instructions, `COPY ${workspace}/src`).toContain(`COPY ${workspace}/src ${workspace}/src`);
+      expect(instructions, `COPY --from=deps ${workspace}`).toContain(`COPY --from=deps /app/${workspace} ${workspace}`);
       expect(install, `npm ci --workspace ${name}`).toContain(`--workspace ${name}`);
     }
   });

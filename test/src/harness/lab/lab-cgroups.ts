@@ -12,7 +12,7 @@ import { cgroupsPathOf } from './oci-spec.ts';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** The directory and every directory below it, deepest first (the order rmdir needs). */
-async function treeOf(dir: string): Promise<string[]> {
+export async function treeOf(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
   if (entries === undefined) return [];
   const below = await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => treeOf(join(dir, e.name))));
@@ -26,9 +26,17 @@ async function cgroupDirsOf(id: string): Promise<string[]> {
 }
 
 export async function clearCgroups(id: string, timeoutMs = 5_000): Promise<void> {
+  await killAndRemoveCgroups(() => cgroupDirsOf(id), timeoutMs, `cannot remove the cgroups of lab container ${id}`);
+}
+
+/**
+ * Kills what runs in the cgroups `find` lists and removes them, until none is left; after
+ * `timeoutMs` it throws `failure` with the directories left (or returns, without one).
+ */
+export async function killAndRemoveCgroups(find: () => Promise<string[]>, timeoutMs: number, failure?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const dirs = await cgroupDirsOf(id);
+    const dirs = await find();
     if (dirs.length === 0) return;
     for (const dir of dirs) {
       const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
@@ -41,7 +49,10 @@ export async function clearCgroups(id: string, timeoutMs = 5_000): Promise<void>
       }
       await rmdir(dir).catch(() => {}); // busy until the killed processes have exited
     }
-    if (Date.now() > deadline) throw new Error(`cannot remove the cgroups of lab container ${id}: ${dirs.join(', ')}`);
+    if (Date.now() > deadline) {
+      if (failure === undefined) return;
+      throw new Error(`${failure}: ${dirs.join(', ')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -19,9 +19,10 @@
  * seccomp profile that blocks io_uring: CRIU cannot dump an io_uring, and Node 24 makes one.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { criuLogTail } from './criu-log.ts';
+import { killAndRemoveCgroups, treeOf } from './lab-cgroups.ts';
 import type { HostBindMount } from './lab-container.ts';
 import type { LabPod } from './lab-pod.ts';
 import { BLOCK_IO_URING } from './oci-spec.ts';
@@ -185,37 +186,16 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
  */
 async function clearCgroupsOf(ids: string[], timeoutMs = 5_000): Promise<void> {
   if (ids.length === 0) return;
-  const tree = async (dir: string): Promise<string[]> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    const below = await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => tree(join(dir, e.name))));
-    return [...below.flat(), dir];
-  };
   const ours = async (): Promise<string[]> => {
     const hierarchies = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
     const dirs: string[] = [];
     for (const top of [CGROUP_ROOT, ...hierarchies.map((h) => join(CGROUP_ROOT, h))]) {
       const parent = join(top, 'libpod_parent');
-      if (existsSync(parent)) dirs.push(...(await tree(parent)).filter((dir) => ids.some((id) => dir.includes(id))));
+      if (existsSync(parent)) dirs.push(...(await treeOf(parent)).filter((dir) => ids.some((id) => dir.includes(id))));
     }
     return dirs;
   };
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const dirs = await ours();
-    if (dirs.length === 0 || Date.now() > deadline) return;
-    for (const dir of dirs) {
-      const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-      for (const pid of procs.split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await rmdir(dir).catch(() => {}); // busy until the killed processes have exited
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await killAndRemoveCgroups(ours, timeoutMs);
 }
 
 /** What CRIU said, when podman's message points at a CRIU log inside the lab root. */
