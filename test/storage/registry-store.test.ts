@@ -165,7 +165,7 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
     const result = await store.store(requestFor(large));
     expect(result.digest).toBe(await sha256OfFile(large.path));
     expect(result.sizeBytes).toBe(large.sizeBytes);
-    // 64 MiB + the fixture's 50 KB in 16 MiB chunks: five PATCHes with consecutive ranges.
+    // 64 MiB + the fixture's 300 KB in 16 MiB chunks: five PATCHes with consecutive ranges.
     const patches = proxy.requests.filter((r) => r.method === 'PATCH').map((r) => r.contentRange);
     expect(patches).toEqual([0, 1, 2, 3, 4].map((i) => `${i * 16 * MiB}-${Math.min((i + 1) * 16 * MiB, large.sizeBytes) - 1}`));
     // What the registry stored, read from its disk.

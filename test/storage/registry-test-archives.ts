@@ -5,6 +5,7 @@
  * any size. Random bytes come from AES-CTR over zeros: incompressible, and several times faster
  * than the system's random source for gigabytes.
  */
+import { fileURLToPath } from 'node:url';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { createGunzip } from 'node:zlib';
 import type { CheckpointArchiveInfo } from '../../node-agent/src/archive/checkpoint-archive-info.ts';
 import { runCommand } from '../src/harness/lab/run-command.ts';
 
-export const PODMAN_FIXTURE_DIR = '/work/shared/fixtures/podman-counter';
+export const PODMAN_FIXTURE_DIR = fileURLToPath(new URL('../fixtures/podman-counter', import.meta.url));
 export const PODMAN_FIXTURE_ARCHIVE = join(PODMAN_FIXTURE_DIR, 'counter-checkpoint.tar.gz');
 export const PODMAN_BASE_IMAGE = join(PODMAN_FIXTURE_DIR, 'base-image-bb1.oci.tar');
 

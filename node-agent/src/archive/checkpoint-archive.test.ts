@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { buildCheckpointArchive, TarWriter } from '@cryo/test';
 import { ArchiveError, criuVersion, readCheckpointArchive } from './checkpoint-archive.ts';
 
 const run = promisify(execFile);
-const PODMAN_FIXTURE = '/work/shared/fixtures/podman-counter/counter-checkpoint.tar.gz';
+const PODMAN_FIXTURE = fileURLToPath(new URL('../../../test/fixtures/podman-counter/counter-checkpoint.tar.gz', import.meta.url));
 let dir: string;
 
 beforeAll(async () => {

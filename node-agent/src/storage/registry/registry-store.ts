@@ -37,9 +37,13 @@ export interface RegistryStoreOptions {
   /** PEM CA certificates trusted besides the system's (a registry with a private CA). */
   caBundle?: string | Buffer;
   /**
-   * Bytes per PATCH of the layer upload (default 64 MiB): what one failure costs to resend.
-   * Each PATCH costs docker-registry ~10 ms of its own (measured: 16 MiB chunks take it 30 %
-   * more CPU than one monolithic PUT, 64 MiB chunks about 5 %); memory does not depend on it.
+   * Bytes per PATCH of the layer upload (default 1 GiB); memory does not depend on it. Fewer,
+   * larger PATCHes are faster: docker-registry fsyncs the upload at the end of each PATCH
+   * before it answers, and the client waits (measured, 2 GiB: one PATCH 9.4-9.9 s, 1 GiB
+   * chunks 10.9 s, 64 MiB chunks 11.5 s; a monolithic curl PUT 8.4-11.6 s). docker and
+   * containerd send a blob in one PATCH, so every registry takes large ones. Smaller chunks
+   * are for proxies that limit request bodies (often ~100 MB); they do not save much on a
+   * failure, since distribution cancels a session a cut connection left half-written.
    */
   chunkSizeBytes?: number;
   /** Attempts and backoff for network errors, 5xx and 429 (default 5 attempts, 500 ms doubling to 10 s). */
@@ -55,7 +59,7 @@ export interface RegistryStoreOptions {
   host?: HostFacts;
 }
 
-const DEFAULT_CHUNK = 64 * 1024 * 1024;
+const DEFAULT_CHUNK = 1024 * 1024 * 1024;
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialMs: 500, maxMs: 10_000 };
 /** Digests of archives already hashed, so a retried store of the same file can skip its upload. */
 const DIGEST_CACHE_SIZE = 64;
