@@ -40,6 +40,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
   let upstream: net.Server;
   let labPod: LabPod;
   let container: LabContainer;
+  let sidecar: LabContainer;
   const podUid = randomUUID();
   let storeDir: string;
   let checkpointsDir: string;
@@ -70,13 +71,27 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       env: { PORT: '8080', UPSTREAM: `${lab.hostAddress}:${(upstream.address() as AddressInfo).port}`, CRYO_HOOK_SOCKET: '/run/cryo/agent.sock', CRYO_POD_UID: podUid, CRYO_CONTAINER_NAME: 'app' },
       mounts: [{ source: join(hooksDir, podUid), destination: '/run/cryo' }],
     });
-    kubelet.addPod({ namespace: 'shop', name: 'orders-0', uid: podUid, containers: { app: container } });
+    // A second container without hooks: a checkpoint of the whole pod holds an archive of each.
+    sidecar = await lab.runContainer({
+      id: 'agent-e2e-sidecar',
+      pod: labPod,
+      argv: [lab.nodeBinary, join(lab.settings.repoRoot, 'test/lab/fixtures/counter-server.ts')],
+      env: { PORT: '8090' },
+      mounts: [{ source: join(hooksDir, podUid), destination: '/run/cryo' }],
+    });
+    kubelet.addPod({ namespace: 'shop', name: 'orders-0', uid: podUid, containers: { app: container, sidecar } });
     api.put({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'orders-0', namespace: 'shop', uid: podUid, annotations: { [annotations.HOOKS]: annotations.HOOKS_ENABLED } },
-      spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] },
-      status: { phase: 'Running', containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'shop/orders:1', imageID: '', state: { running: {} } }] },
+      spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }, { name: 'sidecar', image: 'shop/counter:1' }] },
+      status: {
+        phase: 'Running',
+        containerStatuses: [
+          { name: 'app', ready: true, restartCount: 0, image: 'shop/orders:1', imageID: '', state: { running: {} } },
+          { name: 'sidecar', ready: true, restartCount: 0, image: 'shop/counter:1', imageID: '', state: { running: {} } },
+        ],
+      },
     });
     agentFlags = [
       '--node-name', 'node-a', '--host-hooks-dir', hooksDir,
@@ -120,7 +135,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
   it('checkpoints a hook-enabled pod into the directory store: hooks, kubelet, CRIU, archive, status, events', async () => {
     showOnFailure();
     await podHttp(labPod.ip, 8080, 'POST', '/value?v=7');
-    const done = await checkpoint('orders-warm', { reason: 'fast start' });
+    const done = await checkpoint('orders-warm', { reason: 'fast start', containers: ['app'] });
     expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', nodeName: 'node-a', storage: { type: 'directory', shared: false } });
     const [stored] = done.status!.containers!;
     expect(stored).toMatchObject({ name: 'app', referenceType: 'archive', mountDestinations: expect.arrayContaining(['/run/cryo']) });
@@ -146,7 +161,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
 
   it('pushes a checkpoint image to a registry, pinned by digest, that skopeo reads with every runtime’s annotations', async () => {
     showOnFailure();
-    const done = await checkpoint('orders-image', { storage: { registry: { repository: `${registry.host}/checkpoints/orders` } } });
+    const done = await checkpoint('orders-image', { containers: ['app'], storage: { registry: { repository: `${registry.host}/checkpoints/orders` } } });
     expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry' } });
     const [stored] = done.status!.containers!;
     expect(stored.referenceType).toBe('image');
@@ -162,6 +177,21 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     expect(manifest.layers[0].size).toBe(stored.sizeBytes);
   }, 90_000);
 
+  it('checkpoints every container of the pod when none are named: an archive per container', async () => {
+    showOnFailure();
+    const done = await checkpoint('orders-whole-pod');
+    expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    const containers = done.status!.containers!;
+    expect(containers.map((c) => c.name)).toEqual(['app', 'sidecar']);
+    expect(new Set(containers.map((c) => c.restoreReference)).size).toBe(2);
+    expect(done.status!.totalSizeBytes).toBe(containers.reduce((sum, c) => sum + (c.sizeBytes ?? 0), 0));
+    expect(done.status!.message).toBe('checkpointed 2 containers into the directory store');
+    for (const c of containers) expect((await lab.exec(['checkpointctl', 'show', lab.hostPath(c.restoreReference)])).code).toBe(0);
+    // Both keep running (the kubelet leaves them running), and the app heard it was resumed.
+    expect((await podHttp(labPod.ip, 8090, 'GET', '/state')).status).toBe(200);
+    await waitFor(() => appState().then((st) => st.events.includes('after shop/orders-whole-pod resumed 0'), () => false), { what: 'the app to resume' });
+  }, 120_000);
+
   it('fails a Checkpoint the kubelet cannot dump, with the kubelet’s words, and the app resumes', async () => {
     showOnFailure();
     kubelet.failNext({ status: 500, body: 'checkpointing of shop/orders-0/app failed (runtime exploded)' });
@@ -173,7 +203,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
 
   it('runs two Checkpoints of one pod created together one after the other, and both succeed', async () => {
     showOnFailure();
-    const both = await Promise.all([checkpoint('orders-twin-a'), checkpoint('orders-twin-b')]);
+    const both = await Promise.all([checkpoint('orders-twin-a', { containers: ['app'] }), checkpoint('orders-twin-b', { containers: ['app'] })]);
     for (const done of both) expect(done.status?.phase, done.status?.message).toBe('Succeeded');
     const [a, b] = both.map((c) => c.status!);
     // One per pod at a time: one started after the other had finished.
@@ -233,6 +263,6 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     const missing = await checkpoint('nobody', { podName: 'orders-9' });
     expect(missing.status).toMatchObject({ phase: 'Failed', message: 'pod shop/orders-9 does not exist; name a running pod in spec.podName' });
     const unknown = await checkpoint('no-such-container', { containers: ['db'] });
-    expect(unknown.status?.message).toMatch(/has no container "db"; its containers are app/);
+    expect(unknown.status?.message).toMatch(/has no container "db"; its containers are app, sidecar/);
   }, 60_000);
 });
