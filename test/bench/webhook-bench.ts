@@ -12,7 +12,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixtur
 import { httpsRequest } from '../src/harness/https-request.ts';
 import { waitFor } from '../src/harness/wait-for.ts';
 import { closedLoop, openLoop, type LoadResult, type LoadTarget } from './load-generator.ts';
+import { freePort } from '../src/harness/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';
@@ -30,17 +30,6 @@ const FIXED_RATE = { rate: 1000, connections: 16, warmupSeconds: quick ? 1 : 3, 
 const FIXED_ROUNDS = quick ? 1 : 3;
 const SOAK_SECONDS = quick ? 10 : 60;
 const SERVERNAME = 'cryo-webhook.cryo-system.svc';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** CPU seconds (user + system) the process has used so far. */
 function cpuSeconds(pid: number): number {

@@ -2,7 +2,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,21 +9,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@cryo/common';
 import { HookServer } from '@cryo/node-agent';
 import { waitFor } from '../src/harness/wait-for.ts';
+import { freePort } from '../src/harness/free-port.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('hook-sdk/examples/warm-service.ts', () => {
   it('goes off the network for a checkpoint and comes back after it', async () => {

@@ -15,18 +15,10 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
 import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
 import type { Lab, LabContainer, LabPod, LabRegistry } from '../src/index.ts';
-import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, waitFor } from '../src/index.ts';
+import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, waitFor, freePort } from '../src/index.ts';
 
 const TOKEN = 'node-agent-sa-token';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 const opened = await openLab();
 const skip = 'skip' in opened ? opened.skip : undefined;
 

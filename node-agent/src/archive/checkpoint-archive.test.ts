@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCheckpointArchive, TarWriter } from '@cryo/test';
+import { buildCheckpointArchive, TarWriter, rejectionOf } from '@cryo/test';
 import { ArchiveError, criuVersion, readCheckpointArchive } from './checkpoint-archive.ts';
 
 const run = promisify(execFile);
@@ -21,15 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ArchiveError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ArchiveError);
-  return err as ArchiveError;
-}
 
 describe('readCheckpointArchive on what the engines write', () => {
   it('reads the Podman fixture (podman container checkpoint --export, gunzipped)', async () => {
@@ -106,14 +97,14 @@ describe('readCheckpointArchive on what the engines write', () => {
 
 describe('readCheckpointArchive refuses what cannot be restored', () => {
   it('a gzip-compressed archive, saying how to unpack it', async () => {
-    const err = await rejection(readCheckpointArchive(PODMAN_FIXTURE));
+    const err = await rejectionOf(readCheckpointArchive(PODMAN_FIXTURE), ArchiveError);
     expect(err.message).toBe(`checkpoint archive ${PODMAN_FIXTURE} is not a tar archive: its first 512 bytes are not a tar header: it is gzip-compressed (gunzip it first)`);
     expect(err.archivePath).toBe(PODMAN_FIXTURE);
   });
 
   it('an archive cut inside a member, naming the member and how much of it is there', async () => {
     const built = await buildCheckpointArchive({ dir, fileName: 'cut-pages.tar', pagesBytes: 1024 * 1024, truncate: 'inside-pages' });
-    const err = await rejection(readCheckpointArchive(built.path));
+    const err = await rejectionOf(readCheckpointArchive(built.path), ArchiveError);
     expect(err.message).toBe(
       `checkpoint archive ${built.path} is truncated: member checkpoint/pages-1.img ends at byte 524288 of 1048576; the copy or the checkpoint was cut short, take the checkpoint again`,
     );
@@ -121,38 +112,38 @@ describe('readCheckpointArchive refuses what cannot be restored', () => {
 
   it('an archive cut exactly at a member boundary (no end-of-archive blocks), which most tar readers accept', async () => {
     const built = await buildCheckpointArchive({ dir, fileName: 'cut-end.tar', truncate: 'before-end-blocks' });
-    const err = await rejection(readCheckpointArchive(built.path));
+    const err = await rejectionOf(readCheckpointArchive(built.path), ArchiveError);
     expect(err.message).toMatch(/is truncated: it ends after member rootfs-diff\.tar without the two end-of-archive blocks \(at byte \d+\)/);
   });
 
   it('an archive with only one of its two end blocks, or cut inside a header', async () => {
     const full = await buildCheckpointArchive({ dir, fileName: 'full.tar' });
     const oneBlock = await buildCheckpointArchive({ dir, fileName: 'one-block.tar', truncate: { bytes: full.sizeBytes - 512 } });
-    expect((await rejection(readCheckpointArchive(oneBlock.path))).message).toContain('is truncated: it ends after the first of its two end-of-archive blocks');
+    expect((await rejectionOf(readCheckpointArchive(oneBlock.path), ArchiveError)).message).toContain('is truncated: it ends after the first of its two end-of-archive blocks');
     const inHeader = await buildCheckpointArchive({ dir, fileName: 'in-header.tar', truncate: { bytes: full.members['dump.log'].dataOffset - 100 } });
-    expect((await rejection(readCheckpointArchive(inHeader.path))).message).toContain('is truncated: it ends inside the header after member stats-dump');
+    expect((await rejectionOf(readCheckpointArchive(inHeader.path), ArchiveError)).message).toContain('is truncated: it ends inside the header after member stats-dump');
   });
 
   it('a file that is not a tar, an empty file, a directory, a path that does not exist', async () => {
     const text = path.join(dir, 'notes.txt');
     await writeFile(text, 'just some notes\n'.repeat(100));
-    expect((await rejection(readCheckpointArchive(text))).message).toBe(`checkpoint archive ${text} is not a tar archive: its first 512 bytes are not a tar header`);
+    expect((await rejectionOf(readCheckpointArchive(text), ArchiveError)).message).toBe(`checkpoint archive ${text} is not a tar archive: its first 512 bytes are not a tar header`);
     const empty = path.join(dir, 'empty.tar');
     await writeFile(empty, '');
-    expect((await rejection(readCheckpointArchive(empty))).message).toBe(`checkpoint archive ${empty} is not a tar archive: the file is empty`);
-    expect((await rejection(readCheckpointArchive(dir))).message).toContain('is not a regular file');
-    expect((await rejection(readCheckpointArchive(path.join(dir, 'gone.tar')))).message).toContain('does not exist');
+    expect((await rejectionOf(readCheckpointArchive(empty), ArchiveError)).message).toBe(`checkpoint archive ${empty} is not a tar archive: the file is empty`);
+    expect((await rejectionOf(readCheckpointArchive(dir), ArchiveError)).message).toContain('is not a regular file');
+    expect((await rejectionOf(readCheckpointArchive(path.join(dir, 'gone.tar')), ArchiveError)).message).toContain('does not exist');
   });
 
   it('a tar without config.dump', async () => {
     const built = await buildCheckpointArchive({ dir, fileName: 'no-config.tar', omit: ['config.dump'] });
-    expect((await rejection(readCheckpointArchive(built.path))).message).toBe(`checkpoint archive ${built.path} has no config.dump: not a CRI-O or Podman checkpoint archive`);
+    expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message).toBe(`checkpoint archive ${built.path} has no config.dump: not a CRI-O or Podman checkpoint archive`);
   });
 
   it('a tar of any other files', async () => {
     const other = path.join(dir, 'other.tar');
     await run('tar', ['-cf', other, '-C', path.dirname(PODMAN_FIXTURE), 'README.txt']);
-    expect((await rejection(readCheckpointArchive(other))).message).toContain('has no config.dump: not a CRI-O or Podman checkpoint archive');
+    expect((await rejectionOf(readCheckpointArchive(other), ArchiveError)).message).toContain('has no config.dump: not a CRI-O or Podman checkpoint archive');
   });
 
   it('an archive without its CRIU images or spec', async () => {
@@ -162,7 +153,7 @@ describe('readCheckpointArchive refuses what cannot be restored', () => {
       ['spec.dump', 'has no spec.dump: CRI-O and Podman cannot restore a container without its OCI spec'],
     ]) {
       const built = await buildCheckpointArchive({ dir, fileName: `no-${path.basename(member)}.tar`, omit: [member] });
-      expect((await rejection(readCheckpointArchive(built.path))).message, member).toContain(message);
+      expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message, member).toContain(message);
     }
   });
 
@@ -175,7 +166,7 @@ describe('readCheckpointArchive refuses what cannot be restored', () => {
     ];
     for (const [member, content, message] of cases) {
       const built = await buildCheckpointArchive({ dir, fileName: `bad-${member}-${cases.findIndex((c) => c[1] === content)}.tar`, contents: { [member]: content } });
-      expect((await rejection(readCheckpointArchive(built.path))).message, `${member}: ${content}`).toContain(`checkpoint archive ${built.path} ${message}`);
+      expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message, `${member}: ${content}`).toContain(`checkpoint archive ${built.path} ${message}`);
     }
   });
 
@@ -186,7 +177,7 @@ describe('readCheckpointArchive refuses what cannot be restored', () => {
     await tar.randomFile('config.dump', 9 * 1024 * 1024);
     await tar.end();
     await file.close();
-    expect((await rejection(readCheckpointArchive(huge))).message).toContain('has a config.dump of 9437184 bytes, more than the 8388608 any container');
+    expect((await rejectionOf(readCheckpointArchive(huge), ArchiveError)).message).toContain('has a config.dump of 9437184 bytes, more than the 8388608 any container');
   });
 });
 

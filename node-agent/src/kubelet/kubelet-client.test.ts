@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { createCertificateAuthority } from '@cryo/common';
 import type { Lab, LabContainer, LabPod } from '@cryo/test';
-import { captureLogger, FakeKubelet, openLab, podHttp, waitFor, writeProjectedVolume } from '@cryo/test';
+import { captureLogger, FakeKubelet, openLab, podHttp, waitFor, writeProjectedVolume, rejectionOf } from '@cryo/test';
 import { KubeletClient, KubeletError, type KubeletClientOptions } from './kubelet-client.ts';
 
 const TOKEN = 'node-agent-token-1';
@@ -24,15 +24,6 @@ function stubContainer(state: string, checkpoint?: LabContainer['checkpoint']): 
     state: () => Promise.resolve(state),
     checkpoint: checkpoint ?? (() => Promise.reject(new Error('the stub cannot dump'))),
   } as Partial<LabContainer> as LabContainer;
-}
-
-async function failure(promise: Promise<unknown>): Promise<KubeletError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KubeletError);
-  return error as KubeletError;
 }
 
 describe('KubeletClient against the kubelet’s answers', () => {
@@ -67,8 +58,8 @@ describe('KubeletClient against the kubelet’s answers', () => {
 
   it('POSTs the encoded path with ?timeout= and the bearer token, one connection per call', async () => {
     const connections = kubelet.connections;
-    await failure(client().checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 45 }));
-    await failure(client().checkpoint('shop', 'we/ird pod', 'app', { timeoutSeconds: 45 }));
+    await rejectionOf(client().checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 45 }), KubeletError);
+    await rejectionOf(client().checkpoint('shop', 'we/ird pod', 'app', { timeoutSeconds: 45 }), KubeletError);
     expect(kubelet.requests.map((r) => [r.method, r.path, r.query.get('timeout'), r.token])).toEqual([
       ['POST', '/checkpoint/shop/orders-9/app', '45', TOKEN],
       ['POST', '/checkpoint/shop/we%2Fird%20pod/app', '45', TOKEN],
@@ -80,7 +71,7 @@ describe('KubeletClient against the kubelet’s answers', () => {
 
   it('401: names the token file and the RBAC fix', async () => {
     kubelet.token = 'a-token-the-agent-does-not-have';
-    const error = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const error = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(error).toMatchObject({ kind: 'unauthorized', status: 401, body: 'Unauthorized', retriable: false });
     expect(error.message).toContain(join(tokenDir, 'token'));
     expect(error.message).toContain(RBAC_FIX);
@@ -89,7 +80,7 @@ describe('KubeletClient against the kubelet’s answers', () => {
   it('403: quotes the kubelet’s Forbidden and names the RBAC fix', async () => {
     await writeProjectedVolume(tokenDir, { token: 'other-token' });
     try {
-      const error = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+      const error = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
       expect(error).toMatchObject({ kind: 'forbidden', status: 403 });
       expect(error.message).toBe(
         `the kubelet refused to checkpoint shop/orders-0/app (403: Forbidden (user=system:serviceaccount:cryo-system:cryo-node-agent, verb=create, resource=nodes, subresource=checkpoint)): ${RBAC_FIX}`,
@@ -104,14 +95,14 @@ describe('KubeletClient against the kubelet’s answers', () => {
       ['orders-9', 'app', 'pod does not exist'],
       ['orders-0', 'sidecar', 'container sidecar does not exist'],
     ]) {
-      const error = await failure(client().checkpoint('shop', pod, container, { timeoutSeconds: 30 }));
+      const error = await rejectionOf(client().checkpoint('shop', pod, container, { timeoutSeconds: 30 }), KubeletError);
       expect(error).toMatchObject({ kind: 'not-found', status: 404, body: said });
       expect(error.message).toBe(`the kubelet cannot checkpoint shop/${pod}/${container} (404: ${said}): pod or container unknown to the kubelet, or the ContainerCheckpoint feature gate is off`);
     }
   });
 
   it('500: passes on the runtime’s message', async () => {
-    const error = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const error = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(error).toMatchObject({ kind: 'runtime', status: 500, retriable: true });
     expect(error.message).toBe(
       'the container runtime failed to checkpoint: checkpointing of shop/orders-0/app failed (rpc error: code = Unknown desc = failed to checkpoint container stub-app: ' +
@@ -121,12 +112,12 @@ describe('KubeletClient against the kubelet’s answers', () => {
 
   it('any other answer, and a 200 without an archive path, are unexpected', async () => {
     kubelet.failNext({ status: 502, body: 'Bad Gateway' });
-    const gateway = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const gateway = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(gateway).toMatchObject({ kind: 'unexpected', status: 502 });
     expect(gateway.message).toBe(`unexpected answer 502 from the kubelet at ${kubelet.url} to the checkpoint of shop/orders-0/app: Bad Gateway`);
     for (const body of ['{}', '{"items":[]}', 'not json']) {
       kubelet.failNext({ status: 200, body });
-      const error = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+      const error = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
       expect(error).toMatchObject({ kind: 'unexpected', status: 200 });
       expect(error.message).toContain('expected {"items":["<path>"]}');
     }
@@ -142,7 +133,7 @@ describe('KubeletClient against the kubelet’s answers', () => {
   it('gives up after timeout + margin when the kubelet does not answer', async () => {
     kubelet.failNext({ hang: true });
     const started = performance.now();
-    const error = await failure(client({ timeoutMarginSeconds: 0.3 }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 1 }));
+    const error = await rejectionOf(client({ timeoutMarginSeconds: 0.3 }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 1 }), KubeletError);
     const elapsed = performance.now() - started;
     expect(error).toMatchObject({ kind: 'timeout', status: undefined, retriable: true });
     expect(error.message).toMatch(/^the kubelet at https:\/\/127\.0\.0\.1:\d+ did not answer the checkpoint within 1\.3 s \(timeout 1 s \+ margin\): the dump may still be running/);
@@ -154,24 +145,24 @@ describe('KubeletClient against the kubelet’s answers', () => {
   it('stops when the signal aborts, before or during the call', async () => {
     const early = new AbortController();
     early.abort(new Error('shutting down'));
-    const before = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30, signal: early.signal }));
+    const before = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30, signal: early.signal }), KubeletError);
     expect(before).toMatchObject({ kind: 'aborted', message: `the checkpoint request to the kubelet at ${kubelet.url} was aborted: shutting down` });
     expect(kubelet.requests).toEqual([]);
     kubelet.failNext({ hang: true });
     const late = new AbortController();
     setTimeout(() => late.abort(), 100);
-    const error = await failure(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30, signal: late.signal }));
+    const error = await rejectionOf(client().checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30, signal: late.signal }), KubeletError);
     expect(error.kind).toBe('aborted');
   });
 
   it('reads the token file again on every call (the kubelet rotates projected tokens)', async () => {
     const c = client();
-    await failure(c.checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }));
+    await rejectionOf(c.checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }), KubeletError);
     await writeProjectedVolume(tokenDir, { token: 'node-agent-token-2\n' });
     kubelet.token = 'node-agent-token-2';
     try {
       // 404 (pod unknown), not 401: the rotated token passed authentication.
-      expect((await failure(c.checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }))).status).toBe(404);
+      expect((await rejectionOf(c.checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }), KubeletError)).status).toBe(404);
       expect(kubelet.requests.map((r) => [r.token, r.status])).toEqual([
         [TOKEN, 404],
         ['node-agent-token-2', 404],
@@ -184,7 +175,7 @@ describe('KubeletClient against the kubelet’s answers', () => {
   it('fails TLS against a CA that did not sign the kubelet’s certificate, naming the CA file', async () => {
     const stranger = await createCertificateAuthority({ commonName: 'someone-else' });
     await writeFile(join(dir, 'wrong-ca.crt'), stranger.cert);
-    const error = await failure(client({ caFile: join(dir, 'wrong-ca.crt') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const error = await rejectionOf(client({ caFile: join(dir, 'wrong-ca.crt') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(error.kind).toBe('tls');
     expect(error.message).toBe(
       `the kubelet's certificate at ${kubelet.url} is not signed by the CA in ${join(dir, 'wrong-ca.crt')} (UNABLE_TO_VERIFY_LEAF_SIGNATURE): ` +
@@ -194,10 +185,10 @@ describe('KubeletClient against the kubelet’s answers', () => {
   });
 
   it('without a CA file trusts only the system CAs, unless told to skip verification', async () => {
-    const error = await failure(client({ caFile: undefined }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const error = await rejectionOf(client({ caFile: undefined }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(error.kind).toBe('tls');
     expect(error.message).toContain('is not signed by the system CAs');
-    const insecure = await failure(client({ caFile: undefined, insecureSkipTlsVerify: true }).checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }));
+    const insecure = await rejectionOf(client({ caFile: undefined, insecureSkipTlsVerify: true }).checkpoint('shop', 'orders-9', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(insecure.status).toBe(404);
   });
 
@@ -207,17 +198,17 @@ describe('KubeletClient against the kubelet’s answers', () => {
     await once(server, 'listening');
     const port = (server.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const error = await failure(client({ baseUrl: `https://127.0.0.1:${port}` }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const error = await rejectionOf(client({ baseUrl: `https://127.0.0.1:${port}` }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(error).toMatchObject({ kind: 'unreachable', retriable: true });
     expect(error.message).toBe(`cannot reach the kubelet at https://127.0.0.1:${port} (ECONNREFUSED): check that the kubelet URL is this node's InternalIP and port 10250 and that the kubelet runs`);
   });
 
   it('names a missing token or CA file before calling', async () => {
-    const noToken = await failure(client({ tokenFile: join(dir, 'absent') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    const noToken = await rejectionOf(client({ tokenFile: join(dir, 'absent') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(noToken.message).toBe(`cannot read the service-account token ${join(dir, 'absent')} (ENOENT): mount the projected service-account token there`);
     await writeFile(join(dir, 'empty-token'), '\n');
-    expect((await failure(client({ tokenFile: join(dir, 'empty-token') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }))).message).toContain('is empty');
-    const noCa = await failure(client({ caFile: join(dir, 'absent.crt') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }));
+    expect((await rejectionOf(client({ tokenFile: join(dir, 'empty-token') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError)).message).toContain('is empty');
+    const noCa = await rejectionOf(client({ caFile: join(dir, 'absent.crt') }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
     expect(noCa).toMatchObject({ kind: 'local' });
     expect(noCa.message).toContain(`cannot read the kubelet CA file ${join(dir, 'absent.crt')} (ENOENT)`);
     expect(kubelet.requests).toEqual([]);
@@ -292,7 +283,7 @@ describe.skipIf(skip !== undefined)(`KubeletClient → fake kubelet → CRIU${sk
     try {
       const port = (held.address() as net.AddressInfo).port;
       expect((await podHttp(pod.ip, 8080, 'POST', `/connect?host=${lab.hostAddress}&port=${port}`)).json()).toMatchObject({ connected: true });
-      const error = await failure(client.checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 60 }));
+      const error = await rejectionOf(client.checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 60 }), KubeletError);
       expect(error).toMatchObject({ kind: 'runtime', status: 500 });
       expect(error.message).toMatch(/^the container runtime failed to checkpoint: checkpointing of shop\/orders-0\/app failed \(.*Connected TCP socket/);
       expect(await app.state()).toBe('running');

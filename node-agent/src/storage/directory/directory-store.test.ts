@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCheckpointArchive, captureLogger, waitFor } from '@cryo/test';
+import { buildCheckpointArchive, captureLogger, waitFor, rejectionOf } from '@cryo/test';
 import { readCheckpointArchive } from '../../archive/checkpoint-archive.ts';
 import type { CheckpointArchiveInfo } from '../../archive/checkpoint-archive-info.ts';
 import { StoreError, type StoreRequest } from '../checkpoint-store.ts';
@@ -54,15 +54,6 @@ async function filesUnder(dir: string): Promise<string[]> {
     .filter((e) => !e.isDirectory())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<StoreError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StoreError);
-  return err as StoreError;
 }
 
 describe('DirectoryStore.store', () => {
@@ -125,7 +116,7 @@ describe('DirectoryStore.store', () => {
   it('refuses names that are not Kubernetes names, so nothing is written outside the root', async () => {
     const root = await newRoot();
     const store = new DirectoryStore({ root, logger: captureLogger().logger });
-    const err = await rejection(store.store(request(small, { pod: '../../etc' })));
+    const err = await rejectionOf(store.store(request(small, { pod: '../../etc' })), StoreError);
     expect(err.message).toBe('cannot store the checkpoint of shop/../../etc/app: pod name "../../etc" is not a Kubernetes name (lowercase letters, digits, \'-\' and \'.\')');
     expect(err.retriable).toBe(false);
     expect(await readdir(root)).toEqual([]);
@@ -134,9 +125,9 @@ describe('DirectoryStore.store', () => {
   it('refuses an archive that changed since it was read, and one that is gone, leaving nothing', async () => {
     const root = await newRoot();
     const store = new DirectoryStore({ root, logger: captureLogger().logger });
-    const changed = await rejection(store.store(request({ ...small, sizeBytes: small.sizeBytes + 512 })));
+    const changed = await rejectionOf(store.store(request({ ...small, sizeBytes: small.sizeBytes + 512 })), StoreError);
     expect(changed.message).toBe(`checkpoint archive ${small.path} changed while it was stored (${small.sizeBytes} bytes read, ${small.sizeBytes + 512} when it was checked): take the checkpoint again`);
-    const gone = await rejection(store.store(request({ ...small, path: path.join(work, 'archives/gone.tar') })));
+    const gone = await rejectionOf(store.store(request({ ...small, path: path.join(work, 'archives/gone.tar') })), StoreError);
     expect(gone.message).toBe(`checkpoint archive ${path.join(work, 'archives/gone.tar')} disappeared before it was stored (ENOENT): take the checkpoint again`);
     expect(gone.retriable).toBe(false);
     expect(await readdir(root)).toEqual([]);
@@ -158,7 +149,7 @@ describe('DirectoryStore.store', () => {
       const root = path.join(mnt, 'checkpoints');
       const store = new DirectoryStore({ root, logger: captureLogger().logger });
 
-      const err = await rejection(store.store(request(big)));
+      const err = await rejectionOf(store.store(request(big)), StoreError);
 
       expect(err.message).toBe(
         `no space left on device writing ${root}/shop/orders-api-7c9f8d6b5-x2vqz/app/orders-warm-0a1b2c3d.tar: free space on that volume or tighten the directory store's retention (maxCount, maxTotalBytes)`,
@@ -199,7 +190,7 @@ describe('DirectoryStore.store', () => {
     controller.abort(new Error('the Checkpoint was deleted'));
     writer.end();
 
-    const err = await rejection(storing);
+    const err = await rejectionOf(storing, StoreError);
     expect(err.message).toBe(`storing checkpoint archive ${fifo} as ${dir}/orders-warm-0a1b2c3d.tar was aborted: the Checkpoint was deleted`);
     expect(await readdir(root)).toEqual([]);
   });
@@ -207,7 +198,7 @@ describe('DirectoryStore.store', () => {
   it('aborted before it starts: writes nothing', async () => {
     const root = await newRoot();
     const store = new DirectoryStore({ root, logger: captureLogger().logger });
-    const err = await rejection(store.store(request(small, { signal: AbortSignal.abort() })));
+    const err = await rejectionOf(store.store(request(small, { signal: AbortSignal.abort() })), StoreError);
     expect(err.message).toContain('was aborted');
     expect(await readdir(root)).toEqual([]);
   });

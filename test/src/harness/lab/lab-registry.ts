@@ -14,10 +14,10 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from './open-lab.ts';
+import { freePort } from '../free-port.ts';
 
 export interface LabRegistryTokenAuth {
   /** The token service's URL (it must be reachable from the host network: 127.0.0.1). */
@@ -80,17 +80,6 @@ async function htpasswdLine(lab: Lab, user: string, password: string): Promise<s
   const result = await lab.exec(['perl', '-e', 'print crypt($ARGV[0], $ARGV[1])', password, `$2b$04$${bcryptSalt()}`]);
   if (result.code !== 0 || !result.stdout.startsWith('$2b$04$')) throw new Error(`cannot make a bcrypt hash with the lab's perl crypt(): ${result.stderr}${result.stdout}`);
   return `${user}:${result.stdout}`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Whether the registry answers /v2/ yet (a readiness probe: it trusts any certificate). */
