@@ -10,6 +10,8 @@ export { ManagedTimers } from './helpers/managed-timers.ts';
 export type { ManagedTimer } from './helpers/managed-timers.ts';
 export { ManagedResource } from './helpers/managed-resource.ts';
 export type { ManagedResourceOptions } from './helpers/managed-resource.ts';
+export { closeSocket } from './helpers/close-socket.ts';
+export type { CloseSocketOptions } from './helpers/close-socket.ts';
 export * as protocol from './protocol.ts';
 export { SDK_NAME, SDK_VERSION } from './version.ts';
 export { kernelRandomBytes, kernelRandomUUID } from './helpers/kernel-random.ts';

@@ -15,13 +15,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
-import { openLab, podHttp, waitFor, type Lab } from '../src/index.ts';
+import { openLab, podHttp, startLineEchoUpstream, waitFor, type Lab } from '../src/index.ts';
 import { quantile } from './quantiles.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -133,8 +132,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
   const hooksDir = path.join(dir, 'hooks');
   await mkdir(hooksDir);
   const server = new HookServer({ hostHooksDir: hooksDir, logger: silentLogger() });
-  const upstream = net.createServer((s) => s.on('data', (d) => s.write(d)).on('error', () => {}));
-  await new Promise<void>((resolve) => upstream.listen(0, lab.hostAddress, resolve));
+  const upstream = await startLineEchoUpstream(lab.hostAddress);
   const makePod = async (name: string) => {
     const hook: HookPod = { uid: randomUUID(), name, namespace: 'bench' };
     await server.addPod(hook);
@@ -147,7 +145,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
       pod: original.lab,
       argv: [lab.nodeBinary, path.join(ROOT, 'test/criu/fixtures/hooked-service.ts')],
       cwd: ROOT,
-      env: { PORT: '8080', UPSTREAM: `${lab.hostAddress}:${(upstream.address() as AddressInfo).port}`, CRYO_POD_UID: original.hook.uid, CRYO_CONTAINER_NAME: 'app', CRYO_HOOK_SOCKET: '/run/cryo/agent.sock' },
+      env: { PORT: '8080', UPSTREAM: upstream.address, CRYO_POD_UID: original.hook.uid, CRYO_CONTAINER_NAME: 'app', CRYO_HOOK_SOCKET: '/run/cryo/agent.sock' },
       mounts: [{ source: original.socketDir, destination: '/run/cryo' }],
     });
     await waitFor(() => podHttp(original.lab.ip, 8080, 'GET', '/state').catch(() => undefined), { timeoutMs: 30_000, what: 'the app' });
@@ -201,7 +199,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
   } finally {
     await lab.close();
     await server.close();
-    await new Promise((resolve) => upstream.close(resolve));
+    await upstream.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -7,14 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
-import type { Lab, LabContainer, LabPod } from '../src/index.ts';
-import { openLab, podHttp, waitFor } from '../src/index.ts';
+import type { Lab, LabContainer, LabPod, LineEchoUpstream } from '../src/index.ts';
+import { openLab, podHttp, startLineEchoUpstream, waitFor } from '../src/index.ts';
 
 interface AppState {
   value: number;
@@ -34,8 +33,7 @@ describe.skipIf(skip !== undefined)(`hooks under real CRIU${skip === undefined ?
   let dir: string;
   let hooksDir: string;
   let server: HookServer;
-  let upstream: net.Server;
-  const upstreamConnections: net.Socket[] = [];
+  let upstream: LineEchoUpstream;
   const labPods = new Map<string, LabPod>();
   const hookPods = new Map<string, HookPod>();
   const containers: LabContainer[] = [];
@@ -45,25 +43,18 @@ describe.skipIf(skip !== undefined)(`hooks under real CRIU${skip === undefined ?
     hooksDir = join(dir, 'hooks');
     await mkdir(hooksDir);
     server = new HookServer({ hostHooksDir: hooksDir, logger: silentLogger() });
-    // The upstream: a line echo server on the lab bridge, in the host's network namespace.
-    upstream = net.createServer((socket) => {
-      upstreamConnections.push(socket);
-      socket.setEncoding('utf8');
-      socket.on('data', (line: string) => socket.write(line.replace('ping', 'pong')));
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => upstream.listen(0, lab.hostAddress, resolve));
+    // The upstream: on the lab bridge, in the host's network namespace.
+    upstream = await startLineEchoUpstream(lab.hostAddress);
   });
 
   afterAll(async () => {
     await lab.close();
     await server.close();
-    for (const socket of upstreamConnections) socket.destroy();
-    await new Promise((resolve) => upstream.close(resolve));
+    await upstream?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const openUpstreams = () => upstreamConnections.filter((s) => !s.destroyed && !s.readableEnded).length;
+  const openUpstreams = () => upstream.openConnections();
   const state = async (pod: LabPod): Promise<AppState> => (await podHttp(pod.ip, 8080, 'GET', '/state')).json<AppState>();
   const reachable = (pod: LabPod, what: string, probe: (s: AppState) => boolean = () => true) =>
     waitFor(() => state(pod).then((s) => (probe(s) ? s : undefined), () => undefined), { timeoutMs: 20_000, intervalMs: 50, what });
@@ -86,7 +77,7 @@ describe.skipIf(skip !== undefined)(`hooks under real CRIU${skip === undefined ?
       cwd: lab.settings.repoRoot,
       env: {
         PORT: '8080',
-        UPSTREAM: `${lab.hostAddress}:${(upstream.address() as AddressInfo).port}`,
+        UPSTREAM: upstream.address,
         CRYO_HOOK_SOCKET: '/run/cryo/agent.sock',
         CRYO_POD_UID: p.hook.uid,
         CRYO_CONTAINER_NAME: 'app',

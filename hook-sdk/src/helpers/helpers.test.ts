@@ -1,10 +1,12 @@
 import { Agent, createServer, request, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { readlinkSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpServerHook } from './http-server-hook.ts';
 import { ManagedTimers } from './managed-timers.ts';
 import { ManagedResource } from './managed-resource.ts';
+import { closeSocket } from './close-socket.ts';
 import type { HookContext } from '../hook-registry.ts';
 
 const before: HookContext = { checkpointId: 'ns/c', reason: '', deadline: null, restoreCount: 0, outcome: null };
@@ -118,6 +120,78 @@ describe('ManagedResource', () => {
     await waiting;
     expect(waited).toEqual({ id: 2 });
     expect(log).toEqual(['open start', 'close 1', 'open restored']);
+  });
+});
+
+describe('closeSocket', () => {
+  // What CRIU sees: the socket behind the descriptor, until the process lets go of it.
+  const socketBehind = (fd: number) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return null;
+    }
+  };
+  const fdOf = (socket: net.Socket) => (socket as unknown as { _handle: { fd: number } })._handle.fd;
+  let peer: net.Server;
+  const peerSockets: net.Socket[] = [];
+  afterEach(() => new Promise<void>((resolve) => {
+    for (const s of peerSockets.splice(0)) s.destroy();
+    peer.close(() => resolve());
+  }));
+
+  async function connectTo(onPeer: (s: net.Socket) => void): Promise<net.Socket> {
+    peer = net.createServer({ allowHalfOpen: true }, (s) => {
+      peerSockets.push(s);
+      onPeer(s);
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    const socket = net.connect((peer.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return socket;
+  }
+
+  it('resolves only once the descriptor is gone, waiting for a peer that closes late', async () => {
+    // The peer answers our FIN 150 ms late: until then our side sits in FIN_WAIT2, which CRIU refuses.
+    const socket = await connectTo((s) => s.on('end', () => setTimeout(() => s.end(), 150)).resume());
+    const fd = fdOf(socket);
+    const inode = socketBehind(fd);
+    expect(inode).toMatch(/^socket:/);
+    const started = performance.now();
+    await closeSocket(socket);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    expect(socket.closed).toBe(true);
+    expect(socketBehind(fd)).not.toBe(inode);
+  });
+
+  it('shows why end() is not enough: its callback comes while the descriptor is still open', async () => {
+    const socket = await connectTo((s) => s.on('end', () => setTimeout(() => s.end(), 150)).resume());
+    const inode = socketBehind(fdOf(socket));
+    const fd = fdOf(socket);
+    await new Promise<void>((resolve) => socket.end(resolve));
+    expect(socketBehind(fd)).toBe(inode);
+    await closeSocket(socket);
+    expect(socketBehind(fd)).not.toBe(inode);
+  });
+
+  it('cuts the connection when the peer never closes its side, after graceMs', async () => {
+    const socket = await connectTo((s) => s.resume());
+    const started = performance.now();
+    await closeSocket(socket, { graceMs: 100 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+    expect(socket.destroyed).toBe(true);
+  });
+
+  it('closes a socket whose unread data the app stopped reading, and one still connecting', async () => {
+    const chatty = await connectTo((s) => s.on('end', () => s.end()).write('x'.repeat(256 * 1024)));
+    chatty.pause();
+    await closeSocket(chatty, { graceMs: 5_000 });
+    expect(chatty.closed).toBe(true);
+    const connecting = net.connect((peer.address() as AddressInfo).port, '127.0.0.1');
+    await closeSocket(connecting);
+    expect(connecting.closed).toBe(true);
+    // Already closed: nothing to wait for.
+    await closeSocket(connecting);
   });
 });
 

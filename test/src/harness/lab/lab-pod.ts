@@ -41,15 +41,25 @@ async function checked(exec: LabExec, argv: string[], options?: CommandOptions):
   return result;
 }
 
-/** Makes the bridge and gives it its address; idempotent, and safe when two test files race. */
+/**
+ * The bridge's MAC, set explicitly. A Linux bridge without one takes the lowest MAC of its ports,
+ * so when a test file removes the pod whose veth lent it, the bridge's MAC changes under every
+ * other pod — whose ARP entry for the gateway, kept fresh by their own traffic, keeps the old one:
+ * their packets to the host go nowhere for 20 s and more (measured), and connections hang
+ * half-closed. Locally administered (02:…), "cryo" in ASCII.
+ */
+export const LAB_BRIDGE_MAC = '02:63:72:79:6f:00';
+
+/** Makes the bridge and gives it its address and fixed MAC; idempotent, and safe when two test files race. */
 export async function ensureBridge(exec: LabExec, { bridge, bridgeCidr }: LabNetwork): Promise<void> {
   parseIpv4Cidr(bridgeCidr);
   await checked(exec, [
     'sh', '-ec',
-    'ip link show dev "$1" >/dev/null 2>&1 || ip link add "$1" type bridge 2>/dev/null || ip link show dev "$1" >/dev/null\n' +
+    'ip link show dev "$1" >/dev/null 2>&1 || ip link add "$1" address "$3" type bridge 2>/dev/null || ip link show dev "$1" >/dev/null\n' +
+      'ip link show dev "$1" | grep -q "link/ether $3 " || ip link set dev "$1" address "$3"\n' +
       'ip addr replace "$2" dev "$1"\n' +
       'ip link set "$1" up',
-    'sh', bridge, bridgeCidr,
+    'sh', bridge, bridgeCidr, LAB_BRIDGE_MAC,
   ]);
 }
 
@@ -94,6 +104,8 @@ for candidate in "$@"; do
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route add default via "$gateway"
+    # The host may still map this address to the MAC of the pod that had it before.
+    ip neigh flush to "$address" dev "$bridge"
     echo "$n $address"
     exit 0
   fi
@@ -120,6 +132,9 @@ exit 1`;
       // Deleting the host end destroys the pair even if a process still holds the namespace.
       await exec(['ip', 'link', 'delete', veth]);
       await exec(['ip', 'netns', 'delete', ns]);
+      // Else the host keeps this pod's MAC for the address (traffic of the next pod to take it
+      // even keeps the entry confirmed), and cannot reach that pod for 20 s and more.
+      await exec(['ip', 'neigh', 'flush', 'to', ip, 'dev', network.bridge]);
     },
   };
 }
