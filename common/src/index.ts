@@ -1,4 +1,5 @@
 export * from './api/checkpoint.ts';
+export * from './api/pod-checkpoint.ts';
 export * as annotations from './annotations.ts';
 export * from './hook-socket.ts';
 export * from './logger.ts';

@@ -14,6 +14,12 @@ function parseRetentionScope(raw: string): 'container' | 'pod' | 'namespace' {
   throw new OptionError(`expected container, pod or namespace, got "${raw}"`);
 }
 
+function parseChunkSize(raw: string): number {
+  const bytes = parseInteger(0, Number.MAX_SAFE_INTEGER)(raw);
+  if (bytes !== 0 && bytes < 65_536) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least 65536 bytes, got ${bytes}`);
+  return bytes;
+}
+
 export const nodeAgentOptionSpecs = {
   nodeName: {
     flag: '--node-name', env: 'NODE_NAME', default: '', parse: parseString,
@@ -84,6 +90,10 @@ export const nodeAgentOptionSpecs = {
     flag: '--registry-insecure', env: 'CRYO_REGISTRY_INSECURE', default: false, parse: parseBoolean,
     description: 'Talk plain HTTP to the registry (only for a registry on a trusted network).',
   } satisfies OptionSpec<boolean>,
+  registryChunkBytes: {
+    flag: '--registry-chunk-size', env: 'CRYO_REGISTRY_CHUNK_SIZE', default: 0, defaultText: '0 (one PATCH)', parse: parseChunkSize,
+    description: 'Bytes per PATCH when pushing a layer; 0 sends it in one, as docker and containerd do (fastest). Set it for a proxy that limits request bodies.',
+  } satisfies OptionSpec<number>,
   directory: {
     flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseString,
     description: 'Default store when no registry is set: file archives under this directory (a hostPath or network mount).',

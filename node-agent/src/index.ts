@@ -22,3 +22,4 @@ export { RegistryStore } from './storage/registry/registry-store.ts';
 export { localCheckpoint, inspectPodmanContainer, storeName } from './local/local-checkpoint.ts';
 export type { LocalCheckpointOptions, LocalCheckpointResult, LocalHooks } from './local/local-checkpoint.ts';
 export { checkpointPodmanContainer } from './local/podman-checkpointer.ts';
+export { NODE_AGENT_NODE_FLAGS, NODE_AGENT_ENV } from './node-runtime.ts';

@@ -57,6 +57,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
       registryDockerConfig: config.registryAuthFile === '' ? '' : readFileSync(config.registryAuthFile, 'utf8'),
       registryInsecure: config.registryInsecure,
       registryCaBundle: config.registryCaFile === '' ? '' : readFileSync(config.registryCaFile, 'utf8'),
+      registryChunkBytes: config.registryChunkBytes,
       directory: config.directory,
       namespace: config.namespace,
     },

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
 
 const CHILD = fileURLToPath(new URL('./registry-push-child.ts', import.meta.url));
 
@@ -16,10 +17,15 @@ export interface ChildPush {
   wallMs: number;
 }
 
-export function pushInChild(args: { repository: string; archive: string; chunkSizeBytes?: number; idle?: boolean }, timeoutMs = 600_000): Promise<ChildPush> {
+/** `nodeDefaults`: run Node with its own defaults instead of the agent image's settings (for comparison). */
+export function pushInChild(args: { repository: string; archive: string; chunkSizeBytes?: number; idle?: boolean; nodeDefaults?: boolean }, timeoutMs = 600_000): Promise<ChildPush> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Node as the agent's image runs it (a small young generation, two malloc arenas).
+    const { nodeDefaults, ...childArgs } = args;
+    const flags = nodeDefaults === true ? [] : NODE_AGENT_NODE_FLAGS;
+    const env = nodeDefaults === true ? process.env : { ...process.env, ...NODE_AGENT_ENV };
+    const child = spawn(process.execPath, [...flags, CHILD, JSON.stringify(childArgs)], { stdio: ['pipe', 'pipe', 'inherit'], env });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     let out = '';
     child.stdout.setEncoding('utf8');

@@ -30,6 +30,7 @@ import {
 } from '../../common/src/api/checkpoint.ts';
 import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
 import { nodeAgentOptionSpecs } from '../../node-agent/src/config.ts';
+import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
 import { webhookOptionSpecs } from '../../webhook/src/config.ts';
 import { compileSchema, formatErrors, schemaNodes, structuralSchemaProblems, type SchemaNode } from './crd-schema.ts';
 import { kubernetesModel, unknownFields, validateAgainstKubernetesSchema } from './kubernetes-schemas.ts';
@@ -700,9 +701,11 @@ const STATUS_FIELDS = {
   totalSize: 'optional',
   totalSizeBytes: 'optional',
   containers: 'optional',
+  podCheckpoint: 'optional',
   conditions: 'optional',
   observedGeneration: 'optional',
 } satisfies FieldsOf<CheckpointStatus>;
+const POD_CHECKPOINT_FIELDS = { reference: 'required', referenceType: 'required' } satisfies FieldsOf<NonNullable<CheckpointStatus['podCheckpoint']>>;
 const STATUS_STORAGE_FIELDS = { type: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStatus['storage']>>;
 const CONTAINER_FIELDS = {
   name: 'required',
@@ -733,11 +736,13 @@ const FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optiona
   '.status': STATUS_FIELDS,
   '.status.storage': STATUS_STORAGE_FIELDS,
   '.status.containers[]': CONTAINER_FIELDS,
+  '.status.podCheckpoint': POD_CHECKPOINT_FIELDS,
   '.status.conditions[]': CONDITION_FIELDS,
 };
 
 // Union members, listed so that tsc rejects a missing or extra one.
 const REFERENCE_TYPES = Object.keys({ image: true, archive: true } satisfies Record<RestoreReferenceType, true>);
+const POD_REFERENCE_TYPES = Object.keys({ 'image-index': true, file: true } satisfies Record<NonNullable<CheckpointStatus['podCheckpoint']>['referenceType'], true>);
 const STORAGE_TYPES = Object.keys({ registry: true, directory: true } satisfies Record<NonNullable<CheckpointStatus['storage']>['type'], true>);
 
 /** What goes over the wire: JSON, as the client serializes it (Dates become RFC 3339 strings). */
@@ -866,6 +871,7 @@ describe('the Checkpoint CRD', () => {
     expect(node('.status.phase').enum).toEqual([...CHECKPOINT_PHASES]);
     expect(node('.status.containers[].referenceType').enum).toEqual(REFERENCE_TYPES);
     expect(node('.status.storage.type').enum).toEqual(STORAGE_TYPES);
+    expect(node('.status.podCheckpoint.referenceType').enum).toEqual(POD_REFERENCE_TYPES);
   });
 
   it('keys the containers and conditions lists by name and type, and treats spec.containers as a set', () => {
@@ -929,10 +935,10 @@ describe('the Checkpoint CRD', () => {
 });
 
 describe.each([
-  { dir: 'webhook', bin: 'cryo-webhook', user: 'USER 65532:65532', port: defaults.port, podSpec: pod },
+  { dir: 'webhook', bin: 'cryo-webhook', user: 'USER 65532:65532', port: defaults.port, podSpec: pod, nodeFlags: [], nodeEnv: {} },
   // The node agent runs as root (its DaemonSet says why): the image sets no USER.
-  { dir: 'node-agent', bin: 'cryo-node-agent', user: undefined, port: agentDefaults.port, podSpec: agentPod },
-])('the $dir image ($dir/Dockerfile)', ({ dir, bin, user, port, podSpec }) => {
+  { dir: 'node-agent', bin: 'cryo-node-agent', user: undefined, port: agentDefaults.port, podSpec: agentPod, nodeFlags: NODE_AGENT_NODE_FLAGS, nodeEnv: NODE_AGENT_ENV },
+])('the $dir image ($dir/Dockerfile)', ({ dir, bin, user, port, podSpec, nodeFlags, nodeEnv }) => {
   const dockerfile = readFileSync(join(REPO_ROOT, dir, 'Dockerfile'), 'utf8');
   const instructions = dockerfile
     .replace(/\\\n/g, ' ')
@@ -958,9 +964,10 @@ describe.each([
     expect(instructions).toContain('ENV NODE_ENV=production');
   });
 
-  it("starts the package's bin with Node's type stripping", () => {
+  it("starts the package's bin with Node's type stripping, and the Node settings the component measured", () => {
     expect(packageJson(dir).bin?.[bin]).toBe('./src/main.ts');
-    expect(last('ENTRYPOINT')).toBe(`ENTRYPOINT ["node", "${dir}/src/main.ts"]`);
+    expect(last('ENTRYPOINT')).toBe(`ENTRYPOINT ${JSON.stringify(['node', ...nodeFlags, `${dir}/src/main.ts`]).replaceAll(',', ', ')}`);
+    for (const [name, value] of Object.entries(nodeEnv)) expect(instructions).toContain(`ENV ${name}=${value}`);
   });
 
   it('installs production dependencies only', () => {

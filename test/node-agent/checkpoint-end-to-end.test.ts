@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
+import { annotations, silentLogger, type Checkpoint, type PodCheckpoint } from '@cryo/common';
 import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
 import type { Lab, LabContainer, LabPod, LabRegistry, LineEchoUpstream } from '../src/index.ts';
 import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, startLineEchoUpstream, waitFor, freePort } from '../src/index.ts';
@@ -165,6 +165,11 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       'io.podman.annotations.checkpoint.runtime.name': 'crun',
     });
     expect(manifest.layers[0].size).toBe(stored.sizeBytes);
+    // The pod checkpoint: an index of the pod's checkpoint images, read by skopeo as well.
+    expect(done.status!.podCheckpoint).toMatchObject({ referenceType: 'image-index', reference: expect.stringMatching(new RegExp(`^${registry.host}/checkpoints/orders@sha256:`)) });
+    const index = await lab.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${done.status!.podCheckpoint!.reference}`]);
+    expect(index.code, index.stderr).toBe(0);
+    expect((JSON.parse(index.stdout) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest)).toEqual([stored.restoreReference.split('@')[1]]);
   }, 90_000);
 
   it('checkpoints every container of the pod when none are named: an archive per container', async () => {
@@ -176,6 +181,11 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     expect(new Set(containers.map((c) => c.restoreReference)).size).toBe(2);
     expect(done.status!.totalSizeBytes).toBe(containers.reduce((sum, c) => sum + (c.sizeBytes ?? 0), 0));
     expect(done.status!.message).toBe('checkpointed 2 containers into the directory store');
+    // The pod checkpoint names both archives, and the pod as it ran.
+    expect(done.status!.podCheckpoint?.referenceType).toBe('file');
+    const pod = JSON.parse(await readFile(done.status!.podCheckpoint!.reference, 'utf8')) as PodCheckpoint;
+    expect(pod.containers.map((c) => [c.name, c.image, c.restoreReference])).toEqual(containers.map((c) => [c.name, c.name === 'app' ? 'shop/orders:1' : 'shop/counter:1', c.restoreReference]));
+    expect(pod).toMatchObject({ nodeName: 'node-a', notCheckpointed: [], pod: { name: 'orders-0', uid: podUid } });
     for (const c of containers) expect((await lab.exec(['checkpointctl', 'show', lab.hostPath(c.restoreReference)])).code).toBe(0);
     // Both keep running (the kubelet leaves them running), and the app heard it was resumed.
     expect((await podHttp(labPod.ip, 8090, 'GET', '/state')).status).toBe(200);

@@ -11,15 +11,17 @@ import { mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { TlsKeyPair } from '@cryo/common';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { PodCheckpoint, TlsKeyPair } from '@cryo/common';
 import { createCertificateAuthority, issueServingCertificate } from '@cryo/common';
 import type { CheckpointArchiveInfo } from '../../node-agent/src/archive/checkpoint-archive-info.ts';
 import type { StoreRequest } from '../../node-agent/src/storage/checkpoint-store.ts';
 import { StoreError } from '../../node-agent/src/storage/checkpoint-store.ts';
 import type { RegistryStoreOptions } from '../../node-agent/src/storage/registry/registry-store.ts';
 import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
+import { podCheckpointOf } from '../../node-agent/src/checkpoints/pod-checkpoint-document.ts';
 import type { Lab, LabRegistry } from '../src/index.ts';
-import { openLab, startLabRegistry, waitFor } from '../src/index.ts';
+import { openLab, rejectionOf, startLabRegistry, waitFor } from '../src/index.ts';
 import type { RegistryTokenServer } from '../src/harness/registry-token-server.ts';
 import { startRegistryTokenServer } from '../src/harness/registry-token-server.ts';
 import { pushInChild } from '../bench/push-in-child.ts';
@@ -427,6 +429,65 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
     const byAge = await store.applyRetention({ scope: 'pod', maxAgeSeconds: 90 * 60 });
     expect(byAge.removed.map((e) => e.checkpointName)).toEqual(['ckpt-a-3']);
     expect((await store.list()).map((e) => e.checkpointName)).toEqual(['ckpt-b-0', 'ckpt-b-1']);
+  });
+
+  it('pushes the pod checkpoint as an OCI index of its containers’ images that skopeo reads, and retention removes it with them', async () => {
+    const repository = `${registry.host}/checkpoints/whole-pod`;
+    let clock = Date.parse('2026-12-01T00:00:00Z');
+    const store = storeFor({ repository, now: () => new Date(clock) });
+    const pod: V1Pod = {
+      metadata: { namespace: 'shop', name: 'orders-0', uid: randomUUID(), labels: { app: 'orders' }, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+      spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }, { name: 'sidecar', image: 'shop/counter:1' }, { name: 'proxy', image: 'shop/proxy:1' }] },
+    };
+    const checkpointPod = async (name: string) => {
+      clock += 3_600_000;
+      const checkpoint = { metadata: { namespace: 'shop', name, uid: randomUUID() }, spec: { podName: 'orders-0' } };
+      const containers = [];
+      for (const container of ['sidecar', 'app']) {
+        const stored = await store.store(requestFor(fixture, { checkpoint: { namespace: 'shop', name, uid: checkpoint.metadata.uid }, pod: { namespace: 'shop', name: 'orders-0', uid: pod.metadata!.uid! }, containerName: container }));
+        containers.push({ name: container, stored, mountDestinations: ['/data'] });
+      }
+      const document = podCheckpointOf({ checkpoint, pod, containers, createdAt: new Date(clock) });
+      return { containers, written: await store.storePodCheckpoint({ document, stored: containers }) };
+    };
+
+    const first = await checkpointPod('orders-before-upgrade');
+    expect(first.written.referenceType).toBe('image-index');
+    expect(first.written.reference).toBe(`${repository}@${first.written.digest}`);
+    const { text } = await rawManifest(first.written.reference);
+    expect(`sha256:${createHash('sha256').update(text).digest('hex')}`).toBe(first.written.digest);
+    const index = JSON.parse(text) as { mediaType: string; manifests: { mediaType: string; digest: string; size: number; annotations: Record<string, string> }[]; annotations: Record<string, string> };
+    expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    // The spec's order; each entry is the container's checkpoint image, which skopeo resolves through the index.
+    expect(index.manifests.map((m) => m.annotations['dev.cryo.checkpoint.container-name'])).toEqual(['app', 'sidecar']);
+    const app = first.containers.find((c) => c.name === 'app')!.stored;
+    expect(index.manifests[0]).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: app.restoreReference.split('@')[1], size: app.manifest!.sizeBytes });
+    expect((await rawManifest(`${repository}@${index.manifests[0].digest}`)).manifest.layers[0].digest).toBe(app.digest);
+    const document = JSON.parse(index.annotations['dev.cryo.checkpoint.pod']) as PodCheckpoint;
+    expect(document).toMatchObject({ kind: 'PodCheckpoint', nodeName: 'node-a', notCheckpointed: ['proxy'], pod: { name: 'orders-0', labels: { app: 'orders' }, annotations: {} } });
+    expect(document.containers.map((c) => [c.name, c.image, c.restoreReference])).toEqual([
+      ['app', 'shop/orders:1', app.restoreReference],
+      ['sidecar', 'shop/counter:1', first.containers.find((c) => c.name === 'sidecar')!.stored.restoreReference],
+    ]);
+    // An index is not a container's checkpoint: not listed, not counted.
+    expect((await store.list()).map((e) => e.containerName).sort()).toEqual(['app', 'sidecar']);
+
+    const second = await checkpointPod('orders-after-upgrade');
+    await store.applyRetention({ scope: 'container', maxCount: 1 });
+    // docker-registry answers 404 for an index to a client that does not accept indexes.
+    const head = (digest: string) => fetch(`http://${registry.host}/v2/checkpoints/whole-pod/manifests/${digest}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.index.v1+json' } }).then((r) => r.status);
+    expect(await head(first.written.digest)).toBe(404);
+    expect(await head(second.written.digest)).toBe(200);
+  });
+
+  it('refuses to index images of another repository, naming the container', async () => {
+    const store = storeFor({ repository: `${registry.host}/checkpoints/index-a` });
+    const elsewhere = await storeFor({ repository: `${registry.host}/checkpoints/index-b` }).store(requestFor(fixture));
+    const pod: V1Pod = { metadata: { namespace: 'shop', name: 'counter-0', uid: randomUUID() }, spec: { containers: [{ name: 'cfix', image: 'localhost/bb:1' }] } };
+    const document = podCheckpointOf({ checkpoint: { metadata: { namespace: 'shop', name: 'x', uid: randomUUID() }, spec: { podName: 'counter-0' } }, pod, containers: [{ name: 'cfix', stored: elsewhere, mountDestinations: [] }], createdAt: new Date() });
+    const error = await rejectionOf(store.storePodCheckpoint({ document, stored: [{ name: 'cfix', stored: elsewhere }] }), StoreError);
+    expect(error.message).toMatch(/can only index images in .*checkpoints\/index-a; container "cfix" is at .*checkpoints\/index-b@sha256:/);
+    expect(await tagsOf(`${registry.host}/checkpoints/index-a`)).toEqual([]);
   });
 
   // The fixture itself cannot be restored on this machine: its processes die with SIGILL (exit

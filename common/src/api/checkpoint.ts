@@ -4,6 +4,7 @@
  * manifests/crd-checkpoints.yaml is checked against these names by test/manifests.
  */
 import type { KubernetesObject, V1Condition } from '@kubernetes/client-node';
+import type { PodCheckpointReference } from './pod-checkpoint.ts';
 
 export const CHECKPOINT_GROUP = 'cryo.dev';
 export const CHECKPOINT_VERSION = 'v1alpha1';
@@ -70,6 +71,8 @@ export interface CheckpointStatus {
   totalSize?: string;
   totalSizeBytes?: number;
   containers?: CheckpointedContainer[];
+  /** The pod as a whole: its spec and every container's reference in one document (pod-checkpoint.ts). */
+  podCheckpoint?: PodCheckpointReference;
   conditions?: V1Condition[];
   observedGeneration?: number;
 }

@@ -195,6 +195,7 @@ export class CheckpointController {
       containers: result.containers,
       totalSizeBytes: result.totalSizeBytes,
       totalSize: formatBytes(result.totalSizeBytes),
+      ...(result.podCheckpoint !== undefined ? { podCheckpoint: result.podCheckpoint } : {}),
     };
     await this.writeFinal(checkpoint, status);
     log.info({ containers: result.containers.length, totalSizeBytes: result.totalSizeBytes }, 'checkpoint succeeded');

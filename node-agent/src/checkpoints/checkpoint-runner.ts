@@ -5,9 +5,10 @@
  * result says why in words a user can act on.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, type Checkpoint, type CheckpointedContainer, type Logger } from '@cryo/common';
+import { annotations, type Checkpoint, type CheckpointedContainer, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
+import { podCheckpointOf } from './pod-checkpoint-document.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
 
 export interface HookCoordinator {
@@ -33,7 +34,7 @@ export interface CheckpointRunnerDeps {
 }
 
 export type RunResult =
-  | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number }
+  | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number; podCheckpoint?: PodCheckpointReference }
   | { phase: 'Failed'; message: string };
 
 export class CheckpointRunner {
@@ -86,6 +87,7 @@ export class CheckpointRunner {
     }
 
     const stored: CheckpointedContainer[] = [];
+    const results: Array<{ name: string; stored: StoredCheckpoint; mountDestinations: string[] }> = [];
     let totalSizeBytes = 0;
     for (const [index, item] of dumped.entries()) {
       let archive: CheckpointArchiveInfo;
@@ -104,6 +106,7 @@ export class CheckpointRunner {
       }
       await this.discard([item.archivePath], log);
       totalSizeBytes += result.sizeBytes;
+      results.push({ name: item.container, stored: result, mountDestinations: archive.mountDestinations });
       stored.push({
         name: item.container,
         restoreReference: result.restoreReference,
@@ -115,11 +118,24 @@ export class CheckpointRunner {
         storeDurationSeconds: round(result.durationMs / 1000),
       });
     }
+    // The pod as a whole, once every container is in. Its containers' checkpoints stand without
+    // it (each restores on its own), so a failure here is reported, not fatal.
+    let podCheckpoint: PodCheckpointReference | undefined;
+    let note = '';
+    try {
+      const document = podCheckpointOf({ checkpoint, pod, containers: results, createdAt: new Date() });
+      const written = await store.storePodCheckpoint({ document, stored: results });
+      podCheckpoint = { reference: written.reference, referenceType: written.referenceType };
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'could not store the pod checkpoint document; the containers are stored');
+      note = `; the pod checkpoint document could not be stored (${(error as Error).message}), each container's checkpoint is complete`;
+    }
     return {
       phase: 'Succeeded',
-      message: `checkpointed ${stored.length} container${stored.length === 1 ? '' : 's'} into the ${store.kind} store`,
+      message: `checkpointed ${stored.length} container${stored.length === 1 ? '' : 's'} into the ${store.kind} store${note}`,
       containers: stored,
       totalSizeBytes,
+      ...(podCheckpoint !== undefined ? { podCheckpoint } : {}),
     };
   }
 

@@ -16,6 +16,8 @@ export interface StoreDefaults {
   registryDockerConfig: string;
   registryInsecure: boolean;
   registryCaBundle: string;
+  /** Bytes per PATCH of a layer upload; 0: the whole layer in one. */
+  registryChunkBytes?: number;
   directory: string;
   /** Where the agent runs: push secrets named by Checkpoints are read from here. */
   namespace: string;
@@ -77,6 +79,7 @@ export class StoreResolver {
         ...(dockerConfig !== '' ? { dockerConfigJson: dockerConfig } : {}),
         insecure: this.defaults.registryInsecure,
         ...(this.defaults.registryCaBundle !== '' ? { caBundle: this.defaults.registryCaBundle } : {}),
+        ...(this.defaults.registryChunkBytes ? { chunkSizeBytes: this.defaults.registryChunkBytes } : {}),
         logger: this.logger.child({ store: repository }),
       });
       this.stores.set(key, store);

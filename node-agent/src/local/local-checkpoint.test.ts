@@ -49,6 +49,7 @@ function fakeStore(recorded: Recorded, fail?: Error): CheckpointStore {
       if (fail) throw fail;
       return { restoreReference: '/store/x.tar', referenceType: 'archive', sizeBytes: 13, digest: 'sha256:00', durationMs: 1 };
     },
+    storePodCheckpoint: () => Promise.reject(new Error('local mode stores no pod checkpoint')),
     list: () => Promise.resolve([]),
     applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
   };

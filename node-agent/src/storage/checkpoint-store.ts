@@ -3,6 +3,7 @@
  * image per container, pushed by digest) and the directory store (archive files in a hostPath or
  * network volume). The agent picks one per Checkpoint (spec.storage, else the cluster default).
  */
+import type { PodCheckpoint, PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
 
 export interface StoreRequest {
@@ -24,6 +25,20 @@ export interface StoredCheckpoint {
   /** `sha256:<hex>` of the archive as stored (the layer digest, or the archive file's). */
   digest: string;
   durationMs: number;
+  /** The image manifest (registry store): what an OCI index of the pod's images points at. */
+  manifest?: { digest: string; sizeBytes: number };
+}
+
+export interface PodCheckpointRequest {
+  document: PodCheckpoint;
+  /** What store() returned for each container of the document. */
+  stored: ReadonlyArray<{ name: string; stored: StoredCheckpoint }>;
+  signal?: AbortSignal;
+}
+
+export interface StoredPodCheckpoint extends PodCheckpointReference {
+  /** `sha256:<hex>` of the index or the document file. */
+  digest: string;
 }
 
 /** Keep at most this much, per scope; unset limits do not apply. */
@@ -54,6 +69,12 @@ export interface CheckpointStore {
   readonly kind: 'registry' | 'directory';
   /** Stores one archive; all-or-nothing: on failure nothing that looks complete is left. */
   store(request: StoreRequest): Promise<StoredCheckpoint>;
+  /**
+   * Stores the pod checkpoint document once its containers are stored (an OCI index of their
+   * images, or a file beside their archives); all-or-nothing as well. Retention removes it with
+   * the first of its containers' checkpoints it removes: a pod checkpoint is whole or gone.
+   */
+  storePodCheckpoint(request: PodCheckpointRequest): Promise<StoredPodCheckpoint>;
   /** What the store holds (for retention and for status reconciliation). */
   list(): Promise<StoredEntry[]>;
   /** Removes the oldest entries beyond the policy. */

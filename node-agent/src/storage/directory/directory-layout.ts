@@ -4,6 +4,7 @@
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar          the archive, as the kubelet wrote it
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.sha256   `<hex>  <file name>\n`: `sha256sum -c` checks it
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.json     ArchiveSidecar: who, when, what, digest
+ *   <root>/<namespace>/<pod>/<checkpoint name>-<uid8>.pod.json                  the pod checkpoint (@cryo/common PodCheckpoint)
  *   <root>/.../.<final name>.tmp-<16 hex>                                       a file being written (or left by a crash)
  *
  * <uid8> is the first 8 characters of the Checkpoint's uid, so a Checkpoint deleted and created
@@ -15,6 +16,7 @@ import path from 'node:path';
 
 export const SHA256_SUFFIX = '.sha256';
 export const SIDECAR_SUFFIX = '.json';
+export const POD_CHECKPOINT_SUFFIX = '.pod.json';
 export const TEMP_PATTERN = /^\..+\.tmp-[0-9a-f]{16}$/;
 
 /** Lowercase RFC 1123 names with dots (a DNS subdomain covers namespaces, pods, containers, Checkpoints). */
@@ -38,21 +40,29 @@ export interface ArchiveIdentity {
   checkpointUid: string;
 }
 
-/** The paths of one container's archive; throws a TypeError naming the component that is no Kubernetes name. */
-export function archivePaths(root: string, id: ArchiveIdentity): ArchivePaths {
-  for (const [what, value] of [
-    ['namespace', id.namespace],
-    ['pod name', id.podName],
-    ['container name', id.containerName],
-    ['checkpoint name', id.checkpointName],
-  ] as const) {
+/** Throws a TypeError naming the first component that is no Kubernetes name (or uid). */
+function checkNames(names: ReadonlyArray<readonly [string, string]>, checkpointUid: string): void {
+  for (const [what, value] of names) {
     if (!KUBERNETES_NAME.test(value)) throw new TypeError(`${what} ${JSON.stringify(value)} is not a Kubernetes name (lowercase letters, digits, '-' and '.')`);
   }
-  if (!UID.test(id.checkpointUid)) throw new TypeError(`checkpoint uid ${JSON.stringify(id.checkpointUid)} is not a Kubernetes uid`);
+  if (!UID.test(checkpointUid)) throw new TypeError(`checkpoint uid ${JSON.stringify(checkpointUid)} is not a Kubernetes uid`);
+}
+
+const baseName = (checkpointName: string, checkpointUid: string) => `${checkpointName}-${checkpointUid.slice(0, 8).toLowerCase()}`;
+
+/** The paths of one container's archive; throws a TypeError naming the component that is no Kubernetes name. */
+export function archivePaths(root: string, id: ArchiveIdentity): ArchivePaths {
+  checkNames([['namespace', id.namespace], ['pod name', id.podName], ['container name', id.containerName], ['checkpoint name', id.checkpointName]], id.checkpointUid);
   const dir = path.join(root, id.namespace, id.podName, id.containerName);
-  const fileName = `${id.checkpointName}-${id.checkpointUid.slice(0, 8).toLowerCase()}.tar`;
+  const fileName = `${baseName(id.checkpointName, id.checkpointUid)}.tar`;
   const archive = path.join(dir, fileName);
   return { dir, fileName, archive, sha256: archive + SHA256_SUFFIX, sidecar: archive + SIDECAR_SUFFIX };
+}
+
+/** Where a Checkpoint's pod checkpoint document goes: in the pod's directory, beside its containers' directories. */
+export function podCheckpointPath(root: string, id: Omit<ArchiveIdentity, 'containerName'>): string {
+  checkNames([['namespace', id.namespace], ['pod name', id.podName], ['checkpoint name', id.checkpointName]], id.checkpointUid);
+  return path.join(root, id.namespace, id.podName, `${baseName(id.checkpointName, id.checkpointUid)}${POD_CHECKPOINT_SUFFIX}`);
 }
 
 /** A fresh temp name beside `finalPath`, hidden and recognisable by TEMP_PATTERN. */

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCheckpointArchive, captureLogger, waitFor, rejectionOf } from '@cryo/test';
 import { readCheckpointArchive } from '../../archive/checkpoint-archive.ts';
 import type { CheckpointArchiveInfo } from '../../archive/checkpoint-archive-info.ts';
-import { StoreError, type StoreRequest } from '../checkpoint-store.ts';
+import { CHECKPOINT_API_VERSION, POD_CHECKPOINT_KIND, type PodCheckpoint } from '@cryo/common';
+import { StoreError, type StoredCheckpoint, type StoreRequest } from '../checkpoint-store.ts';
 import { DirectoryStore } from './directory-store.ts';
 
 const run = promisify(execFile);
@@ -54,6 +55,21 @@ async function filesUnder(dir: string): Promise<string[]> {
     .filter((e) => !e.isDirectory())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
+}
+
+/** The pod checkpoint of `containers`, as the runner builds it. */
+function podDocument(o: { name: string; containers: Array<{ name: string; stored: StoredCheckpoint }> }): PodCheckpoint {
+  const req = request(small, { name: o.name });
+  return {
+    apiVersion: CHECKPOINT_API_VERSION,
+    kind: POD_CHECKPOINT_KIND,
+    checkpoint: req.checkpoint,
+    createdAt: '2026-12-01T12:00:00.000Z',
+    nodeName: 'node-a',
+    pod: { ...req.pod, labels: { app: 'orders' }, annotations: {}, spec: { containers: o.containers.map((c) => ({ name: c.name, image: `shop/${c.name}:1` })) } },
+    containers: o.containers.map(({ name, stored }) => ({ name, image: `shop/${name}:1`, restoreReference: stored.restoreReference, referenceType: stored.referenceType, digest: stored.digest, sizeBytes: stored.sizeBytes, mountDestinations: [] })),
+    notCheckpointed: [],
+  };
 }
 
 describe('DirectoryStore.store', () => {
@@ -299,6 +315,43 @@ describe('DirectoryStore.applyRetention', () => {
     expect((await store.list()).map((e) => e.checkpointName)).toEqual(['ckpt-3']);
     expect(await filesUnder(root)).toHaveLength(3);
     await expect(store.applyRetention({ scope: 'pod', maxCount: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('writes the pod checkpoint beside its containers’ directories, and retention removes it with the first of its archives', async () => {
+    const root = await newRoot();
+    let clock = new Date('2026-12-01T10:00:00Z');
+    const store = new DirectoryStore({ root, logger: captureLogger().logger, now: () => clock });
+    const podDir = path.join(root, 'shop/orders-api-7c9f8d6b5-x2vqz');
+    const checkpointPod = async (name: string) => {
+      clock = new Date(clock.getTime() + 60_000);
+      const containers = [];
+      for (const container of ['app', 'sidecar']) containers.push({ name: container, stored: await store.store(request(small, { name, container })) });
+      return store.storePodCheckpoint({ document: podDocument({ name, containers }), stored: containers });
+    };
+
+    const first = await checkpointPod('ckpt-a');
+    expect(first).toEqual({ reference: path.join(podDir, 'ckpt-a-0a1b2c3d.pod.json'), referenceType: 'file', digest: `sha256:${await sha256Of(path.join(podDir, 'ckpt-a-0a1b2c3d.pod.json'))}` });
+    const written = JSON.parse(await readFile(first.reference, 'utf8')) as PodCheckpoint;
+    expect(written.containers.map((c) => c.restoreReference)).toEqual([path.join(podDir, 'app/ckpt-a-0a1b2c3d.tar'), path.join(podDir, 'sidecar/ckpt-a-0a1b2c3d.tar')]);
+    expect(written.pod.labels).toEqual({ app: 'orders' });
+    // Not an archive: neither listed nor counted.
+    expect((await store.list()).map((e) => `${e.checkpointName}/${e.containerName}`)).toEqual(['ckpt-a/app', 'ckpt-a/sidecar']);
+
+    const second = await checkpointPod('ckpt-b');
+    // Keep one per container: ckpt-a's app and sidecar go, and ckpt-a's pod checkpoint with them; ckpt-b's stays.
+    const result = await store.applyRetention({ scope: 'container', maxCount: 1 });
+    expect(result.removed.map((e) => `${e.checkpointName}/${e.containerName}`)).toEqual(['ckpt-a/app', 'ckpt-a/sidecar']);
+    expect((await readdir(podDir)).filter((f) => f.endsWith('.pod.json'))).toEqual([path.basename(second.reference)]);
+  });
+
+  it('refuses a pod checkpoint whose names are not Kubernetes names, so nothing is written outside the root', async () => {
+    const root = await newRoot();
+    const store = new DirectoryStore({ root, logger: captureLogger().logger });
+    const containers = [{ name: 'app', stored: await store.store(request(small, { name: 'ckpt-c' })) }];
+    const bad = podDocument({ name: 'ckpt-c', containers });
+    bad.pod.name = '../../etc';
+    expect(await rejectionOf(store.storePodCheckpoint({ document: bad, stored: containers }), StoreError)).toMatchObject({ retriable: false, message: expect.stringMatching(/pod name "\.\.\/\.\.\/etc" is not a Kubernetes name/) });
+    expect((await filesUnder(root)).filter((f) => f.endsWith('.pod.json'))).toEqual([]);
   });
 
   it('ages entries by when they were stored', async () => {

@@ -7,6 +7,7 @@
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar          the archive (mode 0600)
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.sha256   `sha256sum -c` line
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar.json     metadata sidecar
+ *   <root>/<namespace>/<pod>/<checkpoint name>-<uid8>.pod.json                  the pod checkpoint, once all its archives are in
  *
  * A store is all-or-nothing, and the .tar's name appearing is its commit:
  *   1. the archive is copied to `.<name>.tar.tmp-<random>` beside its final place, hashed in the
@@ -24,24 +25,28 @@
  * On failure (ENOSPC, EIO, abort) the temp files, any sidecars already renamed and the
  * directories this store() created are removed before the StoreError is thrown.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '@cryo/common';
+import { parsePodCheckpoint, type Logger } from '@cryo/common';
 import {
   StoreError,
   type CheckpointStore,
+  type PodCheckpointRequest,
   type RetentionPolicy,
   type RetentionResult,
   type StoreRequest,
   type StoredCheckpoint,
   type StoredEntry,
+  type StoredPodCheckpoint,
 } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import {
   archivePaths,
   parseSha256Line,
   parseSidecar,
+  podCheckpointPath,
+  POD_CHECKPOINT_SUFFIX,
   sha256Line,
   SIDECAR_SUFFIX,
   SHA256_SUFFIX,
@@ -172,6 +177,37 @@ export class DirectoryStore implements CheckpointStore {
     }
   }
 
+  /** Writes the pod checkpoint document beside its containers' directories: temp file, fsync, rename, fsync. */
+  async storePodCheckpoint(request: PodCheckpointRequest): Promise<StoredPodCheckpoint> {
+    await this.#initialSweep;
+    const { document, signal } = request;
+    const { namespace, name: podName } = document.pod;
+    let target: string;
+    try {
+      target = podCheckpointPath(this.root, { namespace, podName, checkpointName: document.checkpoint.name, checkpointUid: document.checkpoint.uid });
+    } catch (err) {
+      throw new StoreError(`cannot store the pod checkpoint of ${namespace}/${podName}: ${(err as Error).message}`, { retriable: false, cause: err });
+    }
+    const content = `${JSON.stringify(document, null, 2)}\n`;
+    const temp = tempPathFor(target, randomBytes(8).toString('hex'));
+    let createdDirs: string[] = [];
+    try {
+      createdDirs = await makeDirectories(this.root, path.dirname(target));
+      await writeDurably(temp, content);
+      signal?.throwIfAborted();
+      await fsStep('renaming', target, () => rename(temp, target));
+      await syncDirectory(path.dirname(target));
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      for (const dir of [...createdDirs].reverse()) await rmdir(dir).catch(() => {});
+      if (err instanceof FsStepError) throw storeError(err, err.path === temp ? target : err.path);
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`storing the pod checkpoint ${target} failed: ${(err as Error)?.message ?? String(err)}`, { retriable: true, cause: err });
+    }
+    this.#logger.info({ podCheckpoint: target, containers: document.containers.map((c) => c.name) }, 'stored pod checkpoint');
+    return { reference: target, referenceType: 'file', digest: `sha256:${createHash('sha256').update(content).digest('hex')}` };
+  }
+
   async list(): Promise<StoredEntry[]> {
     await this.#initialSweep;
     const sidecars = await this.#scan();
@@ -203,7 +239,24 @@ export class DirectoryStore implements CheckpointStore {
         this.#logger.error({ err, archive: entry.restoreReference }, 'could not remove checkpoint archive by retention; it stays and counts against the next run');
       }
     }
+    await this.#removePodCheckpointsOf(removed);
     return { kept, removed };
+  }
+
+  /** A pod checkpoint is whole or gone: those naming an archive retention removed go too. */
+  async #removePodCheckpointsOf(removed: readonly StoredEntry[]): Promise<void> {
+    const gone = new Set(removed.map((e) => e.restoreReference));
+    for (const podDir of new Set(removed.map((e) => path.dirname(path.dirname(e.restoreReference))))) {
+      for (const name of (await this.#readdir(podDir)).filter((n) => n.endsWith(POD_CHECKPOINT_SUFFIX) && !n.startsWith('.'))) {
+        const file = path.join(podDir, name);
+        const parsed = parsePodCheckpoint(await readFile(file, 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined));
+        if (typeof parsed === 'string' || !parsed.containers.some((c) => gone.has(c.restoreReference))) continue;
+        await this.#unlinkIfPresent(file).then(
+          () => this.#logger.info({ podCheckpoint: file }, 'removed pod checkpoint with its container archives by retention'),
+          (err: unknown) => this.#logger.error({ err, podCheckpoint: file }, 'could not remove a pod checkpoint whose archives retention removed'),
+        );
+      }
+    }
   }
 
   /** Hashes the archive at `archivePath` again and compares it with its .sha256 file. */
@@ -234,6 +287,9 @@ export class DirectoryStore implements CheckpointStore {
     const found: { entry: StoredEntry; sidecar: ArchiveSidecar }[] = [];
     for (const namespace of await this.#subdirectories(this.root)) {
       for (const pod of await this.#subdirectories(namespace)) {
+        for (const name of (await this.#readdir(pod)).filter((n) => TEMP_PATTERN.test(n))) {
+          await this.#removeIfStale(path.join(pod, name), 'temp file of a pod checkpoint that was not finished');
+        }
         for (const container of await this.#subdirectories(pod)) {
           found.push(...(await this.#scanContainer(container)));
         }

@@ -34,6 +34,8 @@ export const CRYO_ANNOTATIONS = {
   baseImage: `${CRYO}base-image`,
   /** JSON array of the mount destinations a restored container must have. */
   mountDestinations: `${CRYO}mount-destinations`,
+  /** On a pod checkpoint's index: the PodCheckpoint document (@cryo/common), as JSON. */
+  pod: `${CRYO}pod`,
 } as const;
 
 export const OCI_CREATED = 'org.opencontainers.image.created';

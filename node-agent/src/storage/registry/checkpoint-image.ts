@@ -9,10 +9,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
+import type { PodCheckpoint } from '@cryo/common';
 import type { StoreRequest } from '../checkpoint-store.ts';
 import type { HostFacts } from './checkpoint-annotations.ts';
-import { checkpointAnnotations, cryoAnnotations } from './checkpoint-annotations.ts';
-import { OCI_MANIFEST } from './registry-client.ts';
+import { checkpointAnnotations, CRYO_ANNOTATIONS, cryoAnnotations, OCI_CREATED } from './checkpoint-annotations.ts';
+import { OCI_INDEX, OCI_MANIFEST } from './registry-client.ts';
 
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
@@ -71,4 +72,40 @@ export function buildCheckpointImage(request: StoreRequest, layer: { digest: str
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   return { config: { bytes: configBytes, digest: configDigest }, manifest: { bytes: manifestBytes, digest: sha256Digest(manifestBytes) }, annotations };
+}
+
+export interface PodCheckpointIndexInput {
+  document: PodCheckpoint;
+  /** Each container's checkpoint image manifest, in the document's order. */
+  images: ReadonlyArray<{ name: string; digest: string; sizeBytes: number }>;
+}
+
+/**
+ * The pod checkpoint as an OCI image index: its manifests are the containers' checkpoint images
+ * (each annotated with its container's name, as an index names platforms), and its annotations
+ * say whose checkpoint it is and hold the PodCheckpoint document itself.
+ */
+export function buildPodCheckpointIndex({ document, images }: PodCheckpointIndexInput): Blob {
+  const index = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: images.map((image) => ({
+      mediaType: OCI_MANIFEST,
+      digest: image.digest,
+      size: image.sizeBytes,
+      annotations: { [CRYO_ANNOTATIONS.containerName]: image.name },
+    })),
+    annotations: {
+      [CRYO_ANNOTATIONS.namespace]: document.checkpoint.namespace,
+      [CRYO_ANNOTATIONS.checkpointName]: document.checkpoint.name,
+      [CRYO_ANNOTATIONS.checkpointUid]: document.checkpoint.uid,
+      [CRYO_ANNOTATIONS.podName]: document.pod.name,
+      [CRYO_ANNOTATIONS.podUid]: document.pod.uid,
+      [CRYO_ANNOTATIONS.created]: document.createdAt,
+      [OCI_CREATED]: document.createdAt,
+      [CRYO_ANNOTATIONS.pod]: JSON.stringify(document),
+    },
+  };
+  const bytes = Buffer.from(JSON.stringify(index));
+  return { bytes, digest: sha256Digest(bytes) };
 }

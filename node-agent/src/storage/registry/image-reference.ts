@@ -42,7 +42,8 @@ export interface TagInput {
   namespace: string;
   checkpointName: string;
   checkpointUid: string;
-  containerName: string;
+  /** Absent for the pod checkpoint's index: `<namespace>_<checkpoint>_<uid8>`, one part fewer than any container's tag. */
+  containerName?: string;
 }
 
 const MAX_TAG = 128;
@@ -60,7 +61,7 @@ function shortHash(text: string): string {
  */
 export function checkpointTag(input: TagInput): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '-');
-  const base = [input.namespace, input.checkpointName, input.containerName].map(clean).join('_');
+  const base = [input.namespace, input.checkpointName, ...(input.containerName === undefined ? [] : [input.containerName])].map(clean).join('_');
   const uid = input.checkpointUid.replace(/[^0-9a-fA-F]/g, '').slice(0, 8).toLowerCase() || shortHash(base);
   const full = `${base}_${uid}`;
   const tag = full.length <= MAX_TAG ? full : `${base.slice(0, MAX_TAG - uid.length - 10)}-${shortHash(full)}_${uid}`;

@@ -56,7 +56,8 @@ export function isRetriable(err: unknown): boolean {
 }
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const MANIFEST_ACCEPT = [OCI_MANIFEST, 'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
 
 interface SendOptions {
   method: string;

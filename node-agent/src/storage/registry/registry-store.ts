@@ -9,19 +9,19 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Logger } from '@cryo/common';
-import type { CheckpointStore, RetentionPolicy, RetentionResult, StoredCheckpoint, StoredEntry, StoreRequest } from '../checkpoint-store.ts';
+import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
 import { StoreError } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import { uploadFileBlob } from './blob-upload.ts';
 import type { HostFacts } from './checkpoint-annotations.ts';
 import { CRYO_ANNOTATIONS } from './checkpoint-annotations.ts';
-import { buildCheckpointImage, hostFacts, sha256Digest } from './checkpoint-image.ts';
+import { buildCheckpointImage, buildPodCheckpointIndex, hostFacts, sha256Digest } from './checkpoint-image.ts';
 import { credentialsFor } from './docker-config.ts';
 import { HttpTransport } from './http-transport.ts';
 import { checkpointTag, parseRepository } from './image-reference.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import type { RetryPolicy } from './registry-client.ts';
-import { OCI_MANIFEST, RegistryClient } from './registry-client.ts';
+import { OCI_INDEX, OCI_MANIFEST, RegistryClient } from './registry-client.ts';
 
 export interface RegistryStoreOptions {
   /** `host[:port]/path`: a Checkpoint's spec.storage.registry.repository (or the cluster default). */
@@ -37,13 +37,13 @@ export interface RegistryStoreOptions {
   /** PEM CA certificates trusted besides the system's (a registry with a private CA). */
   caBundle?: string | Buffer;
   /**
-   * Bytes per PATCH of the layer upload (default 1 GiB); memory does not depend on it. Fewer,
-   * larger PATCHes are faster: docker-registry fsyncs the upload at the end of each PATCH
-   * before it answers, and the client waits (measured, 2 GiB: one PATCH 9.4-9.9 s, 1 GiB
-   * chunks 10.9 s, 64 MiB chunks 11.5 s; a monolithic curl PUT 8.4-11.6 s). docker and
-   * containerd send a blob in one PATCH, so every registry takes large ones. Smaller chunks
-   * are for proxies that limit request bodies (often ~100 MB); they do not save much on a
-   * failure, since distribution cancels a session a cut connection left half-written.
+   * Bytes per PATCH of the layer upload. Default: the whole layer in one PATCH, as docker and
+   * containerd send a blob, so every registry takes it; memory does not depend on it. Fewer,
+   * larger PATCHes are faster: docker-registry fsyncs the upload at the end of each PATCH before
+   * it answers, and the client waits (measured, 2 GiB: one PATCH 9.4-9.9 s, 1 GiB chunks
+   * 10.9 s, 64 MiB chunks 11.5 s; a monolithic curl PUT 8.4-11.6 s). Set it for proxies that
+   * limit request bodies (often ~100 MB). A cut PATCH resumes from the offset the registry
+   * reports, whatever the chunk size, when the registry kept the session.
    */
   chunkSizeBytes?: number;
   /** Attempts and backoff for network errors, 5xx and 429 (default 5 attempts, 500 ms doubling to 10 s). */
@@ -59,15 +59,22 @@ export interface RegistryStoreOptions {
   host?: HostFacts;
 }
 
-const DEFAULT_CHUNK = 1024 * 1024 * 1024;
+/** No limit: one PATCH carries the whole layer. */
+const WHOLE_LAYER = Number.MAX_SAFE_INTEGER;
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialMs: 500, maxMs: 10_000 };
 /** Digests of archives already hashed, so a retried store of the same file can skip its upload. */
 const DIGEST_CACHE_SIZE = 64;
 
 interface ManifestJson {
+  mediaType?: unknown;
   layers?: { size?: unknown }[];
+  /** An index's. */
+  manifests?: { digest?: unknown }[];
   annotations?: Record<string, unknown>;
 }
+
+/** What a tag names: a container's checkpoint image (a retention entry), or a pod checkpoint's index. */
+type TagContent = { image: StoredEntry } | { podIndex: { digest: string; images: string[] } };
 
 export class RegistryStore implements CheckpointStore {
   readonly kind = 'registry' as const;
@@ -93,7 +100,7 @@ export class RegistryStore implements CheckpointStore {
       throw new StoreError((err as Error).message, { retriable: false, cause: err });
     }
     this.repository = `${registry}/${name}`;
-    this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CHUNK;
+    this.chunkSizeBytes = options.chunkSizeBytes ?? WHOLE_LAYER;
     if (!Number.isInteger(this.chunkSizeBytes) || this.chunkSizeBytes < 64 * 1024) {
       throw new StoreError(`the registry store's chunkSizeBytes must be an integer of at least 65536, got ${options.chunkSizeBytes}`, { retriable: false });
     }
@@ -120,33 +127,62 @@ export class RegistryStore implements CheckpointStore {
     }
     const image = buildCheckpointImage(request, layer, this.host, this.now());
     await this.client.putSmallBlob(image.config.bytes, image.config.digest, signal);
-    const registryDigest = await this.client.putManifest(tag, image.manifest.bytes, OCI_MANIFEST, signal);
-    if (registryDigest !== undefined && registryDigest !== image.manifest.digest) {
-      throw new StoreError(
-        `push manifest ${tag}: ${this.client.where()}: the registry stored it as ${registryDigest}, not as the sha256 of what was sent (${image.manifest.digest}); it rewrites manifests, so a digest reference would not be what was pushed`,
-        { retriable: false },
-      );
-    }
+    await this.pushManifest(tag, image.manifest, OCI_MANIFEST, signal);
     const durationMs = performance.now() - started;
     const restoreReference = `${this.repository}@${image.manifest.digest}`;
     this.logger?.info({ tag, restoreReference, layerDigest: layer.digest, sizeBytes: layer.size, uploaded: layer.uploaded, durationMs: Math.round(durationMs) }, 'checkpoint image pushed');
-    return { restoreReference, referenceType: 'image', sizeBytes: layer.size, digest: layer.digest, durationMs };
+    return { restoreReference, referenceType: 'image', sizeBytes: layer.size, digest: layer.digest, durationMs, manifest: { digest: image.manifest.digest, sizeBytes: image.manifest.bytes.length } };
+  }
+
+  /** Pushes the pod checkpoint as an OCI index of its containers' images (which must all be in this repository). */
+  async storePodCheckpoint(request: PodCheckpointRequest): Promise<StoredPodCheckpoint> {
+    const { document, stored, signal } = request;
+    const images = document.containers.map(({ name }) => {
+      const s = stored.find((c) => c.name === name)?.stored;
+      if (s?.manifest === undefined || !s.restoreReference.startsWith(`${this.repository}@`)) {
+        throw new StoreError(`the pod checkpoint of ${document.pod.namespace}/${document.pod.name} can only index images in ${this.repository}; container "${name}" is at ${s?.restoreReference ?? 'no image'}`, { retriable: false });
+      }
+      return { name, digest: s.manifest.digest, sizeBytes: s.manifest.sizeBytes };
+    });
+    const index = buildPodCheckpointIndex({ document, images });
+    const tag = checkpointTag({ namespace: document.checkpoint.namespace, checkpointName: document.checkpoint.name, checkpointUid: document.checkpoint.uid });
+    await this.pushManifest(tag, index, OCI_INDEX, signal);
+    const reference = `${this.repository}@${index.digest}`;
+    this.logger?.info({ tag, podCheckpoint: reference, containers: images.map((i) => i.name) }, 'pod checkpoint index pushed');
+    return { reference, referenceType: 'image-index', digest: index.digest };
+  }
+
+  /** PUT by tag, insisting the registry stores exactly these bytes: a digest reference must name what was pushed. */
+  private async pushManifest(tag: string, manifest: { bytes: Buffer; digest: string }, mediaType: string, signal?: AbortSignal): Promise<void> {
+    const registryDigest = await this.client.putManifest(tag, manifest.bytes, mediaType, signal);
+    if (registryDigest !== undefined && registryDigest !== manifest.digest) {
+      throw new StoreError(
+        `push manifest ${tag}: ${this.client.where()}: the registry stored it as ${registryDigest}, not as the sha256 of what was sent (${manifest.digest}); it rewrites manifests, so a digest reference would not be what was pushed`,
+        { retriable: false },
+      );
+    }
   }
 
   async list(): Promise<StoredEntry[]> {
+    const images = (await this.scanTags()).flatMap((c) => ('image' in c ? [c.image] : []));
+    // Two tags on one manifest are one checkpoint.
+    const entries = new Map(images.map((e) => [e.restoreReference, e]));
+    return [...entries.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** What every tag of the repository names, read `listConcurrency` manifests at a time. */
+  private async scanTags(): Promise<TagContent[]> {
     const tags = await this.client.listTags();
-    const entries = new Map<string, StoredEntry>();
+    const found: TagContent[] = [];
     let next = 0;
     const worker = async () => {
       while (next < tags.length) {
-        const tag = tags[next++];
-        const entry = await this.entryOf(tag);
-        // Two tags on one manifest are one checkpoint.
-        if (entry !== undefined) entries.set(entry.restoreReference, entry);
+        const content = await this.contentOf(tags[next++]);
+        if (content !== undefined) found.push(content);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.listConcurrency, tags.length) }, worker));
-    return [...entries.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    return found;
   }
 
   /** Deletes, oldest first, the manifests the shared retention rule (../retention.ts) selects; their blobs go at the registry's garbage collection. */
@@ -170,8 +206,22 @@ export class RegistryStore implements CheckpointStore {
       const first = failures[0];
       throw new StoreError(`retention removed ${removed.length} of ${doomed.length} checkpoint images; ${failures.length} failed: ${first.message}`, { retriable: failures.every((f) => f.retriable), cause: first });
     }
+    await this.removePodIndexesOf(removed);
     const gone = new Set(doomed);
     return { kept: entries.filter((e) => !gone.has(e)), removed };
+  }
+
+  /** A pod checkpoint is whole or gone: the indexes naming an image retention removed go too. */
+  private async removePodIndexesOf(removed: readonly StoredEntry[]): Promise<void> {
+    if (removed.length === 0) return;
+    const gone = new Set(removed.map((e) => e.restoreReference.slice(e.restoreReference.indexOf('@') + 1)));
+    for (const content of await this.scanTags()) {
+      if (!('podIndex' in content) || !content.podIndex.images.some((d) => gone.has(d))) continue;
+      await this.client.deleteManifest(content.podIndex.digest).then(
+        () => this.logger?.info({ podCheckpoint: `${this.repository}@${content.podIndex.digest}` }, 'pod checkpoint index removed with its container images by retention'),
+        (err: unknown) => this.logger?.error({ err: (err as Error).message, podCheckpoint: content.podIndex.digest }, 'could not remove a pod checkpoint index whose images retention removed'),
+      );
+    }
   }
 
   /** Closes the store's idle connections. */
@@ -179,7 +229,7 @@ export class RegistryStore implements CheckpointStore {
     this.transport.close();
   }
 
-  private async entryOf(tag: string): Promise<StoredEntry | undefined> {
+  private async contentOf(tag: string): Promise<TagContent | undefined> {
     const manifest = await this.client.getManifest(tag);
     if (manifest === undefined) return undefined; // deleted meanwhile
     let parsed: ManifestJson;
@@ -198,14 +248,20 @@ export class RegistryStore implements CheckpointStore {
     // Images that are not Cryo's (or from a future format) are not ours to count or delete.
     if (namespace === '' || Number.isNaN(createdAt.getTime())) return undefined;
     const digest = sha256Digest(manifest.bytes);
+    if (parsed.mediaType === OCI_INDEX) {
+      const images = (parsed.manifests ?? []).flatMap((m) => (typeof m.digest === 'string' ? [m.digest] : []));
+      return { podIndex: { digest, images } };
+    }
     return {
-      restoreReference: `${this.repository}@${digest}`,
-      namespace,
-      podName: annotation(CRYO_ANNOTATIONS.podName),
-      containerName: annotation(CRYO_ANNOTATIONS.containerName),
-      checkpointName: annotation(CRYO_ANNOTATIONS.checkpointName),
-      sizeBytes: (parsed.layers ?? []).reduce((sum, layer) => sum + (typeof layer.size === 'number' ? layer.size : 0), 0),
-      createdAt,
+      image: {
+        restoreReference: `${this.repository}@${digest}`,
+        namespace,
+        podName: annotation(CRYO_ANNOTATIONS.podName),
+        containerName: annotation(CRYO_ANNOTATIONS.containerName),
+        checkpointName: annotation(CRYO_ANNOTATIONS.checkpointName),
+        sizeBytes: (parsed.layers ?? []).reduce((sum, layer) => sum + (typeof layer.size === 'number' ? layer.size : 0), 0),
+        createdAt,
+      },
     };
   }
 
