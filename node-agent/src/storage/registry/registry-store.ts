@@ -40,8 +40,8 @@ export interface RegistryStoreOptions {
    * Bytes per PATCH of the layer upload. Default: the whole layer in one PATCH, as docker and
    * containerd send a blob, so every registry takes it; memory does not depend on it. Fewer,
    * larger PATCHes are faster: docker-registry fsyncs the upload at the end of each PATCH before
-   * it answers, and the client waits (measured, 2 GiB: one PATCH 9.4-9.9 s, 1 GiB chunks
-   * 10.9 s, 64 MiB chunks 11.5 s; a monolithic curl PUT 8.4-11.6 s). Set it for proxies that
+   * it answers, and the client waits (npm run bench:agent, 2 GiB: one PATCH and 1 GiB chunks
+   * within noise of each other, 64 MiB chunks 2-3 s slower). Set it for proxies that
    * limit request bodies (often ~100 MB). A cut PATCH resumes from the offset the registry
    * reports, whatever the chunk size, when the registry kept the session.
    */
