@@ -3,6 +3,7 @@
  * (README.md#node-agent-configuration lists the same table).
  */
 import { OptionError, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
 
 function parseFileMode(raw: string): number {
   if (!/^0?[0-7]{3}$/.test(raw)) throw new OptionError(`expected an octal file mode such as 0660, got "${raw}"`);
@@ -16,7 +17,7 @@ function parseRetentionScope(raw: string): 'container' | 'pod' | 'namespace' {
 
 function parseChunkSize(raw: string): number {
   const bytes = parseInteger(0, Number.MAX_SAFE_INTEGER)(raw);
-  if (bytes !== 0 && bytes < 65_536) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least 65536 bytes, got ${bytes}`);
+  if (bytes !== 0 && bytes < MIN_CHUNK_SIZE_BYTES) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least ${MIN_CHUNK_SIZE_BYTES} bytes, got ${bytes}`);
   return bytes;
 }
 

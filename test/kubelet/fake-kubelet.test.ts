@@ -8,17 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Lab, LabContainer, LabPod } from '../src/index.ts';
-import { DEFAULT_LAB_IMAGE, FakeKubelet, httpsRequest, openLab, podHttp, runCommand, waitFor } from '../src/index.ts';
+import { DEFAULT_LAB_IMAGE, FakeKubelet, httpsRequest, openLab, podHttp, runCommand, stubLabContainer, waitFor } from '../src/index.ts';
 
 const TOKEN = 'node-agent-token';
-
-function stubContainer(state: string, checkpoint?: LabContainer['checkpoint']): LabContainer {
-  return {
-    id: 'stub',
-    state: () => Promise.resolve(state),
-    checkpoint: checkpoint ?? (() => Promise.reject(new Error('the stub cannot dump'))),
-  } as Partial<LabContainer> as LabContainer;
-}
 
 describe('the fake kubelet’s checkpoint API', () => {
   let dir: string;
@@ -29,7 +21,7 @@ describe('the fake kubelet’s checkpoint API', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cryo-fake-kubelet-test-'));
     kubelet = await FakeKubelet.start({ checkpointsDir: join(dir, 'checkpoints'), token: TOKEN, forbiddenTokens: ['other-sa-token'] });
-    kubelet.addPod({ namespace: 'shop', name: 'orders-0', containers: { app: stubContainer('running'), stopped: stubContainer('stopped') } });
+    kubelet.addPod({ namespace: 'shop', name: 'orders-0', containers: { app: stubLabContainer('running'), stopped: stubLabContainer('stopped') } });
   });
   afterAll(async () => {
     await kubelet.close();
@@ -82,7 +74,7 @@ describe('the fake kubelet’s checkpoint API', () => {
     kubelet.addPod({
       namespace: 'shop',
       name: 'broken-0',
-      containers: { app: stubContainer('running', () => Promise.resolve({ ok: false, durationMs: 5, log: '(00.01) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.\ncrun: checkpoint failed' })) },
+      containers: { app: stubLabContainer('running', () => Promise.resolve({ ok: false, durationMs: 5, log: '(00.01) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.\ncrun: checkpoint failed' })) },
     });
     const res = await call('POST', '/checkpoint/shop/broken-0/app?timeout=30');
     expect(res.status).toBe(500);
@@ -96,7 +88,7 @@ describe('the fake kubelet’s checkpoint API', () => {
   it('answers with the CRI deadline error when the dump outlasts max(timeout, the CRI default)', async () => {
     const slow = await FakeKubelet.start({ checkpointsDir: join(dir, 'slow'), token: TOKEN, criTimeoutSeconds: 1 });
     try {
-      slow.addPod({ namespace: 'shop', name: 'slow-0', containers: { app: stubContainer('running', () => new Promise((resolve) => setTimeout(() => resolve({ ok: false, durationMs: 1500, log: '' }), 1500))) } });
+      slow.addPod({ namespace: 'shop', name: 'slow-0', containers: { app: stubLabContainer('running', () => new Promise((resolve) => setTimeout(() => resolve({ ok: false, durationMs: 1500, log: '' }), 1500))) } });
       const started = performance.now();
       const res = await httpsRequest({ port: slow.port, ca: slow.caPem, servername: 'localhost', agent: false }, 'POST', '/checkpoint/shop/slow-0/app?timeout=1', undefined, { authorization: `Bearer ${TOKEN}` });
       expect([res.status, res.text]).toEqual([500, 'checkpointing of shop/slow-0/app failed (rpc error: code = DeadlineExceeded desc = context deadline exceeded)']);

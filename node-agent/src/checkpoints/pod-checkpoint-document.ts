@@ -19,7 +19,6 @@ export interface PodCheckpointInput {
 
 export function podCheckpointOf({ checkpoint, pod, containers, createdAt }: PodCheckpointInput): PodCheckpoint {
   const spec = pod.spec ?? { containers: [] };
-  const done = new Set(containers.map((c) => c.name));
   const byName = new Map(containers.map((c) => [c.name, c]));
   return {
     apiVersion: CHECKPOINT_API_VERSION,
@@ -42,6 +41,6 @@ export function podCheckpointOf({ checkpoint, pod, containers, createdAt }: PodC
       const { stored } = item;
       return [{ name: c.name, image: c.image ?? '', restoreReference: stored.restoreReference, referenceType: stored.referenceType, digest: stored.digest, sizeBytes: stored.sizeBytes, mountDestinations: item.mountDestinations }];
     }),
-    notCheckpointed: spec.containers.map((c) => c.name).filter((name) => !done.has(name)),
+    notCheckpointed: spec.containers.map((c) => c.name).filter((name) => !byName.has(name)),
   };
 }

@@ -12,19 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { createCertificateAuthority } from '@cryo/common';
 import type { Lab, LabContainer, LabPod } from '@cryo/test';
-import { captureLogger, FakeKubelet, openLab, podHttp, waitFor, writeProjectedVolume, rejectionOf } from '@cryo/test';
+import { captureLogger, FakeKubelet, openLab, podHttp, stubLabContainer, waitFor, writeProjectedVolume, rejectionOf } from '@cryo/test';
 import { KubeletClient, KubeletError, type KubeletClientOptions } from './kubelet-client.ts';
 
 const TOKEN = 'node-agent-token-1';
 const RBAC_FIX = "the node agent's service account lacks nodes/checkpoint create: apply manifests/node-agent-rbac.yaml";
-
-function stubContainer(state: string, checkpoint?: LabContainer['checkpoint']): LabContainer {
-  return {
-    id: 'stub-app',
-    state: () => Promise.resolve(state),
-    checkpoint: checkpoint ?? (() => Promise.reject(new Error('the stub cannot dump'))),
-  } as Partial<LabContainer> as LabContainer;
-}
 
 describe('KubeletClient against the kubelet’s answers', () => {
   let dir: string;
@@ -43,7 +35,8 @@ describe('KubeletClient against the kubelet’s answers', () => {
       namespace: 'shop',
       name: 'orders-0',
       containers: {
-        app: stubContainer('running', () => Promise.resolve({ ok: false, durationMs: 3, log: '(00.02) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.\ncrun: checkpoint failed' })),
+        // Its id, stub-app, is what the runtime's error below quotes.
+        app: stubLabContainer('running', () => Promise.resolve({ ok: false, durationMs: 3, log: '(00.02) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.\ncrun: checkpoint failed' }), 'stub-app'),
       },
     });
   });

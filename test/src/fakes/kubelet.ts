@@ -41,6 +41,19 @@ export interface FakeKubeletPod {
   images?: Record<string, string>;
 }
 
+/**
+ * A container the fake kubelet can answer for without the lab: its state is fixed and its
+ * checkpoint is what the test says (by default it cannot dump). For the kubelet's paths and
+ * errors; the real dumps use lab containers.
+ */
+export function stubLabContainer(state: string, checkpoint?: LabContainer['checkpoint'], id = 'stub'): LabContainer {
+  return {
+    id,
+    state: () => Promise.resolve(state),
+    checkpoint: checkpoint ?? (() => Promise.reject(new Error('the stub cannot dump'))),
+  } as Partial<LabContainer> as LabContainer;
+}
+
 export interface FakeKubeletOptions {
   /** Where archives go: the kubelet's `<root dir>/checkpoints` (created). */
   checkpointsDir: string;

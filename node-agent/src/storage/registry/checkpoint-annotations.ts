@@ -12,6 +12,7 @@
  * checkpoint an image is and when it was made. Empty values are left out: a runtime reads an
  * empty base image name as a name.
  */
+import type { PodCheckpoint } from '@cryo/common';
 import type { StoreRequest } from '../checkpoint-store.ts';
 
 export const CRIO = 'io.kubernetes.cri-o.annotations.checkpoint.';
@@ -52,14 +53,31 @@ function withoutEmpty(entries: [string, string][]): Record<string, string> {
   return Object.fromEntries(entries.filter(([, v]) => v !== ''));
 }
 
+/** Whose checkpoint it is: what list() and retention read back, on an image and on a pod's index alike. */
+function identityEntries(checkpoint: StoreRequest['checkpoint'], pod: StoreRequest['pod']): [string, string][] {
+  return [
+    [CRYO_ANNOTATIONS.namespace, checkpoint.namespace],
+    [CRYO_ANNOTATIONS.checkpointName, checkpoint.name],
+    [CRYO_ANNOTATIONS.checkpointUid, checkpoint.uid],
+    [CRYO_ANNOTATIONS.podName, pod.name],
+    [CRYO_ANNOTATIONS.podUid, pod.uid],
+  ];
+}
+
+/** The annotations of a pod checkpoint's index: its identity, when it was stored, and the document itself. */
+export function podCheckpointAnnotations(document: PodCheckpoint): Record<string, string> {
+  return withoutEmpty([
+    ...identityEntries(document.checkpoint, document.pod),
+    [CRYO_ANNOTATIONS.created, document.createdAt],
+    [OCI_CREATED, document.createdAt],
+    [CRYO_ANNOTATIONS.pod, JSON.stringify(document)],
+  ]);
+}
+
 export function cryoAnnotations(request: StoreRequest, created: Date): Record<string, string> {
   const { archive } = request;
   return withoutEmpty([
-    [CRYO_ANNOTATIONS.namespace, request.checkpoint.namespace],
-    [CRYO_ANNOTATIONS.checkpointName, request.checkpoint.name],
-    [CRYO_ANNOTATIONS.checkpointUid, request.checkpoint.uid],
-    [CRYO_ANNOTATIONS.podName, request.pod.name],
-    [CRYO_ANNOTATIONS.podUid, request.pod.uid],
+    ...identityEntries(request.checkpoint, request.pod),
     [CRYO_ANNOTATIONS.containerName, request.containerName],
     [CRYO_ANNOTATIONS.created, created.toISOString()],
     [CRYO_ANNOTATIONS.checkpointedTime, archive.checkpointedTime],

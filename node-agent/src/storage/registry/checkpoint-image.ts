@@ -12,7 +12,7 @@ import os from 'node:os';
 import type { PodCheckpoint } from '@cryo/common';
 import type { StoreRequest } from '../checkpoint-store.ts';
 import type { HostFacts } from './checkpoint-annotations.ts';
-import { checkpointAnnotations, CRYO_ANNOTATIONS, cryoAnnotations, OCI_CREATED } from './checkpoint-annotations.ts';
+import { checkpointAnnotations, CRYO_ANNOTATIONS, cryoAnnotations, podCheckpointAnnotations } from './checkpoint-annotations.ts';
 import { OCI_INDEX, OCI_MANIFEST } from './registry-client.ts';
 
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -95,16 +95,7 @@ export function buildPodCheckpointIndex({ document, images }: PodCheckpointIndex
       size: image.sizeBytes,
       annotations: { [CRYO_ANNOTATIONS.containerName]: image.name },
     })),
-    annotations: {
-      [CRYO_ANNOTATIONS.namespace]: document.checkpoint.namespace,
-      [CRYO_ANNOTATIONS.checkpointName]: document.checkpoint.name,
-      [CRYO_ANNOTATIONS.checkpointUid]: document.checkpoint.uid,
-      [CRYO_ANNOTATIONS.podName]: document.pod.name,
-      [CRYO_ANNOTATIONS.podUid]: document.pod.uid,
-      [CRYO_ANNOTATIONS.created]: document.createdAt,
-      [OCI_CREATED]: document.createdAt,
-      [CRYO_ANNOTATIONS.pod]: JSON.stringify(document),
-    },
+    annotations: podCheckpointAnnotations(document),
   };
   const bytes = Buffer.from(JSON.stringify(index));
   return { bytes, digest: sha256Digest(bytes) };

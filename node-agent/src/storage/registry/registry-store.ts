@@ -59,6 +59,8 @@ export interface RegistryStoreOptions {
   host?: HostFacts;
 }
 
+/** The smallest chunk a store takes: smaller PATCHes only multiply round trips. */
+export const MIN_CHUNK_SIZE_BYTES = 64 * 1024;
 /** No limit: one PATCH carries the whole layer. */
 const WHOLE_LAYER = Number.MAX_SAFE_INTEGER;
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialMs: 500, maxMs: 10_000 };
@@ -75,6 +77,12 @@ interface ManifestJson {
 
 /** What a tag names: a container's checkpoint image (a retention entry), or a pod checkpoint's index. */
 type TagContent = { image: StoredEntry } | { podIndex: { digest: string; images: string[] } };
+
+/** The images among `contents`, oldest first; two tags on one manifest are one checkpoint. */
+function entriesOf(contents: readonly TagContent[]): StoredEntry[] {
+  const entries = new Map(contents.flatMap((c) => ('image' in c ? [[c.image.restoreReference, c.image] as const] : [])));
+  return [...entries.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+}
 
 export class RegistryStore implements CheckpointStore {
   readonly kind = 'registry' as const;
@@ -101,8 +109,8 @@ export class RegistryStore implements CheckpointStore {
     }
     this.repository = `${registry}/${name}`;
     this.chunkSizeBytes = options.chunkSizeBytes ?? WHOLE_LAYER;
-    if (!Number.isInteger(this.chunkSizeBytes) || this.chunkSizeBytes < 64 * 1024) {
-      throw new StoreError(`the registry store's chunkSizeBytes must be an integer of at least 65536, got ${options.chunkSizeBytes}`, { retriable: false });
+    if (!Number.isInteger(this.chunkSizeBytes) || this.chunkSizeBytes < MIN_CHUNK_SIZE_BYTES) {
+      throw new StoreError(`the registry store's chunkSizeBytes must be an integer of at least ${MIN_CHUNK_SIZE_BYTES}, got ${options.chunkSizeBytes}`, { retriable: false });
     }
     this.transport = new HttpTransport({ ca: options.caBundle, timeoutMs: options.requestTimeoutMs ?? 120_000 });
     const auth = new RegistryAuth({ registry, credentials, transport: this.transport });
@@ -164,10 +172,7 @@ export class RegistryStore implements CheckpointStore {
   }
 
   async list(): Promise<StoredEntry[]> {
-    const images = (await this.scanTags()).flatMap((c) => ('image' in c ? [c.image] : []));
-    // Two tags on one manifest are one checkpoint.
-    const entries = new Map(images.map((e) => [e.restoreReference, e]));
-    return [...entries.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    return entriesOf(await this.scanTags());
   }
 
   /** What every tag of the repository names, read `listConcurrency` manifests at a time. */
@@ -188,7 +193,9 @@ export class RegistryStore implements CheckpointStore {
   /** Deletes, oldest first, the manifests the shared retention rule (../retention.ts) selects; their blobs go at the registry's garbage collection. */
   async applyRetention(policy: RetentionPolicy): Promise<RetentionResult> {
     validateRetentionPolicy(policy);
-    const entries = await this.list();
+    // One scan serves both: the images retention weighs, and the pod indexes that go with them.
+    const contents = await this.scanTags();
+    const entries = entriesOf(contents);
     const doomed = selectForRemoval(entries, policy, this.now());
     const removed: StoredEntry[] = [];
     const failures: StoreError[] = [];
@@ -206,16 +213,16 @@ export class RegistryStore implements CheckpointStore {
       const first = failures[0];
       throw new StoreError(`retention removed ${removed.length} of ${doomed.length} checkpoint images; ${failures.length} failed: ${first.message}`, { retriable: failures.every((f) => f.retriable), cause: first });
     }
-    await this.removePodIndexesOf(removed);
+    await this.removePodIndexesOf(contents, removed);
     const gone = new Set(doomed);
     return { kept: entries.filter((e) => !gone.has(e)), removed };
   }
 
   /** A pod checkpoint is whole or gone: the indexes naming an image retention removed go too. */
-  private async removePodIndexesOf(removed: readonly StoredEntry[]): Promise<void> {
+  private async removePodIndexesOf(contents: readonly TagContent[], removed: readonly StoredEntry[]): Promise<void> {
     if (removed.length === 0) return;
     const gone = new Set(removed.map((e) => e.restoreReference.slice(e.restoreReference.indexOf('@') + 1)));
-    for (const content of await this.scanTags()) {
+    for (const content of contents) {
       if (!('podIndex' in content) || !content.podIndex.images.some((d) => gone.has(d))) continue;
       await this.client.deleteManifest(content.podIndex.digest).then(
         () => this.logger?.info({ podCheckpoint: `${this.repository}@${content.podIndex.digest}` }, 'pod checkpoint index removed with its container images by retention'),
