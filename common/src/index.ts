@@ -1,6 +1,7 @@
 export * from './api/checkpoint.ts';
 export * from './api/pod-checkpoint.ts';
 export * as annotations from './annotations.ts';
+export * as nodeLabels from './node-labels.ts';
 export * from './hook-socket.ts';
 export * from './logger.ts';
 export * from './metrics.ts';

@@ -1,9 +1,17 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { CheckpointHooks } from './checkpoint-hooks.ts';
+import type { HookContext } from './hook-registry.ts';
+import { silentHookLogger } from './hook-logger.ts';
+import { PROTOCOL_PATH } from './protocol.ts';
 import { SDK_VERSION } from './version.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,5 +40,84 @@ describe('the package', () => {
   it('reports the version in package.json', () => {
     const pkg = JSON.parse(readFileSync(path.join(here, '../package.json'), 'utf8')) as { version: string };
     expect(SDK_VERSION).toBe(pkg.version);
+  });
+});
+
+describe('CheckpointHooks when the agent is gone after ready (the outcome fallback)', () => {
+  let dir: string;
+  let socketPath: string;
+  let hostnameFile: string;
+  let hooks: CheckpointHooks | undefined;
+  let server: Server | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cryo-sdk-fallback-'));
+    socketPath = path.join(dir, 'agent.sock');
+    hostnameFile = path.join(dir, 'hostname');
+  });
+
+  afterEach(async () => {
+    await hooks?.stop();
+    server?.closeAllConnections();
+    await new Promise((resolve) => (server?.listening ? server.close(resolve) : resolve(undefined)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * An agent that welcomes, asks for a checkpoint, and vanishes once answered `ready` (socket
+   * gone, as when the node agent died mid-checkpoint). `afterReady` then plays the runtime: it
+   * may put the new pod's name in the hostname file, as a restore into another pod does.
+   */
+  async function checkpointWithoutOutcome(afterReady: () => Promise<void>): Promise<HookContext> {
+    server = createServer();
+    const wss = new WebSocketServer({ server, path: PROTOCOL_PATH });
+    wss.on('connection', (ws) => {
+      ws.on('message', (data: Buffer) => {
+        const message = JSON.parse(data.toString('utf8')) as { type: string; sessionId: string };
+        if (message.type === 'hello') {
+          const session = { protocol: 1, sessionId: message.sessionId, podUid: 'a1', podName: 'orders-0', namespace: 'shop', heartbeatIntervalMs: 10_000 };
+          ws.send(JSON.stringify({ type: 'welcome', ...session }));
+          ws.send(JSON.stringify({ type: 'prepare', id: 'p-1', checkpointId: 'shop/orders-warm', reason: '', deadline: new Date(Date.now() + 5_000).toISOString(), timeoutMs: 5_000 }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(socketPath, resolve));
+    const outcome = new Promise<HookContext>((resolve) => {
+      hooks = new CheckpointHooks({ socketPath, hostnameFile, podUid: 'a1', logger: silentHookLogger, outcomeTimeoutMs: 500 });
+      hooks.register({ name: 'probe', afterRestore: (context) => resolve(context) });
+      hooks.on('answered', (message) => {
+        if (message.type !== 'ready') return;
+        void (async () => {
+          wss.close();
+          server!.closeAllConnections();
+          await new Promise((done) => server!.close(done));
+          await rm(socketPath, { force: true });
+          await afterReady();
+        })();
+      });
+      hooks.start();
+    });
+    return outcome;
+  }
+
+  it('reads /etc/hostname: a copy whose UTS hostname is still the original one is restored', async () => {
+    await writeFile(hostnameFile, 'orders-0\n');
+    // containerd + runc restore the original's UTS hostname (os.hostname() does not change here
+    // either); only the file the runtime mounts from the new pod's sandbox names the new pod.
+    const context = await checkpointWithoutOutcome(() => writeFile(hostnameFile, 'orders-copy-1\n'));
+    expect(context).toMatchObject({ checkpointId: 'shop/orders-warm', outcome: 'restored', restoreCount: 1 });
+    expect(hooks!.restores).toBe(1);
+  });
+
+  it('runs the post-restore hooks as aborted when the hostname file did not change', async () => {
+    await writeFile(hostnameFile, 'orders-0\n');
+    const context = await checkpointWithoutOutcome(() => Promise.resolve());
+    expect(context).toMatchObject({ checkpointId: 'shop/orders-warm', outcome: 'aborted', restoreCount: 0 });
+  });
+
+  it('falls back to os.hostname() when the file cannot be read', async () => {
+    // No file at prepare: os.hostname() is read. The same name in the file afterwards is no change.
+    const context = await checkpointWithoutOutcome(() => writeFile(hostnameFile, `${os.hostname()}\n`));
+    expect(context).toMatchObject({ outcome: 'aborted', restoreCount: 0 });
   });
 });

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import WebSocket from 'ws';
@@ -44,6 +44,13 @@ export interface CheckpointHooksOptions {
   logger?: HookLogger;
   /** Run the post-restore hooks anyway if the agent has not told the outcome this long after `ready`. Default 120 s. */
   outcomeTimeoutMs?: number;
+  /**
+   * The pod's hostname as that fallback reads it, before `ready` and when it gives up: the
+   * outcome is `restored` if it changed. Default /etc/hostname, which the runtime mounts from the
+   * pod's sandbox (a restored copy sees its new pod's name there, where the UTS hostname may be
+   * the original's); os.hostname() when the file cannot be read or is empty.
+   */
+  hostnameFile?: string;
   /** Retry interval while a checkpoint's outcome is pending. Default 20–50 ms. */
   pendingRetryMs?: { min: number; max: number };
   /** Backoff otherwise. Default 100 ms doubling to 5 s. */
@@ -62,6 +69,8 @@ export interface CheckpointHooksEvents {
 export type CheckpointHooksState = 'idle' | 'connecting' | 'connected' | 'checkpointing' | 'stopped';
 
 const UNSUPPORTED_VERSION_RETRY_MS = 60_000;
+/** Where the runtime puts the pod's hostname: bind-mounted from the pod's sandbox by CRI-O and containerd alike. */
+const DEFAULT_HOSTNAME_FILE = '/etc/hostname';
 
 export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
   readonly socketPath: string;
@@ -70,6 +79,7 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
   private readonly container: string;
   private readonly logger: HookLogger;
   private readonly outcomeTimeoutMs: number;
+  private readonly hostnameFile: string;
   private readonly pendingRetryMs: { min: number; max: number };
   private readonly retryMs: { initial: number; max: number };
 
@@ -103,6 +113,7 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     this.sessionId = options.sessionId ?? randomBytes(16).toString('hex');
     this.logger = options.logger ?? stderrLogger;
     this.outcomeTimeoutMs = options.outcomeTimeoutMs ?? 120_000;
+    this.hostnameFile = options.hostnameFile ?? DEFAULT_HOSTNAME_FILE;
     this.pendingRetryMs = options.pendingRetryMs ?? { min: 20, max: 50 };
     this.retryMs = options.retryMs ?? { initial: 100, max: 5_000 };
     this.retryDelayMs = this.retryMs.initial;
@@ -301,7 +312,7 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     // Checkpointed again right after a restore: the previous post-restore hooks finish first.
     await this.afterRestoreRun;
     this.busy = true;
-    this.hostnameAtPrepare = os.hostname();
+    this.hostnameAtPrepare = podHostname(this.hostnameFile);
     const timeoutMs = typeof prepare.timeoutMs === 'number' && prepare.timeoutMs > 0 ? prepare.timeoutMs : 10_000;
     const context: HookContext = {
       checkpointId,
@@ -336,8 +347,9 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
 
   private onOutcomeTimeout(): void {
     if (this.pendingCheckpoint === null) return;
-    // A restored copy runs in another pod, whose hostname it now has.
-    const restored = os.hostname() !== this.hostnameAtPrepare;
+    // A restored copy runs in another pod: /etc/hostname is that pod's (the UTS hostname may
+    // still be the original's: containerd and runc restore it with the process).
+    const restored = podHostname(this.hostnameFile) !== this.hostnameAtPrepare;
     this.logger.warn(
       { checkpointId: this.pendingCheckpoint, assumed: restored ? 'restored' : 'aborted' },
       'no checkpoint outcome from the agent; running the post-restore hooks anyway',
@@ -401,6 +413,17 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
       this.emit('answered', message as Ready | Failed);
     }
   }
+}
+
+/** The content of the hostname file, trimmed; os.hostname() when it cannot be read or is empty. Never cached. */
+function podHostname(file: string): string {
+  try {
+    const name = readFileSync(file, 'utf8').trim();
+    if (name !== '') return name;
+  } catch {
+    // Not mounted (outside Kubernetes) or not readable: the UTS hostname is the best left.
+  }
+  return os.hostname();
 }
 
 function failedMessage(id: string, checkpointId: string, hookDurationMs: number, errors: Failed['errors']): Failed {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readNodeAgentConfig } from './config.ts';
+import { describeOptions } from '@cryo/common';
+import { nodeAgentOptionSpecs, readNodeAgentConfig } from './config.ts';
 
 describe('readNodeAgentConfig', () => {
   const withNode = (...flags: string[]) => readNodeAgentConfig(['--node-name', 'node-a', ...flags], {});
@@ -13,5 +14,35 @@ describe('readNodeAgentConfig', () => {
   it('refuses a chunk size too small to be a sensible PATCH, or no number, naming the flag', () => {
     expect(() => withNode('--registry-chunk-size', '4096')).toThrow(/--registry-chunk-size.*expected 0 \(the whole layer in one PATCH\) or at least 65536 bytes, got 4096/);
     expect(() => withNode('--registry-chunk-size', 'lots')).toThrow(/--registry-chunk-size/);
+  });
+
+  it("reads CRIU's logs only in containerd's k8s.io task directory and CRI-O's container directory unless told other absolute directories", () => {
+    expect(withNode().criuLogDirs).toEqual(['/run/containerd/io.containerd.runtime.v2.task/k8s.io', '/var/lib/containers/storage/overlay-containers']);
+    expect(withNode('--criu-log-dirs', '/run/a, /var/lib/b,').criuLogDirs).toEqual(['/run/a', '/var/lib/b']);
+    expect(readNodeAgentConfig(['--node-name', 'n'], { CRYO_CRIU_LOG_DIRS: '/run/c' }).criuLogDirs).toEqual(['/run/c']);
+  });
+
+  it('refuses CRIU log directories that are not absolute, naming the flag, the env var and each one', () => {
+    expect(() => withNode('--criu-log-dirs', '/run/a,run/b,./c')).toThrow(
+      '--criu-log-dirs (env CRYO_CRIU_LOG_DIRS): expected absolute paths separated by commas; not absolute: "run/b", "./c"',
+    );
+    expect(() => withNode('--criu-log-dirs', ', ,')).toThrow('--criu-log-dirs (env CRYO_CRIU_LOG_DIRS): expected absolute paths separated by commas, got ", ,"');
+  });
+
+  it('detects whether the runtime restores unless --runtime-restore says so; refuses another value, naming the choices', () => {
+    expect(withNode().runtimeRestore).toBe('auto');
+    expect(withNode('--runtime-restore', 'enabled').runtimeRestore).toBe('enabled');
+    expect(readNodeAgentConfig(['--node-name', 'n'], { CRYO_RUNTIME_RESTORE: 'disabled' }).runtimeRestore).toBe('disabled');
+    expect(() => withNode('--runtime-restore', 'on')).toThrow('--runtime-restore (env CRYO_RUNTIME_RESTORE): expected auto, enabled, disabled, got "on"');
+  });
+
+  it("reads the runtimes' config files where they are by default, or at other absolute paths", () => {
+    expect(withNode()).toMatchObject({ containerdConfig: '/etc/containerd/config.toml', crioConfig: '/etc/crio/crio.conf', crioConfigDir: '/etc/crio/crio.conf.d' });
+    expect(withNode('--containerd-config', '/var/lib/rancher/k3s/agent/etc/containerd/config.toml').containerdConfig).toBe('/var/lib/rancher/k3s/agent/etc/containerd/config.toml');
+    expect(() => withNode('--crio-config-dir', 'crio.conf.d')).toThrow('--crio-config-dir (env CRYO_CRIO_CONFIG_DIR): expected an absolute path, got "crio.conf.d"');
+  });
+
+  it('shows the CRIU log directory default in --help as the flag would take it, quoted like the other paths', () => {
+    expect(describeOptions(nodeAgentOptionSpecs)).toContain('--criu-log-dirs <value>   env CRYO_CRIU_LOG_DIRS, default "/run/containerd/io.containerd.runtime.v2.task/k8s.io,/var/lib/containers/storage/overlay-containers"\n');
   });
 });

@@ -2,7 +2,10 @@
  * The node agent's configuration: flags and env vars with documented defaults
  * (README.md#node-agent-configuration lists the same table).
  */
-import { OptionError, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { isAbsolute } from 'node:path';
+import { nodeLabels, OptionError, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
+import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
 
 function parseFileMode(raw: string): number {
@@ -19,6 +22,26 @@ function parseChunkSize(raw: string): number {
   const bytes = parseInteger(0, Number.MAX_SAFE_INTEGER)(raw);
   if (bytes !== 0 && bytes < MIN_CHUNK_SIZE_BYTES) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least ${MIN_CHUNK_SIZE_BYTES} bytes, got ${bytes}`);
   return bytes;
+}
+
+/** A comma-separated list of absolute paths: the agent may be run from any directory, so no relative ones. */
+function parseAbsolutePaths(raw: string): readonly string[] {
+  const paths = raw.split(',').map((path) => path.trim()).filter((path) => path !== '');
+  if (paths.length === 0) throw new OptionError(`expected absolute paths separated by commas, got "${raw}"`);
+  const relative = paths.filter((path) => !isAbsolute(path));
+  if (relative.length > 0) throw new OptionError(`expected absolute paths separated by commas; not absolute: ${relative.map((path) => `"${path}"`).join(', ')}`);
+  return paths;
+}
+
+function parseAbsolutePath(raw: string): string {
+  if (!isAbsolute(raw)) throw new OptionError(`expected an absolute path, got "${raw}"`);
+  return raw;
+}
+
+function parseRuntimeRestore(raw: string): RuntimeRestoreSetting {
+  const setting = RUNTIME_RESTORE_SETTINGS.find((s) => s === raw);
+  if (setting === undefined) throw new OptionError(`expected ${RUNTIME_RESTORE_SETTINGS.join(', ')}, got "${raw}"`);
+  return setting;
 }
 
 export const nodeAgentOptionSpecs = {
@@ -62,6 +85,26 @@ export const nodeAgentOptionSpecs = {
   kubeletCheckpointsDir: {
     flag: '--kubelet-checkpoints-dir', env: 'CRYO_KUBELET_CHECKPOINTS_DIR', default: '/var/lib/kubelet/checkpoints', parse: parseString,
     description: "Where the kubelet writes archives; mounted at the same path, so the paths it answers are the agent's.",
+  } satisfies OptionSpec<string>,
+  criuLogDirs: {
+    flag: '--criu-log-dirs', env: 'CRYO_CRIU_LOG_DIRS', default: [CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR] as readonly string[], defaultText: JSON.stringify(`${CONTAINERD_K8S_TASK_DIR},${CRIO_CONTAINERS_DIR}`), parse: parseAbsolutePaths,
+    description: "Comma-separated absolute directories (mounted read-only at the same paths) where the runtime keeps CRIU's dump logs; a failed dump's message gets CRIU's error lines from a log the runtime names inside one.",
+  } satisfies OptionSpec<readonly string[]>,
+  runtimeRestore: {
+    flag: RUNTIME_RESTORE_FLAG, env: 'CRYO_RUNTIME_RESTORE', default: 'auto' as RuntimeRestoreSetting, parse: parseRuntimeRestore,
+    description: `Whether this node's runtime restores checkpoints: auto (decided from its version and config files), enabled or disabled (the operator says so). The agent labels the node ${nodeLabels.RESTORE_RUNTIME}=<runtime> when it does; restoring pods run only on nodes so labelled.`,
+  } satisfies OptionSpec<RuntimeRestoreSetting>,
+  containerdConfig: {
+    flag: '--containerd-config', env: 'CRYO_CONTAINERD_CONFIG', default: '/etc/containerd/config.toml', parse: parseAbsolutePath,
+    description: "containerd's config file (mounted read-only at the same path; its imports are read too): --runtime-restore=auto reads enable_experimental_restore_via_create from it for containerd 2.2.7+ and 2.3.4+.",
+  } satisfies OptionSpec<string>,
+  crioConfig: {
+    flag: '--crio-config', env: 'CRYO_CRIO_CONFIG', default: '/etc/crio/crio.conf', parse: parseAbsolutePath,
+    description: "CRI-O's config file (mounted read-only at the same path): --runtime-restore=auto reads [crio.checkpoint_restore] container_level_enabled and [crio.runtime] enable_criu_support from it.",
+  } satisfies OptionSpec<string>,
+  crioConfigDir: {
+    flag: '--crio-config-dir', env: 'CRYO_CRIO_CONFIG_DIR', default: '/etc/crio/crio.conf.d', parse: parseAbsolutePath,
+    description: "CRI-O's drop-in directory: its *.conf files, in name order, override --crio-config, as CRI-O applies them.",
   } satisfies OptionSpec<string>,
   checkpointTimeoutSeconds: {
     flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 120, defaultText: '2m', parse: parseDurationSeconds,

@@ -18,6 +18,7 @@ import { CheckpointRunner } from './checkpoints/checkpoint-runner.ts';
 import { StoreResolver } from './checkpoints/store-resolver.ts';
 import { KubeletClient } from './kubelet/kubelet-client.ts';
 import { readCheckpointArchive } from './archive/checkpoint-archive.ts';
+import { RestoreRuntimeLabel } from './node/restore-runtime-label.ts';
 
 export interface RunningNodeAgent {
   port: number;
@@ -49,6 +50,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     baseUrl: kubeletUrl === '' ? 'https://127.0.0.1:10250' : kubeletUrl,
     tokenFile: config.tokenFile,
     ...(config.kubeletInsecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : { caFile: config.kubeletCaFile }),
+    criuLogDirs: config.criuLogDirs,
     logger: logger.child({ part: 'kubelet' }),
   });
   const stores = new StoreResolver(
@@ -102,6 +104,14 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     onPod: (pod) => checkpoints.podChanged(pod),
   });
   pods.watcher = watcher;
+  const restoreRuntimeLabel = new RestoreRuntimeLabel({
+    kubeConfig,
+    nodeName: config.nodeName,
+    setting: config.runtimeRestore,
+    configPaths: { containerdConfig: config.containerdConfig, crioConfig: config.crioConfig, crioConfigDir: config.crioConfigDir },
+    logger: logger.child({ part: 'restore-runtime' }),
+    metrics,
+  });
   const http = createHealthServer(metrics, () => {
     if (!watcher.hasSynced) return 'pod watch not synced yet';
     if (!checkpoints.hasSynced) return 'Checkpoint watch not synced yet';
@@ -112,6 +122,8 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
   try {
     await watcher.start();
     await checkpoints.start();
+    // Never fails the start: without the label no pod restores here, checkpoints work all the same.
+    await restoreRuntimeLabel.start();
   } catch (error) {
     await watcher.stop().catch(() => {});
     await new Promise((resolve) => http.close(resolve));
@@ -124,6 +136,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     checkpoints,
     metrics,
     async stop() {
+      await restoreRuntimeLabel.stop();
       await checkpoints.stop();
       await watcher.stop();
       await hooks.close();

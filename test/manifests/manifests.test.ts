@@ -5,10 +5,10 @@
  * Cryo promises (least privilege, no root where it can be avoided, no single point of failure).
  */
 import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { V1Condition } from '@kubernetes/client-node';
 import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
-import type { IMutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import type { IMutatingWebhookConfiguration, IValidatingAdmissionPolicy, IValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import type { IDaemonSet, IDeployment } from 'kubernetes-models/apps/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IClusterRole, IClusterRoleBinding, IPolicyRule, IRole, IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
@@ -21,6 +21,7 @@ import {
   CHECKPOINT_PHASES,
   CHECKPOINT_PLURAL,
   CHECKPOINT_VERSION,
+  CONTAINER_RUNTIMES,
   type Checkpoint,
   type CheckpointedContainer,
   type CheckpointSpec,
@@ -63,6 +64,8 @@ const agentDefaults = {
   namespace: nodeAgentOptionSpecs.namespace.default,
   hostHooksDir: nodeAgentOptionSpecs.hostHooksDir.default,
   kubeletCheckpointsDir: nodeAgentOptionSpecs.kubeletCheckpointsDir.default,
+  criuLogDirs: nodeAgentOptionSpecs.criuLogDirs.default,
+  runtimeConfigFiles: [nodeAgentOptionSpecs.containerdConfig.default, nodeAgentOptionSpecs.crioConfig.default, nodeAgentOptionSpecs.crioConfigDir.default],
 };
 
 /** The label naming the component an object belongs to. */
@@ -80,7 +83,10 @@ const COMPONENTS: Record<string, { namespace: string; podSecurity: 'restricted' 
   [NODE_AGENT]: { namespace: agentDefaults.namespace, podSecurity: 'privileged' },
 };
 
-const CLUSTER_SCOPED_KINDS = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'];
+const CLUSTER_SCOPED_KINDS = [
+  'Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+];
 
 /** The kinds manifests/ holds, typed as the Kubernetes API defines them (kubernetes-models). */
 interface Kinds {
@@ -96,6 +102,8 @@ interface Kinds {
   DaemonSet: IDaemonSet;
   PodDisruptionBudget: IPodDisruptionBudget;
   MutatingWebhookConfiguration: IMutatingWebhookConfiguration;
+  ValidatingAdmissionPolicy: IValidatingAdmissionPolicy;
+  ValidatingAdmissionPolicyBinding: IValidatingAdmissionPolicyBinding;
 }
 type Loaded<K extends keyof Kinds> = Kinds[K] & KubeObject;
 
@@ -449,10 +457,16 @@ describe('RBAC grants the node agent what it uses and no more', () => {
     expectNoBroadRules(rules);
   });
 
-  it('may call the kubelet checkpoint API (nodes/checkpoint create), and nothing else on nodes', () => {
+  it('may call the kubelet checkpoint API (nodes/checkpoint create) and read and patch Nodes (its restore-runtime label), nothing else on nodes', () => {
     const nodeRules = rulesOn((r) => r === 'nodes' || r.startsWith('nodes/'));
-    expect(nodeRules.map(plain)).toEqual([{ apiGroups: [''], resources: ['nodes/checkpoint'], verbs: ['create'] }]);
-    expect(nodeRules[0].role.kind).toBe('ClusterRole');
+    // get and patch on nodes: the agent reads its Node's runtime version and sets or removes
+    // one label with a merge patch. No list, watch, update, delete or nodes/status, and never
+    // nodes/proxy; the ValidatingAdmissionPolicy below narrows patch to its own Node's cryo.dev/ labels.
+    expect(nodeRules.map(plain)).toEqual([
+      { apiGroups: [''], resources: ['nodes/checkpoint'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+    ]);
+    for (const { role } of nodeRules) expect(role.kind).toBe('ClusterRole');
   });
 
   it('reads pods in every namespace (get, list, watch), never writes them nor reaches a subresource', () => {
@@ -486,6 +500,7 @@ describe('RBAC grants the node agent what it uses and no more', () => {
 
   it('has those rules and no other', () => {
     expect(rules.map(({ role, rule }) => `${role.kind} ${(rule.apiGroups ?? []).join(',')}/${(rule.resources ?? []).join(',')}`).sort()).toEqual([
+      'ClusterRole /nodes',
       'ClusterRole /nodes/checkpoint',
       'ClusterRole /pods',
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
@@ -612,12 +627,36 @@ describe('the node agent DaemonSet', () => {
     expect(Object.values(nodeAgentOptionSpecs).find((spec) => spec.flag === flag)?.default).toBe(path);
   });
 
+  it.each(agentDefaults.criuLogDirs.map((path) => [path]))('mounts the --criu-log-dirs default (%s) from the host at the same path, read-only, created when missing', (path) => {
+    const mount = mountAt(path);
+    expect(mount, `a volumeMount at ${path}`).toBeDefined();
+    expect(volume(mount?.name)?.hostPath).toEqual({ path, type: 'DirectoryOrCreate' });
+    // The agent only reads CRIU's logs there; the runtime's task bundles are none of its business.
+    expect(mount?.readOnly).toBe(true);
+    // Containers' rootfs mounts below containerd's must go when containerd unmounts them on the
+    // host; CRI-O's has none and refuses HostToContainer there (see the manifest).
+    expect(mount?.mountPropagation).toBe(path.startsWith('/run/containerd/') ? 'HostToContainer' : undefined);
+    expect(mount?.subPath).toBeUndefined();
+  });
+
+  it.each(agentDefaults.runtimeConfigFiles.map((path) => [path]))('mounts the directory of %s (a runtime config default) from the host at the same path, read-only', (path) => {
+    // The directory, not the file: an edited file is seen, and a missing one is no failed mount.
+    const mount = mountAt(dirname(path));
+    expect(mount, `a volumeMount at ${dirname(path)}`).toBeDefined();
+    expect(volume(mount?.name)?.hostPath).toEqual({ path: mount!.mountPath, type: 'DirectoryOrCreate' });
+    // The agent only reads the switch that turns restore on; the runtime's config stays the runtime's.
+    expect(mount?.readOnly).toBe(true);
+    expect(mount?.subPath).toBeUndefined();
+  });
+
   it('mounts no other host path; /tmp is an emptyDir', () => {
     const hostPaths = (agentPod.volumes ?? []).filter((v) => v.hostPath !== undefined).map((v) => v.hostPath!.path).sort();
-    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir].sort());
+    const runtimeConfigDirs = [...new Set(agentDefaults.runtimeConfigFiles.map((path) => dirname(path)))];
+    expect(runtimeConfigDirs).toEqual(['/etc/containerd', '/etc/crio']);
+    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir, ...agentDefaults.criuLogDirs, ...runtimeConfigDirs].sort());
     for (const v of agentPod.volumes ?? []) expect(Object.keys(v).sort(), v.name).toEqual(v.hostPath !== undefined ? ['hostPath', 'name'] : ['emptyDir', 'name']);
     expect(volume(mountAt('/tmp')?.name)?.emptyDir).toBeDefined();
-    expect(container.volumeMounts).toHaveLength(3);
+    expect(container.volumeMounts).toHaveLength(3 + agentDefaults.criuLogDirs.length + runtimeConfigDirs.length);
   });
 
   it('uses the same hook directory as the webhook, which mounts each pod its part of it', () => {
@@ -714,6 +753,7 @@ const CONTAINER_FIELDS = {
   sizeBytes: 'optional',
   baseImage: 'optional',
   mountDestinations: 'optional',
+  runtime: 'optional',
   checkpointDurationSeconds: 'optional',
   storeDurationSeconds: 'optional',
 } satisfies FieldsOf<CheckpointedContainer>;
@@ -777,6 +817,7 @@ const registryCheckpoint: Checkpoint = {
         sizeBytes: 52_428_800,
         baseImage: 'shop/web:2.3.1',
         mountDestinations: ['/var/cache/web'],
+        runtime: 'containerd',
         checkpointDurationSeconds: 1.42,
         storeDurationSeconds: 2.87,
       },
@@ -870,6 +911,7 @@ describe('the Checkpoint CRD', () => {
   it('allows exactly the values of the TypeScript unions', () => {
     expect(node('.status.phase').enum).toEqual([...CHECKPOINT_PHASES]);
     expect(node('.status.containers[].referenceType').enum).toEqual(REFERENCE_TYPES);
+    expect(node('.status.containers[].runtime').enum).toEqual([...CONTAINER_RUNTIMES]);
     expect(node('.status.storage.type').enum).toEqual(STORAGE_TYPES);
     expect(node('.status.podCheckpoint.referenceType').enum).toEqual(POD_REFERENCE_TYPES);
   });
@@ -923,6 +965,7 @@ describe('the Checkpoint CRD', () => {
       ['a phase that does not exist', registryCheckpoint, 'status.phase', 'Done', /^\/status\/phase must be equal to one of the allowed values$/],
       ['a negative totalSizeBytes', registryCheckpoint, 'status.totalSizeBytes', -1, /^\/status\/totalSizeBytes must be >= 0$/],
       ['a fractional totalSizeBytes', registryCheckpoint, 'status.totalSizeBytes', 1.5, /^\/status\/totalSizeBytes must be integer/],
+      ['a runtime Cryo does not restore on', registryCheckpoint, 'status.containers.0.runtime', 'docker', /^\/status\/containers\/0\/runtime must be equal to one of the allowed values$/],
       ['an unknown referenceType', directoryCheckpoint, 'status.containers.0.referenceType', 'tarball', /^\/status\/containers\/0\/referenceType must be equal to one of the allowed values$/],
       ['a container without restoreReference', directoryCheckpoint, 'status.containers.0.restoreReference', REMOVE, /^\/status\/containers\/0 must have required property 'restoreReference'$/],
       ['a startTime that is no date-time', registryCheckpoint, 'status.startTime', 'yesterday', /^\/status\/startTime must match format "date-time"$/],
@@ -947,13 +990,15 @@ describe.each([
     .filter((line) => line !== '' && !line.startsWith('#'));
   const last = (keyword: string): string | undefined => instructions.filter((i) => i.startsWith(`${keyword} `)).pop();
 
-  it('builds on Node 24 images named without a registry', () => {
+  it('builds on a BASE_IMAGE argument whose default is a Node 24 image named without a registry', () => {
     const bases = instructions.filter((i) => i.startsWith('FROM ')).map((i) => i.split(/\s+/)[1]);
     expect(bases.length).toBeGreaterThanOrEqual(2);
-    for (const base of bases) {
-      expect(base).toMatch(/^node:24(-|$)/);
-      expect(registryHostOf(base)).toBeUndefined();
-    }
+    for (const base of bases) expect(base).toBe('${BASE_IMAGE}');
+    const defaultBase = instructions.find((i) => i.startsWith('ARG BASE_IMAGE='))?.slice('ARG BASE_IMAGE='.length);
+    expect(defaultBase).toMatch(/^node:24(-|$)/);
+    expect(registryHostOf(defaultBase!)).toBeUndefined();
+    // Before the first FROM, so that every stage can use it.
+    expect(instructions.indexOf(`ARG BASE_IMAGE=${defaultBase}`)).toBeLessThan(instructions.findIndex((i) => i.startsWith('FROM ')));
   });
 
   it('runs as the user its pod requires, on the default port', () => {

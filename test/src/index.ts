@@ -12,3 +12,4 @@ export * from './harness/projected-volume.ts';
 export * from './harness/rejection.ts';
 export * from './harness/wait-for.ts';
 export * from './harness/lab/index.ts';
+export * from './harness/cluster/index.ts';

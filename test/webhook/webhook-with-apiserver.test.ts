@@ -6,9 +6,11 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyPatch, type Operation } from 'rfc6902';
 import { parse as parseYaml } from 'yaml';
-import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
-import { annotations, silentLogger } from '@cryo/common';
+import type { V1MutatingWebhookConfiguration, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { annotations, nodeLabels, silentLogger } from '@cryo/common';
+import { hookPodOf } from '../../node-agent/src/index.ts';
 import { readWebhookConfig, startWebhook, type RunningWebhook } from '../../webhook/src/index.ts';
 import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
 import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
@@ -63,7 +65,16 @@ const target = (webhook: RunningWebhook): HttpsTarget => ({ port: webhook.port, 
 async function admit(webhook: RunningWebhook, review: unknown) {
   const res = await postJson(target(webhook), '/mutate', review);
   expect(res.status).toBe(200);
-  return res.json<{ response: { allowed: boolean; patch?: string; status?: { code: number; message: string } } }>().response;
+  return res.json<{ response: { allowed: boolean; patch?: string; warnings?: string[]; status?: { code: number; message: string; reason: string } } }>().response;
+}
+
+/** The pod as the apiserver stores it: the patch applied (independent RFC 6902 implementation), a uid given. */
+function admitted(pod: V1Pod, patch: string | undefined, uid: string): V1Pod {
+  const result = structuredClone(pod);
+  const ops = patch === undefined ? [] : (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as Operation[]);
+  expect(applyPatch(result, ops).filter((e) => e !== null)).toEqual([]);
+  result.metadata = { ...result.metadata, namespace: 'shop', uid };
+  return result;
 }
 
 describe('the webhook against the kube-apiserver', () => {
@@ -74,9 +85,15 @@ describe('the webhook against the kube-apiserver', () => {
     // webhook): the keeper writes it as soon as it can.
     await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle');
     expect(caBundles()).toHaveLength(1);
-    const response = await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
+    const review = loadAdmissionReview('restore-deployment-pod');
+    const response = await admit(webhook, review);
     expect(response.allowed).toBe(true);
-    expect(response.patch).toBeDefined();
+    // The Checkpoint records containerd took it: the pod runs only where the node agent found containerd able to restore.
+    expect(admitted(review.request.object, response.patch, 'a1b2c3d4-0000-4000-8000-00000000000a').spec!.affinity).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: nodeLabels.RESTORE_RUNTIME, operator: 'In', values: ['containerd'] }] }] },
+      },
+    });
     // What manifests/webhook-rbac.yaml allows: only its own configuration and Secret, by name.
     for (const request of api.requests) {
       if (request.path.includes('/mutatingwebhookconfigurations')) {
@@ -127,6 +144,38 @@ describe('the webhook against the kube-apiserver', () => {
     const response = await admit(webhook, loadAdmissionReview('restore-deployment-pod'));
     expect(response.allowed).toBe(false);
     expect(response.status!.code).toBe(404);
+  });
+
+  it('makes a copy restored from a hook-enabled pod hook-enabled, so the node agent serves its socket', async () => {
+    const webhook = await start();
+    api.put(loadCheckpoint('succeeded-with-hooks'));
+    const review = loadAdmissionReview('restore-hooked-copy-pod');
+    const response = await admit(webhook, review);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual([
+      expect.stringContaining('was taken with the hook socket mounted'),
+      expect.stringContaining(`restores only on nodes labelled ${nodeLabels.RESTORE_RUNTIME}`),
+    ]);
+    const uid = '3c9e1f0a-7b2d-4e5f-8a6b-9c0d1e2f3a4b';
+    const pod = admitted(review.request.object, response.patch, uid);
+    expect(pod.metadata!.annotations![annotations.HOOKS]).toBe(annotations.HOOKS_ENABLED);
+    expect(hookPodOf(pod)).toEqual({ uid, name: 'orders-api-copy-1', namespace: 'shop' });
+    // Without the webhook's annotation the agent would serve no socket for it.
+    const others = { ...pod.metadata!.annotations };
+    delete others[annotations.HOOKS];
+    expect(hookPodOf({ ...pod, metadata: { ...pod.metadata, annotations: others } })).toBeNull();
+  });
+
+  it('refuses a restore from a directory-store Checkpoint: the kubelet would refuse the archive path as image', async () => {
+    const webhook = await start();
+    api.put(loadCheckpoint('succeeded-shared-directory'));
+    const review = loadAdmissionReview('restore-deployment-pod');
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-shared';
+    const response = await admit(webhook, review);
+    expect(response.allowed).toBe(false);
+    expect(response.patch).toBeUndefined();
+    expect(response.status).toMatchObject({ code: 409, reason: 'checkpoint-stored-as-archive' });
+    expect(response.status!.message).toMatch(/^Checkpoint "shop\/orders-api-shared" is stored as archives in a directory store .*starts containers only from images.*spec\.storage\.registry\.repository/);
   });
 
   it('writes nothing to the API while admitting, dry run or not', async () => {

@@ -43,6 +43,15 @@ export interface CheckpointSpec {
 
 export type RestoreReferenceType = 'image' | 'archive';
 
+/**
+ * The container runtimes a checkpoint can be taken and restored by. A checkpoint restores only on
+ * a node of the runtime that took it: containerd's restore requires its status.dump, CRI-O reads
+ * its own layout. The node agent labels each node with the one its runtime restores
+ * (node-labels.ts), and the webhook keeps restoring pods to nodes so labelled.
+ */
+export const CONTAINER_RUNTIMES = ['containerd', 'cri-o'] as const;
+export type ContainerRuntime = (typeof CONTAINER_RUNTIMES)[number];
+
 export interface CheckpointedContainer {
   name: string;
   /** A digest-pinned image reference (`repo@sha256:...`) or an archive path on the node. */
@@ -54,6 +63,8 @@ export interface CheckpointedContainer {
   baseImage?: string;
   /** Destinations of the non-system mounts recorded in the checkpoint; a restored pod must provide each. */
   mountDestinations?: string[];
+  /** The runtime that took it, and so the only one that can restore it; absent in statuses written before it was recorded. */
+  runtime?: ContainerRuntime;
   checkpointDurationSeconds?: number;
   storeDurationSeconds?: number;
 }

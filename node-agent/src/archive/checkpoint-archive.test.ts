@@ -68,6 +68,63 @@ describe('readCheckpointArchive on what the engines write', () => {
     });
   });
 
+  it('reads a containerd archive as the kubelet gets it: engine, digest-pinned base image, pod from its annotations, mounts from spec.dump', async () => {
+    const built = await buildCheckpointArchive({ dir, engine: 'containerd', volumeMounts: ['/data', '/run/cryo'], criuVersion: '4.2.1' });
+
+    const info = await readCheckpointArchive(built.path);
+
+    expect(info).toEqual({
+      path: built.path,
+      sizeBytes: built.sizeBytes,
+      // spec.dump's io.kubernetes.cri.container-name, not config.dump's app_<pod>_<ns>_<uid>_0.
+      containerName: 'app',
+      baseImage: 'registry.example/shop/orders-api:1.4.2',
+      // What containerd's restore pulls the base image by.
+      baseImageId: 'registry.example/shop/orders-api@sha256:3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100',
+      runtime: 'io.containerd.runc.v2',
+      engine: 'containerd',
+      checkpointedTime: '2026-12-01T10:00:00.123456789Z',
+      pod: built.pod,
+      // No bind.mounts: spec.dump's mounts minus the runtime's and the kubelet's (/etc/hosts, /dev/termination-log).
+      mountDestinations: ['/data', '/run/cryo', '/var/run/secrets/kubernetes.io/serviceaccount'],
+      criuVersion: '4.2.1',
+    });
+    expect(built.expectedMountDestinations).toEqual(info.mountDestinations);
+  });
+
+  it('tells containerd by any of its marks, and CRI-O and Podman by io.container.manager first', async () => {
+    const built = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-marks.tar' });
+    const spec = JSON.parse(await readMember(built.path, 'spec.dump'));
+    // No io.kubernetes.cri.* annotations: the runtime still says containerd (and status.dump is required).
+    const bareSpec = JSON.stringify({ ...spec, annotations: {} });
+    const byRuntime = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-by-runtime.tar', contents: { 'spec.dump': bareSpec } });
+    expect(await readCheckpointArchive(byRuntime.path)).toMatchObject({
+      engine: 'containerd',
+      // Then status.dump's metadata and the kubelet's labels name the container and pod.
+      containerName: 'app',
+      pod: built.pod,
+    });
+    // Neither annotations nor runtime: status.dump alone.
+    const byStatus = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-by-status.tar', runtime: 'runc', contents: { 'spec.dump': bareSpec } });
+    expect((await readCheckpointArchive(byStatus.path)).engine).toBe('containerd');
+    // containerd's annotations without status.dump or its runtime: still containerd, and refused for the missing file.
+    const byAnnotations = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-by-annotations.tar', runtime: 'runc', omit: ['status.dump'] });
+    expect((await rejectionOf(readCheckpointArchive(byAnnotations.path), ArchiveError)).message).toContain("containerd wrote this archive (its spec.dump has io.kubernetes.cri.* annotations)");
+    // io.container.manager wins over everything else.
+    const labelled = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-labelled-crio.tar', contents: { 'spec.dump': JSON.stringify({ ...spec, annotations: { ...spec.annotations, 'io.container.manager': 'cri-o' } }) } });
+    expect((await readCheckpointArchive(labelled.path)).engine).toBe('cri-o');
+  });
+
+  it('takes the termination message path of a containerd archive from status.dump, where the kubelet\'s annotations are', async () => {
+    const built = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-term.tar', volumeMounts: ['/data', '/tmp/term-msg'], serviceAccountToken: false });
+    expect((await readCheckpointArchive(built.path)).mountDestinations).toEqual(['/data', '/tmp/term-msg']);
+    const status = JSON.parse(await readMember(built.path, 'status.dump'));
+    status.annotations['io.kubernetes.container.terminationMessagePath'] = '/tmp/term-msg';
+    const rewritten = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-term-2.tar', volumeMounts: ['/data', '/tmp/term-msg'], serviceAccountToken: false, contents: { 'status.dump': JSON.stringify(status) } });
+    // The kubelet provides /tmp/term-msg now, and /dev/termination-log is the pod's own.
+    expect((await readCheckpointArchive(rewritten.path)).mountDestinations).toEqual(['/data', '/dev/termination-log']);
+  });
+
   it('reads an uncompressed Podman export (--compress=none)', async () => {
     const built = await buildCheckpointArchive({ dir, engine: 'podman', fileName: 'podman-none.tar', volumeMounts: ['/srv/data'] });
 
@@ -137,23 +194,40 @@ describe('readCheckpointArchive refuses what cannot be restored', () => {
 
   it('a tar without config.dump', async () => {
     const built = await buildCheckpointArchive({ dir, fileName: 'no-config.tar', omit: ['config.dump'] });
-    expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message).toBe(`checkpoint archive ${built.path} has no config.dump: not a CRI-O or Podman checkpoint archive`);
+    expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message).toBe(`checkpoint archive ${built.path} has no config.dump: not a CRI-O, containerd or Podman checkpoint archive`);
   });
 
   it('a tar of any other files', async () => {
     const other = path.join(dir, 'other.tar');
     await run('tar', ['-cf', other, '-C', path.dirname(PODMAN_FIXTURE), 'README.txt']);
-    expect((await rejectionOf(readCheckpointArchive(other), ArchiveError)).message).toContain('has no config.dump: not a CRI-O or Podman checkpoint archive');
+    expect((await rejectionOf(readCheckpointArchive(other), ArchiveError)).message).toContain('has no config.dump: not a CRI-O, containerd or Podman checkpoint archive');
   });
 
   it('an archive without its CRIU images or spec', async () => {
     for (const [member, message] of [
       ['checkpoint/inventory.img', 'has no checkpoint/inventory.img: its CRIU images (checkpoint/) are missing or incomplete, so there is nothing to restore'],
       ['checkpoint/pstree.img', 'has no checkpoint/pstree.img'],
-      ['spec.dump', 'has no spec.dump: CRI-O and Podman cannot restore a container without its OCI spec'],
+      ['spec.dump', 'has no spec.dump: no engine can restore a container without its OCI spec'],
     ]) {
       const built = await buildCheckpointArchive({ dir, fileName: `no-${path.basename(member)}.tar`, omit: [member] });
       expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message, member).toContain(message);
+    }
+  });
+
+  it('a containerd archive without status.dump, which containerd cannot restore', async () => {
+    const built = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: 'containerd-no-status.tar', omit: ['status.dump'] });
+    expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message).toBe(
+      `checkpoint archive ${built.path} has no status.dump, which containerd's restore needs (the container's CRI status: metadata, labels, annotations): containerd wrote this archive (its config.dump names the runtime io.containerd.runc.v2) but it is incomplete; take the checkpoint again`,
+    );
+  });
+
+  it('a containerd archive whose status.dump is not a JSON object', async () => {
+    for (const [content, message] of [
+      ['{"id": ', 'has an invalid status.dump: '],
+      ['["app"]', 'has a status.dump that is not a JSON object (a CRI ContainerStatus)'],
+    ]) {
+      const built = await buildCheckpointArchive({ dir, engine: 'containerd', fileName: `containerd-bad-status-${content.length}.tar`, contents: { 'status.dump': content } });
+      expect((await rejectionOf(readCheckpointArchive(built.path), ArchiveError)).message, content).toContain(`checkpoint archive ${built.path} ${message}`);
     }
   });
 

@@ -1,6 +1,6 @@
 /**
  * Walks the member headers of an uncompressed tar file (POSIX ustar, pax extended headers, GNU
- * long names: what Go's archive/tar writes for CRI-O and Podman, and what GNU tar writes), front to
+ * long names: what Go's archive/tar writes for CRI-O, containerd and Podman, and what GNU tar writes), front to
  * back, in one pass. Member data is skipped by offset, not read: a checkpoint archive is mostly
  * memory pages (gigabytes), and all the agent needs from it are a few small JSON members, which
  * the caller reads with readTarMemberHead(). So walking a 10 GiB archive costs one small read per

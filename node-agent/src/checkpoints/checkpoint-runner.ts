@@ -5,8 +5,8 @@
  * result says why in words a user can act on.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, type Checkpoint, type CheckpointedContainer, type Logger, type PodCheckpointReference } from '@cryo/common';
-import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
+import { annotations, type Checkpoint, type CheckpointedContainer, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
+import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
@@ -114,6 +114,7 @@ export class CheckpointRunner {
         sizeBytes: result.sizeBytes,
         baseImage: archive.baseImage,
         mountDestinations: archive.mountDestinations,
+        ...runtimeOf(archive.engine),
         checkpointDurationSeconds: round(item.durationMs / 1000),
         storeDurationSeconds: round(result.durationMs / 1000),
       });
@@ -144,6 +145,14 @@ export class CheckpointRunner {
       await this.deps.removeKubeletArchive(path).catch((error: unknown) => log.warn({ archive: path, err: (error as Error).message }, "could not remove the kubelet's archive"));
     }
   }
+}
+
+/**
+ * The runtime that can restore an archive of this engine: the one that wrote it. A Podman archive
+ * never comes from a kubelet, and no node restores it, so it records none.
+ */
+function runtimeOf(engine: CheckpointEngine): { runtime?: ContainerRuntime } {
+  return engine === 'podman' ? {} : { runtime: engine };
 }
 
 function round(seconds: number): number {

@@ -3,7 +3,7 @@
  * resourceVersion last seen, so two writers (an agent and its restarted self, or two agents
  * deciding about a pod that is nowhere) cannot both win: the loser gets 409 and backs off.
  */
-import { CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, EventsV1Api, V1MicroTime, type KubeConfig } from '@kubernetes/client-node';
 import { CHECKPOINT_API_VERSION, CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_VERSION, type Checkpoint, type CheckpointStatus, type Logger } from '@cryo/common';
 
 export class CheckpointStatusWriter {
@@ -39,8 +39,12 @@ export class CheckpointStatusWriter {
       await this.events.createNamespacedEvent({
         namespace,
         body: {
-          metadata: { generateName: `${checkpoint.metadata!.name!}.`, namespace },
-          eventTime: new Date(),
+          // A trailing '-', not '.': the apiserver refuses a generateName that does not end alphanumeric or in '-'.
+          metadata: { generateName: `${checkpoint.metadata!.name!}-`, namespace },
+          // A MicroTime: the apiserver parses exactly six fractional digits and answers 400 to a
+          // plain Date's milliseconds. client-node passes this class through its serializer, and
+          // its toISOString pads to microseconds.
+          eventTime: new V1MicroTime(),
           reportingController: 'cryo.dev/node-agent',
           reportingInstance: `cryo-node-agent-${this.nodeName}`,
           action: 'Checkpoint',

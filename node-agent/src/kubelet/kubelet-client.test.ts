@@ -4,11 +4,11 @@
  * KubeletError naming the fix; in the CRIU lab a real Node container is checkpointed through
  * client → fake kubelet → crun → CRIU into an archive checkpointctl accepts.
  */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { createCertificateAuthority } from '@cryo/common';
 import type { Lab, LabContainer, LabPod } from '@cryo/test';
@@ -101,6 +101,40 @@ describe('KubeletClient against the kubelet’s answers', () => {
       'the container runtime failed to checkpoint: checkpointing of shop/orders-0/app failed (rpc error: code = Unknown desc = failed to checkpoint container stub-app: ' +
         'running "crun checkpoint" failed: checkpoint failed; (00.02) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.)',
     );
+  });
+
+  it("500 from containerd: adds CRIU's error lines from the dump log it names inside --criu-log-dirs", async () => {
+    // containerd through runc names the log and leaves CRIU's words out of the message.
+    const taskDir = join(dir, 'io.containerd.runtime.v2.task', 'k8s.io');
+    const logPath = join(taskDir, 'f24ba3c0ffee', 'criu-dump.log');
+    const outsideLogPath = join(dir, 'elsewhere', 'criu-dump.log');
+    const log =
+      '(00.000100) Version: 4.2 (gitid 0)\n' +
+      '(00.123456) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.\n' +
+      '(00.123470) Error (criu/cr-dump.c:2062): Dumping FAILED.\n';
+    for (const path of [logPath, outsideLogPath]) {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, log);
+    }
+    const body =
+      'checkpointing of shop/orders-0/app failed (rpc error: code = Unknown desc = checkpointing container "f24ba3c0ffee" failed: ' +
+      `runc did not terminate successfully: exit status 1: criu failed: type DUMP errno 0 path= ${logPath})`;
+    kubelet.failNext({ status: 500, body });
+    const error = await rejectionOf(client({ criuLogDirs: ['/nonexistent', taskDir] }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
+    expect(error).toMatchObject({ kind: 'runtime', status: 500, body, retriable: true });
+    expect(error.message).toBe(
+      `the container runtime failed to checkpoint: ${body}; CRIU said: ` +
+        'Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.; Error (criu/cr-dump.c:2062): Dumping FAILED.',
+    );
+    // The same answer without the directory allowed, or naming a log outside it: the runtime's words only.
+    for (const [criuLogDirs, answer] of [
+      [[], body],
+      [[taskDir], body.replace(logPath, outsideLogPath)],
+    ] as const) {
+      kubelet.failNext({ status: 500, body: answer });
+      const plain = await rejectionOf(client({ criuLogDirs }).checkpoint('shop', 'orders-0', 'app', { timeoutSeconds: 30 }), KubeletError);
+      expect(plain.message).toBe(`the container runtime failed to checkpoint: ${answer}`);
+    }
   });
 
   it('any other answer, and a 200 without an archive path, are unexpected', async () => {

@@ -5,13 +5,15 @@
  *   POST https://<node ip>:10250/checkpoint/{namespace}/{pod}/{container}?timeout=<s>
  *   200 {"items":["/var/lib/kubelet/checkpoints/checkpoint-<pod>_<ns>-<container>-<time>.tar"]}
  *
- * Every failure becomes a KubeletError whose message names the cause and the fix. One connection
- * per call (no keep-alive): calls are seconds apart and each holds a dump, so a pooled socket
- * would only go stale between them.
+ * Every failure becomes a KubeletError whose message names the cause and the fix; a runtime
+ * failure also gets CRIU's error lines when the runtime names its dump log in an allowed
+ * directory (criu-dump-log.ts). One connection per call (no keep-alive): calls are seconds apart
+ * and each holds a dump, so a pooled socket would only go stale between them.
  */
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { Logger } from '@cryo/common';
+import { criuErrorLinesFor } from './criu-dump-log.ts';
 
 export interface KubeletClientOptions {
   /** `https://<node ip>:10250`. */
@@ -24,6 +26,11 @@ export interface KubeletClientOptions {
   insecureSkipTlsVerify?: boolean;
   /** Added to the checkpoint timeout for the client's own deadline, so the kubelet gets to answer first (default 15 s). */
   timeoutMarginSeconds?: number;
+  /**
+   * Absolute directories where the runtime keeps CRIU's dump logs (--criu-log-dirs). A 500 that
+   * names a log inside one gets that log's error lines appended; none by default.
+   */
+  criuLogDirs?: readonly string[];
   logger: Logger;
 }
 
@@ -136,7 +143,7 @@ export class KubeletClient {
     log.debug({ timeoutSeconds }, 'asking the kubelet for a checkpoint');
     const answer = await this.post(url, token, ca, deadlineMs, timeoutSeconds, signal);
     const durationMs = performance.now() - start;
-    const archivePath = this.check(answer, target);
+    const archivePath = await this.check(answer, target);
     log.info({ archive: archivePath, durationMs: Math.round(durationMs) }, 'the kubelet checkpointed the container');
     return { archivePath, durationMs };
   }
@@ -239,7 +246,7 @@ export class KubeletClient {
     return new KubeletError('unreachable', `the checkpoint request to the kubelet at ${origin} failed: ${error.message}`, { cause: error });
   }
 
-  private check({ status, body }: Answer, target: string): string {
+  private async check({ status, body }: Answer, target: string): Promise<string> {
     const said = body === '' ? '' : `: ${body}`;
     switch (status) {
       case 200:
@@ -250,8 +257,12 @@ export class KubeletClient {
         throw new KubeletError('forbidden', `the kubelet refused to checkpoint ${target} (403${said}): ${RBAC_FIX}`, { status, body });
       case 404:
         throw new KubeletError('not-found', `the kubelet cannot checkpoint ${target} (404${said}): pod or container unknown to the kubelet, or the ContainerCheckpoint feature gate is off`, { status, body });
-      case 500:
-        throw new KubeletError('runtime', `the container runtime failed to checkpoint: ${body || `(no message) for ${target}`}`, { status, body });
+      case 500: {
+        // containerd's message names CRIU's log but leaves out what CRIU said, which is the cause.
+        const criuLines = body === '' ? undefined : await criuErrorLinesFor(body, this.options.criuLogDirs ?? []);
+        const criuSaid = criuLines === undefined ? '' : `; CRIU said: ${criuLines.join('; ')}`;
+        throw new KubeletError('runtime', `the container runtime failed to checkpoint: ${body || `(no message) for ${target}`}${criuSaid}`, { status, body });
+      }
       default:
         throw new KubeletError('unexpected', `unexpected answer ${status} from the kubelet at ${this.base.origin} to the checkpoint of ${target}${said}`, { status, body });
     }

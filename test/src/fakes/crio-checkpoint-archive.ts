@@ -14,7 +14,8 @@
  *
  * Layout and field names follow CRI-O's internal/lib/checkpoint.go; the `file_type` key of
  * bind.mounts is CRI-O's JSON tag. The tar is written to a dot-file beside its final name and
- * renamed, so nobody ever opens a half-written archive.
+ * renamed, so nobody ever opens a half-written archive (packCheckpointArchive(), which
+ * containerd-checkpoint-archive.ts, containerd's variant, shares).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -37,19 +38,20 @@ export interface ArchiveContainer {
 const CONTAINER_MOUNTS = new Set(['/dev', '/dev/shm', '/proc', '/run', '/run/.containerenv', '/run/secrets', '/sys']);
 /** The file CRI-O copies the container log to: literally the annotation's name. */
 const LOG_FILE = 'io.kubernetes.cri-o.LogPath';
-/** Go's zero time.Time, what CRI-O writes as restoredTime of a container never restored. */
-const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
+/** Go's zero time.Time, what CRI-O and containerd write as restoredTime of a container never restored. */
+export const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
 /** An empty tar: two zero blocks, padded to GNU tar's default record of 20 blocks. */
-const EMPTY_TAR = Buffer.alloc(20 * 512);
-/** Lab containers never restart: the attempt in CRI-O's names and restartCount. */
-const ATTEMPT = 0;
+export const EMPTY_TAR = Buffer.alloc(20 * 512);
+/** Lab containers never restart: the attempt in the runtimes' names and restartCount. */
+export const ATTEMPT = 0;
 /** Lab paths of host files: the lab sees the host's root at /host (docs/lab.md). */
 const LAB_HOST_PREFIX = '/host/';
 
-interface SpecMount {
+export interface SpecMount {
   destination: string;
   type: string;
   source: string;
+  options?: string[];
 }
 
 interface BindMountEntry {
@@ -69,16 +71,16 @@ export function rfc3339Seconds(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function hex64(...parts: string[]): string {
+export function hex64(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex');
 }
 
 /** The lab's host paths (/host/x) as the host sees them (/x). */
-function hostPathOf(labPath: string): string {
+export function hostPathOf(labPath: string): string {
   return labPath.startsWith(LAB_HOST_PREFIX) ? labPath.slice(LAB_HOST_PREFIX.length - 1) : labPath;
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   return access(path, constants.F_OK).then(
     () => true,
     () => false,
@@ -177,16 +179,32 @@ export async function writeCrioCheckpointArchive(c: ArchiveContainer, workDir: s
   await writeFile(join(workDir, 'rootfs-diff.tar'), EMPTY_TAR, { mode: 0o600 });
   await writeFile(join(workDir, LOG_FILE), await readFile(c.lab.logFile).catch(() => Buffer.alloc(0)), { mode: 0o600 });
 
+  await packCheckpointArchive(workDir, ['checkpoint', 'config.dump', 'spec.dump', 'bind.mounts', 'rootfs-diff.tar', 'stats-dump', 'dump.log', LOG_FILE], archivePath, {
+    what: `the checkpoint of ${c.namespace}/${c.pod}/${c.container}`,
+  });
+}
+
+/**
+ * Tars the `entries` of `workDir` that exist, in that order (or by name with `sortByName`, as
+ * containerd's archive.Diff walks them), into `archivePath`: mode 0600, written to a dot-file
+ * beside it and renamed into place.
+ */
+export async function packCheckpointArchive(workDir: string, entries: string[], archivePath: string, options: { what: string; sortByName?: boolean }): Promise<void> {
   const present: string[] = [];
-  for (const entry of ['checkpoint', 'config.dump', 'spec.dump', 'bind.mounts', 'rootfs-diff.tar', 'stats-dump', 'dump.log', LOG_FILE]) {
+  for (const entry of entries) {
     if (await exists(join(workDir, entry))) present.push(entry);
   }
   // Made 0600 before tar fills it (GNU tar keeps an existing file's mode): it holds every memory page.
   const partial = join(dirname(archivePath), `.${basename(archivePath)}.${randomBytes(4).toString('hex')}.partial`);
   await writeFile(partial, '', { mode: 0o600, flag: 'wx' });
   try {
-    const tar = await runCommand(['tar', '--create', `--file=${partial}`, `--directory=${workDir}`, '--', ...present], { timeoutMs: 120_000 });
-    if (tar.code !== 0) throw new Error(`tar of the checkpoint of ${c.namespace}/${c.pod}/${c.container} failed (exit ${tar.code}): ${tar.stderr.trim()}`);
+    const byName = options.sortByName === true;
+    // containerd's archive.Diff walks its directory by name and writes pax headers, as Go's archive/tar does.
+    const tar = await runCommand(
+      ['tar', '--create', ...(byName ? ['--sort=name', '--format=pax'] : []), `--file=${partial}`, `--directory=${workDir}`, '--', ...(byName ? present.sort() : present)],
+      { timeoutMs: 120_000 },
+    );
+    if (tar.code !== 0) throw new Error(`tar of ${options.what} failed (exit ${tar.code}): ${tar.stderr.trim()}`);
     await chmod(partial, 0o600);
     await rename(partial, archivePath);
   } catch (error) {

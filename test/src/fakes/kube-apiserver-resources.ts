@@ -61,6 +61,11 @@ export interface ResourceType {
   nameFormat?: 'subdomain' | 'label';
   /** Conversion and defaulting the apiserver applies to every write, in place. */
   normalize?: (obj: KubeObject) => void;
+  /**
+   * What decoding a written body into the Go type refuses (a time that does not parse, say):
+   * returns the decoder's error, which the write answers with 400 (see decodeError).
+   */
+  decode?: (obj: KubeObject) => string | undefined;
 }
 
 /** As the v1 → internal conversion does: stringData lands base64-encoded in data and is never stored. */
@@ -73,6 +78,45 @@ function normalizeSecret(secret: KubeObject): void {
   }
   delete secret.stringData;
   secret.type ??= 'Opaque';
+}
+
+/** metav1.MicroTime's layout (RFC3339Micro): Go's time.Parse wants exactly six fractional digits. */
+const RFC3339_MICRO = '2006-01-02T15:04:05.000000Z07:00';
+
+/**
+ * Decodes a metav1.MicroTime as its UnmarshalJSON does: null is the zero time, a string must
+ * parse with RFC3339Micro. Returns Go's error text, or undefined when it decodes.
+ */
+function microTimeError(value: unknown, field: string, goType: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    const jsonType = Array.isArray(value) ? 'array' : typeof value === 'object' ? 'object' : typeof value;
+    return `json: cannot unmarshal ${jsonType} into Go struct field ${goType}.${field} of type string`;
+  }
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(.*)$/s.exec(value);
+  let element: string | undefined;
+  let rest = value;
+  if (match === null) {
+    element = RFC3339_MICRO;
+  } else {
+    rest = match[2];
+    if (!/^[.,]\d{6}/.test(rest)) {
+      element = '.000000';
+    } else {
+      rest = rest.slice(7);
+      if (!/^(Z|[+-]\d{2}:\d{2})$/.test(rest)) element = 'Z07:00';
+    }
+  }
+  if (element === undefined && !Number.isNaN(Date.parse(value.replace(',', '.')))) return undefined;
+  if (element === undefined) return `parsing time ${JSON.stringify(value)}: out of range`;
+  return `parsing time ${JSON.stringify(value)} as ${JSON.stringify(RFC3339_MICRO)}: cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(element)}`;
+}
+
+/** The MicroTime fields of an Event (events.k8s.io/v1 and core v1 alike): eventTime and series.lastObservedTime. */
+function decodeEvent(event: KubeObject): string | undefined {
+  const series = event.series;
+  const lastObserved = typeof series === 'object' && series !== null ? (series as Record<string, unknown>).lastObservedTime : undefined;
+  return microTimeError(event.eventTime, 'eventTime', 'Event') ?? microTimeError(lastObserved, 'series.lastObservedTime', 'Event');
 }
 
 const EVENT_FIELDS = [
@@ -105,11 +149,11 @@ export const RESOURCES: readonly ResourceType[] = [
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, statusSubresource: true, statusOnCreate: { phase: 'Pending' }, deleteReturnsObject: true, selectableFields: POD_FIELDS },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true, selectableFields: ['type'], normalize: normalizeSecret },
   { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
-  { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: EVENT_FIELDS },
+  { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: EVENT_FIELDS, decode: decodeEvent },
   { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false, statusSubresource: true, statusOnCreate: { phase: 'Active' }, selectableFields: ['status.phase'], nameFormat: 'label' },
   { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, statusSubresource: true, statusOnCreate: 'keep', selectableFields: ['spec.unschedulable'] },
   { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false },
-  { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: ['regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'reason', 'reportingController', 'type'] },
+  { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: ['regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'reason', 'reportingController', 'type'], decode: decodeEvent },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL, kind: CHECKPOINT_KIND, namespaced: true, statusSubresource: true, customResource: true },
 ];
@@ -150,6 +194,13 @@ export function validateObject(resource: ResourceType, obj: KubeObject): void {
   if (label ? name.length > 63 || !DNS_LABEL.test(name) : name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
     const rule = label ? 'a lowercase RFC 1123 label' : 'a lowercase RFC 1123 subdomain';
     throw invalid(resource, name, 'metadata.name', `Invalid value: "${name}": must be ${rule}`);
+  }
+  // The real apiserver checks generateName as a name prefix: one trailing '-' is allowed (the
+  // random suffix follows it), a trailing '.' is not (ValidateObjectMeta, maskTrailingDash).
+  const prefix = (meta.generateName ?? '').replace(/-$/, '');
+  if (meta.generateName !== undefined && meta.generateName !== '' && (label ? !DNS_LABEL.test(prefix) : !DNS_SUBDOMAIN.test(prefix))) {
+    const rule = label ? 'a lowercase RFC 1123 label' : 'a lowercase RFC 1123 subdomain';
+    throw invalid(resource, name, 'metadata.generateName', `Invalid value: "${meta.generateName}": ${rule} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`);
   }
   for (const field of ['labels', 'annotations'] as const) {
     const map: unknown = meta[field];

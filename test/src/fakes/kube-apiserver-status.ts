@@ -120,6 +120,11 @@ export function invalid(resource: ResourceNames, name: string, field: string, de
   });
 }
 
+/** A body the apiserver could not decode into the resource's Go type, as transformDecodeError words it. */
+export function decodeError(resource: ResourceNames & { version: string }, cause: string): ApiError {
+  return new ApiError(400, `${resource.kind} in version ${JSON.stringify(resource.version)} cannot be handled as a ${resource.kind}: ${cause}`);
+}
+
 export function methodNotAllowed(): ApiError {
   return new ApiError(405, 'the server does not allow this method on the requested resource', { details: {} });
 }

@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { applyPatchOfType } from './kube-apiserver-patch.ts';
 import { apiVersionOf, resourceKey, validateObject, type KubeObject, type KubeObjectInput, type ObjectMeta, type ResourceType } from './kube-apiserver-resources.ts';
 import type { FieldMatcher, LabelMatcher } from './kube-apiserver-selectors.ts';
-import { alreadyExists, ApiError, conflict, expired, invalid, notFound } from './kube-apiserver-status.ts';
+import { alreadyExists, ApiError, conflict, decodeError, expired, invalid, notFound } from './kube-apiserver-status.ts';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type WatchEventType = ChangeType | 'BOOKMARK' | 'ERROR';
@@ -391,6 +391,8 @@ function checkBody(resource: ResourceType, body: unknown): KubeObject {
     throw new ApiError(400, `the kind in the data (${obj.kind}) does not match the expected kind (${resource.kind})`);
   }
   if (obj.metadata !== undefined && !isPlainObject(obj.metadata)) throw new ApiError(400, 'metadata must be an object');
+  const undecodable = resource.decode?.(obj);
+  if (undecodable !== undefined) throw decodeError(resource, undecodable);
   obj.apiVersion = apiVersion;
   obj.kind = resource.kind;
   return obj;

@@ -11,10 +11,12 @@ import {
   ApiException,
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   KubeConfig,
   makeInformer,
   PatchStrategy,
   setHeaderOptions,
+  V1MicroTime,
   Watch,
   type Informer,
   type KubernetesListObject,
@@ -251,6 +253,10 @@ describe('core resources through CoreV1Api', () => {
     const core = kc.makeApiClient(CoreV1Api);
     const generated = await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { generateName: 'cfg-' } } });
     expect(generated.metadata?.name).toMatch(/^cfg-[a-z0-9]{5}$/);
+    // As the real apiserver: a generateName must end alphanumeric or in '-' ("ckpt." is refused).
+    const dotted = await rejection(core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { generateName: 'ckpt.' } } }));
+    expect(statusOf(dotted)).toMatchObject({ code: 422, reason: 'Invalid' });
+    expect(statusOf(dotted).message as string).toContain('metadata.generateName: Invalid value: "ckpt."');
 
     const nameless = await rejection(core.createNamespacedConfigMap({ namespace: NS, body: { metadata: {} } }));
     expect(statusOf(nameless)).toMatchObject({ code: 422, reason: 'Invalid', message: 'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required' });
@@ -294,6 +300,75 @@ describe('core resources through CoreV1Api', () => {
     await kc.makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: NS, name: 'wet', dryRun: 'All' });
     expect(api.get('v1', 'secrets', NS, 'wet')).toBeDefined();
     await vi.waitFor(() => expect(events).toEqual(['ADDED wet']));
+  });
+});
+
+describe('events.k8s.io/v1 Events', () => {
+  const event = (eventTime: Date, name = 'ckpt.1') => ({
+    metadata: { name, namespace: NS },
+    eventTime,
+    reportingController: 'cryo.dev/node-agent',
+    reportingInstance: 'cryo-node-agent-node-a',
+    action: 'Checkpoint',
+    reason: 'CheckpointStarted',
+    type: 'Normal',
+    regarding: { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', namespace: NS, name: 'ckpt' },
+  });
+  const at = '2026-12-01T10:00:00.123';
+
+  it('refuses an eventTime without exactly six fractional digits with 400, as the real apiserver does', async () => {
+    const events = kc.makeApiClient(EventsV1Api);
+    // client-node sends a plain Date as toISOString(): milliseconds, which metav1.MicroTime does not parse.
+    const millis = await rejection(events.createNamespacedEvent({ namespace: NS, body: event(new Date(`${at}Z`)) }));
+    expect(api.requests.at(-1)!.body).toMatchObject({ eventTime: `${at}Z` });
+    expect(statusOf(millis)).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `Event in version "v1" cannot be handled as a Event: parsing time "${at}Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000"`,
+      reason: 'BadRequest',
+      code: 400,
+    });
+    expect(api.list('events.k8s.io/v1', 'events', NS)).toEqual([]);
+
+    for (const [eventTime, cannotParse] of [
+      ['2026-12-01T10:00:00Z', '"Z" as ".000000"'],
+      ['2026-12-01T10:00:00.123456789Z', '"789Z" as "Z07:00"'],
+      ['2026-12-01 10:00:00.123456Z', 'as "2006-01-02T15:04:05.000000Z07:00"'],
+    ]) {
+      const raw = await rawRequest(api, 'POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, {
+        body: JSON.stringify({ ...event(new Date(0)), eventTime }),
+        contentType: 'application/json',
+      });
+      expect(raw.status, eventTime).toBe(400);
+      expect(JSON.parse(raw.text).message, eventTime).toContain(cannotParse);
+    }
+  });
+
+  it('stores a V1MicroTime (microseconds, as client-node serialises it) and refuses a later write that breaks it', async () => {
+    const events = kc.makeApiClient(EventsV1Api);
+    const created = await events.createNamespacedEvent({ namespace: NS, body: event(new V1MicroTime(`${at}Z`)) });
+    expect(created.metadata?.name).toBe('ckpt.1');
+    expect(api.get<{ eventTime: string }>('events.k8s.io/v1', 'events', NS, 'ckpt.1')!.eventTime).toBe(`${at}000Z`);
+    const withOffset = await rawRequest(api, 'POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, {
+      body: JSON.stringify({ ...event(new Date(0), 'ckpt.2'), eventTime: '2026-12-01T11:00:00.123456+01:00' }),
+      contentType: 'application/json',
+    });
+    expect(withOffset.status).toBe(201);
+
+    // Updates and patches decode the written object too.
+    const patch = await rawRequest(api, 'PATCH', `/apis/events.k8s.io/v1/namespaces/${NS}/events/ckpt.1`, {
+      body: JSON.stringify({ eventTime: `${at}Z` }),
+      contentType: 'application/merge-patch+json',
+    });
+    expect(patch.status).toBe(400);
+    expect(JSON.parse(patch.text).message).toContain('cannot be handled as a Event: parsing time');
+    const seriesPatch = await rawRequest(api, 'PATCH', `/apis/events.k8s.io/v1/namespaces/${NS}/events/ckpt.1`, {
+      body: JSON.stringify({ series: { count: 2, lastObservedTime: `${at}Z` } }),
+      contentType: 'application/merge-patch+json',
+    });
+    expect(seriesPatch.status).toBe(400);
   });
 });
 

@@ -7,7 +7,9 @@
  * inject faults (dropped watches, compaction, error responses) to exercise recovery paths.
  *
  * Deliberate simplifications: no admission, RBAC or schema validation and little defaulting
- * (Secret stringData/type, pod and namespace phase); namespaces need not exist; pods delete at
+ * (Secret stringData/type, pod and namespace phase); decoding is checked only where the real
+ * apiserver refused what the fake took (an Event's eventTime must be a MicroTime: six fractional
+ * digits, else 400); namespaces need not exist; pods delete at
  * once (no graceful deletion, but finalizers hold any object); strategic merge patch is a plain
  * merge patch; server-side apply, limit/continue paging and list resourceVersion semantics are
  * not implemented (lists always answer the latest state).

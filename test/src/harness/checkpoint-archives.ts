@@ -1,11 +1,11 @@
 /**
- * Test helper: checkpoint archives laid out as CRI-O writes them for the kubelet (or as Podman's
- * `--export --compress=none` does), with memory pages of any size from random bytes, so tests and
- * benchmarks get realistic archives without CRIU. It can also spoil them the ways real ones get
- * spoiled: cut short inside a member or before the end-of-archive blocks, a member missing, a
- * member's content replaced (bad JSON).
+ * Test helper: checkpoint archives laid out as CRI-O and containerd write them for the kubelet
+ * (or as Podman's `--export --compress=none` does), with memory pages of any size from random
+ * bytes, so tests and benchmarks get realistic archives without CRIU. It can also spoil them the
+ * ways real ones get spoiled: cut short inside a member or before the end-of-archive blocks, a
+ * member missing, a member's content replaced (bad JSON).
  *
- * Layout (CRI-O's member order: stats-dump, dump.log, checkpoint/, config.dump, spec.dump,
+ * CRI-O's layout (its member order: stats-dump, dump.log, checkpoint/, config.dump, spec.dump,
  * bind.mounts, rootfs-diff.tar):
  *   config.dump      CRI-O's ContainerConfig: id, name (k8s_<container>_<pod>_<ns>_<uid>_0),
  *                    rootfsImage, rootfsImageRef, rootfsImageName, runtime, times, restored
@@ -16,9 +16,28 @@
  *   checkpoint/      inventory.img, pstree.img, core-1.img, pages-1.img (`pagesBytes` random bytes)
  *   rootfs-diff.tar  a small tar of one changed file
  *   stats-dump, dump.log (its first line carries the CRIU version)
+ *
+ * containerd's (2.1, internal/cri/server/container_checkpoint_linux.go; members in name order,
+ * as its archive.Diff walks the directory):
+ *   checkpoint/      the same CRIU images
+ *   config.dump      checkpointctl's ContainerConfig, unindented: id, name
+ *                    (<container>_<pod>_<ns>_<uid>_0), rootfsImage and rootfsImageName (the
+ *                    image's tag), rootfsImageRef (<repository>@sha256:…, what its restore pulls),
+ *                    runtime io.containerd.runc.v2, times, restored
+ *   container.log    the CRI log so far
+ *   dump.log, stats-dump (CRIU's work directory is the archive's root)
+ *   rootfs-diff.tar  gzip-compressed (a containerd diff layer)
+ *   spec.dump        an OCI spec with containerd's io.kubernetes.cri.* annotations (not the
+ *                    kubelet's: those are in status.dump) and its mounts: defaults, then the CRI
+ *                    mounts and its own /etc/hostname, /etc/resolv.conf and /dev/shm by depth
+ *   status           containerd's internal container status
+ *   status.dump      the CRI ContainerStatus as Go's encoding/json writes it (snake_case):
+ *                    metadata, image, image_ref, the kubelet's labels and annotations, mounts
+ *   no bind.mounts, no deleted.files
  */
 import { open, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { TarWriter, tarOf } from './tar-writer.ts';
 
 export { TarWriter, tarOf } from './tar-writer.ts';
@@ -29,11 +48,13 @@ export interface CheckpointArchiveSpec {
   dir: string;
   /** Default: the kubelet's `checkpoint-<pod>_<namespace>-<container>-<time>.tar`. */
   fileName?: string;
-  engine?: 'cri-o' | 'podman';
+  engine?: CheckpointArchiveEngine;
   pod?: { name: string; namespace: string; uid: string };
   containerName?: string;
   image?: string;
+  /** config.dump rootfsImageRef (Podman: rootfsImageID). Default: an image id, or for containerd `<image's repository>@<that id>`. */
   imageRef?: string;
+  /** Default crun, for containerd its shim io.containerd.runc.v2. */
   runtime?: string;
   createdTime?: string;
   checkpointedTime?: string;
@@ -41,7 +62,7 @@ export interface CheckpointArchiveSpec {
   criuVersion?: string | null;
   /** Destinations of the pod's volume mounts (bind mounts from the kubelet's volume directories). */
   volumeMounts?: string[];
-  /** Mount the service account token at /var/run/secrets/kubernetes.io/serviceaccount (CRI-O only; default true). */
+  /** Mount the service account token at /var/run/secrets/kubernetes.io/serviceaccount (CRI-O and containerd; default true). */
   serviceAccountToken?: boolean;
   /** Size of checkpoint/pages-1.img, random bytes (default 64 KiB). */
   pagesBytes?: number;
@@ -53,10 +74,12 @@ export interface CheckpointArchiveSpec {
   truncate?: 'inside-pages' | 'before-end-blocks' | { bytes: number };
 }
 
+export type CheckpointArchiveEngine = 'cri-o' | 'containerd' | 'podman';
+
 export interface BuiltCheckpointArchive {
   path: string;
   sizeBytes: number;
-  engine: 'cri-o' | 'podman';
+  engine: CheckpointArchiveEngine;
   containerName: string;
   pod: { name: string; namespace: string; uid: string };
   image: string;
@@ -71,14 +94,27 @@ export interface BuiltCheckpointArchive {
 
 const DEFAULT_POD = { name: 'orders-api-7c9f8d6b5-x2vqz', namespace: 'shop', uid: '6f1c2b9e-8d4a-4e5f-9a7b-3c2d1e0f9a8b' };
 const SERVICE_ACCOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+const IMAGE_DIGEST = 'sha256:3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100';
+/** What containerd's config.dump names as runtime: the shim, not the OCI runtime it runs. */
+const CONTAINERD_RUNC_SHIM = 'io.containerd.runc.v2';
+
+/** `registry.example/shop/app:1` → `registry.example/shop/app` (a registry's port is not a tag). */
+function repositoryOf(image: string): string {
+  return image.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+}
+
+/** An RFC 3339 time as Unix nanoseconds, what CRI statuses count in. */
+function unixNanos(rfc3339: string): number {
+  return Date.parse(rfc3339) * 1e6;
+}
 
 export async function buildCheckpointArchive(spec: CheckpointArchiveSpec): Promise<BuiltCheckpointArchive> {
   const engine = spec.engine ?? 'cri-o';
   const pod = spec.pod ?? DEFAULT_POD;
   const containerName = spec.containerName ?? 'app';
   const image = spec.image ?? 'registry.example/shop/orders-api:1.4.2';
-  const imageRef = spec.imageRef ?? 'sha256:3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100';
-  const runtime = spec.runtime ?? 'crun';
+  const imageRef = spec.imageRef ?? (engine === 'containerd' ? `${repositoryOf(image)}@${IMAGE_DIGEST}` : IMAGE_DIGEST);
+  const runtime = spec.runtime ?? (engine === 'containerd' ? CONTAINERD_RUNC_SHIM : 'crun');
   const criuVersion = spec.criuVersion === undefined ? '4.2' : spec.criuVersion;
   const checkpointedTime = spec.checkpointedTime ?? '2026-12-01T10:00:00.123456789Z';
   const createdTime = spec.createdTime ?? '2026-12-01T09:00:00.5Z';
@@ -89,9 +125,10 @@ export async function buildCheckpointArchive(spec: CheckpointArchiveSpec): Promi
   const omit = new Set(spec.omit ?? []);
   const contents = spec.contents ?? {};
 
-  const layout = engine === 'cri-o'
-    ? crioLayout({ pod, containerName, image, imageRef, runtime, createdTime, checkpointedTime, volumeMounts, serviceAccountToken: spec.serviceAccountToken ?? true })
-    : podmanLayout({ containerName, image, imageRef, runtime, createdTime, volumeMounts });
+  const serviceAccountToken = spec.serviceAccountToken ?? true;
+  const kubeLayout = { pod, containerName, image, imageRef, runtime, createdTime, checkpointedTime, volumeMounts, serviceAccountToken };
+  const layout =
+    engine === 'cri-o' ? { ...crioLayout(kubeLayout), status: undefined } : engine === 'containerd' ? containerdLayout(kubeLayout) : { ...podmanLayout({ containerName, image, imageRef, runtime, createdTime, volumeMounts }), status: undefined };
 
   const members: BuiltCheckpointArchive['members'] = {};
   const file = await open(archivePath, 'w', 0o600);
@@ -103,16 +140,21 @@ export async function buildCheckpointArchive(spec: CheckpointArchiveSpec): Promi
       members[name] = { dataOffset: await tar.file(name, data, { mode: 0o600 }), size: data.length };
     };
     const pagesBytes = spec.pagesBytes ?? 64 * 1024;
-    const criuImages = async () => {
-      if (!omit.has('checkpoint/')) await tar.directory('checkpoint/', { mode: 0o700 });
-      // Not real CRIU protobuf: the agent only checks that these images exist.
-      await put('checkpoint/inventory.img', Buffer.from('5443565419a0b3c2080210011a0a'.repeat(4), 'hex'));
-      await put('checkpoint/pstree.img', Buffer.from('54435654d42a7c5f0a0808011001180120'.repeat(2), 'hex'));
-      await put('checkpoint/core-1.img', Buffer.alloc(2304, 7));
-      if (!omit.has('checkpoint/pages-1.img')) {
+    // Not real CRIU protobuf: the agent only checks that inventory.img and pstree.img exist.
+    const criuImage: Record<string, () => Promise<void>> = {
+      'inventory.img': () => put('checkpoint/inventory.img', Buffer.from('5443565419a0b3c2080210011a0a'.repeat(4), 'hex')),
+      'pstree.img': () => put('checkpoint/pstree.img', Buffer.from('54435654d42a7c5f0a0808011001180120'.repeat(2), 'hex')),
+      'core-1.img': () => put('checkpoint/core-1.img', Buffer.alloc(2304, 7)),
+      'pages-1.img': async () => {
+        if (omit.has('checkpoint/pages-1.img')) return;
         if (contents['checkpoint/pages-1.img'] !== undefined) await put('checkpoint/pages-1.img', contents['checkpoint/pages-1.img']);
         else members['checkpoint/pages-1.img'] = { dataOffset: await tar.randomFile('checkpoint/pages-1.img', pagesBytes, { mode: 0o600 }), size: pagesBytes };
-      }
+      },
+    };
+    /** CRI-O and Podman tar CRIU's images in the order CRIU wrote them, containerd by name. */
+    const criuImages = async (order = ['inventory.img', 'pstree.img', 'core-1.img', 'pages-1.img']) => {
+      if (!omit.has('checkpoint/')) await tar.directory('checkpoint/', { mode: 0o700 });
+      for (const name of order) await criuImage[name]();
     };
     const dumpLog = criuVersion === null ? undefined : `(00.000000) Version: ${criuVersion} (gitid v${criuVersion})\n(00.000050) Running on node-1 Linux 6.18.44 #1 SMP x86_64\n(00.000120) Dumping processes (pid: 4242 comm: app)\n(00.340000) Dumping finished successfully\n`;
     const statsDump = Buffer.from('40591055063309572300000a2108fd0710f7d60a18df0820ab022832300038224000480050085808600068007000', 'hex');
@@ -125,6 +167,17 @@ export async function buildCheckpointArchive(spec: CheckpointArchiveSpec): Promi
       await put('spec.dump', JSON.stringify(layout.spec, null, 2));
       if (layout.bindMounts.length > 0) await put('bind.mounts', JSON.stringify(layout.bindMounts, null, 2));
       await put('rootfs-diff.tar', tarOf({ 'tmp/warm.marker': 'warmed\n' }));
+    } else if (engine === 'containerd') {
+      await criuImages(Object.keys(criuImage).sort());
+      // containerd marshals these with json.Marshal: no indentation.
+      await put('config.dump', JSON.stringify(layout.config));
+      await put('container.log', `${createdTime} stdout F started\n${createdTime} stdout F warmed\n`);
+      if (dumpLog !== undefined) await put('dump.log', dumpLog);
+      await put('rootfs-diff.tar', gzipSync(tarOf({ 'tmp/warm.marker': 'warmed\n' })));
+      await put('spec.dump', JSON.stringify(layout.spec));
+      await put('stats-dump', statsDump);
+      await put('status', JSON.stringify({ Version: 'v1', Pid: 4242, CreatedAt: unixNanos(createdTime), StartedAt: unixNanos(createdTime), FinishedAt: 0, ExitCode: 0, Reason: '', Message: '', Resources: null, Restore: false }));
+      await put('status.dump', JSON.stringify(layout.status));
     } else {
       if (!omit.has('artifacts/')) await tar.directory('artifacts/');
       await put('devshm-checkpoint.tar', tarOf({}));
@@ -160,12 +213,12 @@ export async function buildCheckpointArchive(spec: CheckpointArchiveSpec): Promi
     sizeBytes,
     engine,
     containerName,
-    pod: engine === 'cri-o' ? pod : { name: '', namespace: '', uid: '' },
+    pod: engine === 'podman' ? { name: '', namespace: '', uid: '' } : pod,
     image,
     imageRef,
     runtime,
     criuVersion: criuVersion ?? '',
-    expectedMountDestinations: engine === 'cri-o' && (spec.serviceAccountToken ?? true) ? [...volumeMounts, SERVICE_ACCOUNT_PATH] : [...volumeMounts],
+    expectedMountDestinations: engine !== 'podman' && serviceAccountToken ? [...volumeMounts, SERVICE_ACCOUNT_PATH] : [...volumeMounts],
     members,
   };
 }
@@ -193,7 +246,8 @@ function bind(destination: string, source: string, readOnly = false): OciMount {
   return { destination, type: 'bind', source, options: ['rbind', 'rprivate', readOnly ? 'ro' : 'rw'] };
 }
 
-function crioLayout(o: {
+/** What the layouts of a pod's container (CRI-O's, containerd's) are made from. */
+interface KubeLayoutInput {
   pod: { name: string; namespace: string; uid: string };
   containerName: string;
   image: string;
@@ -203,7 +257,9 @@ function crioLayout(o: {
   checkpointedTime: string;
   volumeMounts: string[];
   serviceAccountToken: boolean;
-}) {
+}
+
+function crioLayout(o: KubeLayoutInput) {
   const id = 'c0ffee'.padEnd(64, '0');
   const sandbox = `/run/containers/storage/overlay-containers/${'5a4d'.padEnd(64, '1')}/userdata`;
   const podDir = `/var/lib/kubelet/pods/${o.pod.uid}`;
@@ -238,22 +294,100 @@ function crioLayout(o: {
     'io.kubernetes.pod.terminationGracePeriod': '30',
   };
   return {
-    config: {
-      id,
-      name: `k8s_${o.containerName}_${o.pod.name}_${o.pod.namespace}_${o.pod.uid}_0`,
-      rootfsImage: o.image,
-      rootfsImageRef: o.imageRef,
-      rootfsImageName: o.image,
-      runtime: o.runtime,
-      createdTime: o.createdTime,
-      checkpointedTime: o.checkpointedTime,
-      restoredTime: '0001-01-01T00:00:00Z',
-      restored: false,
-    },
+    config: configDumpOf(o, id, `k8s_${o.containerName}_${o.pod.name}_${o.pod.namespace}_${o.pod.uid}_0`),
     spec: ociSpec(annotations, mounts),
     bindMounts: mounts
       .filter((m) => m.type === 'bind' && !CRIO_BIND_MOUNTS_SKIPPED.has(m.destination))
       .map((m) => ({ source: m.source, destination: m.destination, file_type: m.destination.startsWith('/etc/') || m.destination === '/dev/termination-log' ? 'file' : 'directory', permissions: 0o755 })),
+  };
+}
+
+/** config.dump: the same fields from CRI-O and containerd (checkpointctl's ContainerConfig); only the name's form differs. */
+function configDumpOf(o: KubeLayoutInput, id: string, name: string) {
+  return {
+    id,
+    name,
+    rootfsImage: o.image,
+    rootfsImageRef: o.imageRef,
+    rootfsImageName: o.image,
+    runtime: o.runtime,
+    createdTime: o.createdTime,
+    checkpointedTime: o.checkpointedTime,
+    restoredTime: '0001-01-01T00:00:00Z',
+    restored: false,
+  };
+}
+
+/** The CRI mount of a kubelet volume, as status.dump records it (Go's omitempty drops false). */
+interface CriMount {
+  container_path: string;
+  host_path: string;
+  readonly?: boolean;
+}
+
+function containerdLayout(o: KubeLayoutInput) {
+  const id = 'c7d0'.padEnd(64, '2');
+  const sandboxId = '5b0c'.padEnd(64, '3');
+  const sandboxState = `/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/${sandboxId}`;
+  const podDir = `/var/lib/kubelet/pods/${o.pod.uid}`;
+  // The kubelet's CRI mounts: the volumes (the token among them), then /etc/hosts and the termination log.
+  const criMounts: CriMount[] = [
+    ...o.volumeMounts.map((destination, i) => ({ container_path: destination, host_path: `${podDir}/volumes/kubernetes.io~empty-dir/volume-${i}` })),
+    ...(o.serviceAccountToken ? [{ container_path: SERVICE_ACCOUNT_PATH, host_path: `${podDir}/volumes/kubernetes.io~projected/kube-api-access-x7k2p`, readonly: true }] : []),
+    { container_path: '/etc/hosts', host_path: `${podDir}/etc-hosts` },
+    { container_path: '/dev/termination-log', host_path: `${podDir}/containers/${o.containerName}/0c1d2e3f` },
+  ];
+  // containerd's own from the sandbox, then all of them ordered by depth (stable), as its withMounts does.
+  const sandboxMounts: CriMount[] = [
+    { container_path: '/etc/hostname', host_path: `${sandboxState}/hostname` },
+    { container_path: '/etc/resolv.conf', host_path: `${sandboxState}/resolv.conf` },
+    { container_path: '/dev/shm', host_path: `/run/containerd/io.containerd.grpc.v1.cri/sandboxes/${sandboxId}/shm` },
+  ];
+  const depth = (m: CriMount) => m.container_path.split('/').length;
+  const mounts: OciMount[] = [...SYSTEM_MOUNTS, ...[...criMounts, ...sandboxMounts].sort((a, b) => depth(a) - depth(b)).map((m) => bind(m.container_path, m.host_path, m.readonly))];
+  const created = unixNanos(o.createdTime);
+  return {
+    config: configDumpOf(o, id, `${o.containerName}_${o.pod.name}_${o.pod.namespace}_${o.pod.uid}_0`),
+    spec: ociSpec(
+      {
+        'io.kubernetes.cri.container-type': 'container',
+        'io.kubernetes.cri.container-name': o.containerName,
+        'io.kubernetes.cri.image-name': o.image,
+        'io.kubernetes.cri.sandbox-id': sandboxId,
+        'io.kubernetes.cri.sandbox-name': o.pod.name,
+        'io.kubernetes.cri.sandbox-namespace': o.pod.namespace,
+        'io.kubernetes.cri.sandbox-uid': o.pod.uid,
+      },
+      mounts,
+    ),
+    bindMounts: [],
+    // runtime.ContainerStatus; state 1 is CONTAINER_RUNNING, attempt 0 is left out as empty.
+    status: {
+      id,
+      metadata: { name: o.containerName },
+      state: 1,
+      created_at: created,
+      started_at: created,
+      image: { image: o.image },
+      image_ref: o.imageRef,
+      labels: {
+        'io.kubernetes.container.name': o.containerName,
+        'io.kubernetes.pod.name': o.pod.name,
+        'io.kubernetes.pod.namespace': o.pod.namespace,
+        'io.kubernetes.pod.uid': o.pod.uid,
+      },
+      annotations: {
+        'io.kubernetes.container.hash': '8d3e2f1a',
+        'io.kubernetes.container.restartCount': '0',
+        'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+        'io.kubernetes.container.terminationMessagePolicy': 'File',
+        'io.kubernetes.pod.terminationGracePeriod': '30',
+      },
+      mounts: criMounts,
+      log_path: `/var/log/pods/${o.pod.namespace}_${o.pod.name}_${o.pod.uid}/${o.containerName}/0.log`,
+      resources: { linux: { cpu_period: 100000, cpu_shares: 2, oom_score_adj: 1000 } },
+      user: { linux: { uid: 0, gid: 0, supplemental_groups: [0] } },
+    },
   };
 }
 

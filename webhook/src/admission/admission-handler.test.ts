@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyPatch, type Operation } from 'rfc6902';
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, HOOK_SOCKET_PATH, silentLogger, type Checkpoint } from '@cryo/common';
+import { annotations, HOOK_SOCKET_PATH, nodeLabels, silentLogger, type Checkpoint } from '@cryo/common';
 import { loadAdmissionReview, loadCheckpoint, type RecordedAdmissionReview } from '../../../test/src/fixtures/load-fixture.ts';
 import { createAdmissionHandler } from './admission-handler.ts';
 import type { CheckpointLookup } from './pod-mutator.ts';
@@ -51,6 +51,14 @@ const registry = () => loadCheckpoint('succeeded-registry');
 const APP_REF = `cryo-checkpoints/shop/orders-api-warm-app@sha256:${'a'.repeat(64)}`;
 const SHIPPER_REF = `cryo-checkpoints/shop/orders-api-warm-log-shipper@sha256:${'b'.repeat(64)}`;
 
+/** The node requirement of a restore from the registry fixture, whose containers containerd took. */
+const ON_CONTAINERD_NODES = { key: nodeLabels.RESTORE_RUNTIME, operator: 'In', values: ['containerd'] };
+/** A pod without node affinity restoring from it gets this one. */
+const ONLY_CONTAINERD_NODES = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [ON_CONTAINERD_NODES] }] } } };
+const CONTAINERD_NODES_WARNING =
+  'Checkpoint "orders-api-warm" restores only on nodes labelled cryo.dev/restore-runtime=containerd, whose runtime the node ' +
+  'agent found able to restore it; while no node is so labelled, the pod stays Pending';
+
 /** What a restored orders-api pod must look like: the input with only these changes. */
 function expectedRestored(input: V1Pod, checkpoint: Checkpoint): V1Pod {
   const pod = structuredClone(input);
@@ -62,6 +70,7 @@ function expectedRestored(input: V1Pod, checkpoint: Checkpoint): V1Pod {
     [annotations.RESTORED_CHECKPOINT_UID]: checkpoint.metadata!.uid!,
     [annotations.RESTORED_CONTAINERS]: 'app,log-shipper',
   };
+  pod.spec!.affinity = ONLY_CONTAINERD_NODES;
   return pod;
 }
 
@@ -104,6 +113,7 @@ describe('cryo.dev/restore-from', () => {
     const response = await admit(handle, review);
     expect(response.allowed).toBe(true);
     expect(response.patchType).toBe('JSONPatch');
+    expect(response.warnings).toEqual([CONTAINERD_NODES_WARNING]);
     const result = patched(review.request.object, response.patch);
     expect(result).toEqual(expectedRestored(review.request.object, registry()));
     // The init container runs from its own image: it is never checkpointed.
@@ -250,53 +260,125 @@ describe('restores that would fail are refused with what to fix', () => {
     expect(status.message).toContain('not pinned by digest');
   });
 
-  it('a pod bound to another node than a node-local checkpoint: 422', async () => {
+  it('a checkpoint stored as archives in a node-local directory: 409, because the kubelet only starts images', async () => {
     const review = loadAdmissionReview('restore-deployment-pod');
     review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-local';
-    review.request.object.spec!.nodeName = 'worker-b';
     const status = await refusal(review, loadCheckpoint('succeeded-local-directory'));
-    expect(status.code).toBe(422);
-    expect(status.message).toContain('stored on node "worker-a" only');
+    expect(status).toMatchObject({ code: 409, reason: 'checkpoint-stored-as-archive' });
+    expect(status.message).toBe(
+      'Checkpoint "shop/orders-api-local" is stored as archives in a directory store ' +
+        '(container "app": /var/lib/cryo/checkpoints/shop/orders-api-local/app.tar); the kubelet starts containers ' +
+        'only from images and refuses a file path as image (InvalidImageName), so no pod can be restored from it. ' +
+        'Take a new Checkpoint into a registry store (spec.storage.registry.repository, or the node agent\'s ' +
+        '--registry-repository) and restore from that one',
+    );
+  });
+
+});
+
+describe('restoring pods run only on nodes whose runtime restores their checkpoint', () => {
+  it('a pod without node affinity gets one required term: the label with the runtime the Checkpoint records', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(registry());
+    const review = loadAdmissionReview('restore-named-pod');
+    expect(review.request.object.spec!.affinity).toBeUndefined();
+    const response = await admit(handle, review);
+    expect(response.warnings).toEqual([CONTAINERD_NODES_WARNING]);
+    const ops = JSON.parse(Buffer.from(response.patch!, 'base64').toString()) as Operation[];
+    expect(ops).toContainEqual({ op: 'add', path: '/spec/affinity', value: ONLY_CONTAINERD_NODES });
+    expect(patched(review.request.object, response.patch).spec!.affinity).toEqual(ONLY_CONTAINERD_NODES);
+  });
+
+  it('a pod with required terms gets the requirement ANDed into each of them; its other affinity stays as it was', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(registry());
+    const review = loadAdmissionReview('restore-pod-with-node-affinity');
+    const input = review.request.object;
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    const result = patched(input, response.patch);
+    const expected = structuredClone(input.spec!.affinity!);
+    expected.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms = [
+      { matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['eu-west-1a', 'eu-west-1b'] }, ON_CONTAINERD_NODES] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['worker-c'] }], matchExpressions: [ON_CONTAINERD_NODES] },
+    ];
+    // Preferred node affinity and pod anti-affinity included: only the required terms change.
+    expect(result.spec!.affinity).toEqual(expected);
+    expect(result.spec!.containers.map((c) => c.image)).toEqual([APP_REF, SHIPPER_REF]);
+    expect(response.warnings).toEqual([CONTAINERD_NODES_WARNING]);
+    // A reinvocation on its own result diffs to nothing and warns no more.
+    review.request.object = result;
+    expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('requires the label to exist (any node that restores) when the Checkpoint does not record the runtime', async () => {
+    const { handle, lookup } = setup();
+    const older = registry();
+    for (const container of older.status!.containers!) delete container.runtime;
+    lookup.add(older);
+    const review = loadAdmissionReview('restore-named-pod');
+    const result = patched(review.request.object, (await admit(handle, review)).patch);
+    expect(result.spec!.affinity).toEqual({
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: nodeLabels.RESTORE_RUNTIME, operator: 'Exists' }] }] } },
+    });
+  });
+
+  it('replaces a requirement on the label that an earlier restore left in a copied pod spec', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(registry());
+    const review = loadAdmissionReview('restore-pod-with-node-affinity');
+    const terms = review.request.object.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+    terms[0].matchExpressions!.unshift({ key: nodeLabels.RESTORE_RUNTIME, operator: 'In', values: ['cri-o'] });
+    terms[1].matchExpressions = [ON_CONTAINERD_NODES];
+    const result = patched(review.request.object, (await admit(handle, review)).patch);
+    expect(result.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['eu-west-1a', 'eu-west-1b'] }, ON_CONTAINERD_NODES] },
+      // Already as wanted: left as it was.
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['worker-c'] }], matchExpressions: [ON_CONTAINERD_NODES] },
+    ]);
+  });
+
+  it('adds nothing to an empty term, which matches no node and must go on matching none', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(registry());
+    const review = loadAdmissionReview('restore-pod-with-node-affinity');
+    review.request.object.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms.push({});
+    const result = patched(review.request.object, (await admit(handle, review)).patch);
+    expect(result.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms.at(-1)).toEqual({});
   });
 });
 
-describe('directory storage', () => {
-  it('pins a pod restoring a node-local archive to the checkpoint node, inside every affinity term', async () => {
+describe('directory storage: the kubelet starts images only, so its archives are never admitted', () => {
+  it('refuses a shared directory checkpoint too, and a pod bound to the checkpoint node: no pod spec makes a path an image', async () => {
     const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
-    lookup.add(loadCheckpoint('succeeded-local-directory'));
-    const review = loadAdmissionReview('restore-deployment-pod');
-    const pod = review.request.object;
-    pod.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-local';
-    pod.spec!.affinity = {
-      nodeAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] },
-            { matchExpressions: [{ key: 'zone', operator: 'In', values: ['b'] }] },
-          ],
-        },
-      },
-    };
-    const response = await admit(handle, review);
-    const result = patched(pod, response.patch);
-    const terms = result.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
-    expect(terms).toHaveLength(2);
-    for (const term of terms) expect(term.matchFields).toEqual([{ key: 'metadata.name', operator: 'In', values: ['worker-a'] }]);
-    expect(result.spec!.containers[0].image).toBe('/var/lib/cryo/checkpoints/shop/orders-api-local/app.tar');
-    // Archives are files on the node: no pull secret is needed.
-    expect(result.spec!.imagePullSecrets).toBeUndefined();
-    review.request.object = result;
-    expect((await admit(handle, review)).patch).toBeUndefined();
+    lookup.add(loadCheckpoint('succeeded-shared-directory')).add(loadCheckpoint('succeeded-local-directory'));
+    for (const [name, nodeName] of [['orders-api-shared', undefined], ['orders-api-local', 'worker-a']] as const) {
+      const review = loadAdmissionReview('restore-deployment-pod');
+      review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = name;
+      if (nodeName !== undefined) review.request.object.spec!.nodeName = nodeName;
+      const response = await admit(handle, review);
+      expect(response.allowed, name).toBe(false);
+      expect(response.patch, name).toBeUndefined();
+      expect(response.status, name).toMatchObject({ code: 409, message: expect.stringContaining(`Checkpoint "shop/${name}" is stored as archives in a directory store`) });
+      expect(response.status!.message, name).toContain('spec.storage.registry.repository');
+    }
   });
 
-  it('leaves scheduling alone for a shared directory', async () => {
+  it('reads the API before refusing: a Checkpoint re-created into a registry store is admitted', async () => {
     const { handle, lookup } = setup();
-    lookup.add(loadCheckpoint('succeeded-shared-directory'));
+    lookup.add(loadCheckpoint('succeeded-local-directory'));
+    const recreated = registry();
+    recreated.metadata!.name = 'orders-api-local';
+    lookup.api.set('shop/orders-api-local', recreated);
     const review = loadAdmissionReview('restore-deployment-pod');
-    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-shared';
-    const result = patched(review.request.object, (await admit(handle, review)).patch);
-    expect(result.spec!.affinity).toBeUndefined();
-    expect(result.spec!.containers[0].image).toBe('/mnt/cryo-shared/shop/orders-api-shared/app.tar');
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-local';
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    expect(lookup.freshReads).toBe(1);
+    const result = patched(review.request.object, response.patch);
+    expect(result.spec!.containers.map((c) => c.image)).toEqual([APP_REF, SHIPPER_REF]);
+    // No pinning to the node it was taken on: an image restores on any node whose runtime restores it.
+    expect(result.spec!.affinity).toEqual(ONLY_CONTAINERD_NODES);
   });
 });
 
@@ -344,16 +426,73 @@ describe('cryo.dev/hooks: enabled', () => {
     expect(result.spec!.containers.map((c) => c.image)).toEqual([APP_REF, SHIPPER_REF]);
   });
 
-  it('is turned on for a restore whose checkpoint had the socket mounted, with a warning', async () => {
+  it('is turned on, annotation included, for a copy restored from a checkpoint that had the socket mounted', async () => {
     const { handle, lookup } = setup();
     lookup.add(loadCheckpoint('succeeded-with-hooks'));
-    const review = loadAdmissionReview('restore-deployment-pod');
-    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-hooked';
+    // A copy of a hook-enabled pod, asking only for the restore (as found on a real node).
+    const review = loadAdmissionReview('restore-hooked-copy-pod');
+    const input = review.request.object;
+    expect(input.metadata!.annotations).toEqual({ [annotations.RESTORE_FROM]: 'orders-api-hooked' });
     const response = await admit(handle, review);
     expect(response.allowed).toBe(true);
-    expect(response.warnings).toEqual([expect.stringContaining('was taken with the hook socket mounted')]);
+    expect(response.warnings).toEqual([
+      'Checkpoint "orders-api-hooked" was taken with the hook socket mounted: the restored pod gets it too and is ' +
+        'annotated cryo.dev/hooks: enabled, so the node agent serves it and tells the restored processes they were restored',
+      // This Checkpoint's status predates recording the runtime: any node that restores will do.
+      'Checkpoint "orders-api-hooked" restores only on nodes labelled cryo.dev/restore-runtime (its status does not record ' +
+        'the runtime that took it); while no node is so labelled, the pod stays Pending',
+    ]);
+    const result = patched(input, response.patch);
+    // The node agent serves a socket for exactly the pods annotated cryo.dev/hooks: enabled.
+    expect(result.metadata!.annotations).toEqual({
+      [annotations.RESTORE_FROM]: 'orders-api-hooked',
+      [annotations.HOOKS]: annotations.HOOKS_ENABLED,
+      [annotations.HOOKS_STATUS]: annotations.HOOKS_STATUS_INJECTED,
+      [annotations.ORIGINAL_IMAGES]: JSON.stringify({ app: 'shop/orders-api:2.4.1', 'log-shipper': 'shop/log-shipper:1.9.0' }),
+      [annotations.RESTORED_CHECKPOINT_UID]: 'f7b4d0e5-6c8a-4b9d-8e1f-3a4b5c6d7e8f',
+      [annotations.RESTORED_CONTAINERS]: 'app,log-shipper',
+    });
+    expect(result.spec!.volumes).toContainEqual({ name: 'cryo-hooks', hostPath: { path: '/var/run/cryo/hooks', type: 'DirectoryOrCreate' } });
+    for (const container of result.spec!.containers) {
+      expect(container.volumeMounts, container.name).toContainEqual({ name: 'cryo-hooks', mountPath: '/run/cryo', subPathExpr: '$(CRYO_POD_UID)' });
+      expect(container.env!.slice(0, 3).map((e) => e.name), container.name).toEqual(['CRYO_POD_UID', 'CRYO_HOOK_SOCKET', 'CRYO_CONTAINER_NAME']);
+    }
+    expect(result.spec!.containers.map((c) => c.image)).toEqual([APP_REF, SHIPPER_REF]);
+    // The restore and the hook socket compose: a reinvocation changes nothing and warns no more.
+    review.request.object = result;
+    expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('replaces cryo.dev/hooks: disabled on such a copy, and says so', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(loadCheckpoint('succeeded-with-hooks'));
+    const review = loadAdmissionReview('restore-hooked-copy-pod');
+    review.request.object.metadata!.annotations![annotations.HOOKS] = 'disabled';
+    const response = await admit(handle, review);
+    expect(response.warnings).toEqual([expect.stringContaining('(replacing cryo.dev/hooks: disabled)'), expect.stringContaining('restores only on nodes labelled')]);
     const result = patched(review.request.object, response.patch);
-    expect(result.metadata!.annotations![annotations.HOOKS_STATUS]).toBe('injected');
+    expect(result.metadata!.annotations![annotations.HOOKS]).toBe(annotations.HOOKS_ENABLED);
+    review.request.object = result;
+    expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('stays off for a copy restored from a checkpoint taken without the socket', async () => {
+    const { handle, lookup } = setup();
+    const plain = registry();
+    plain.metadata!.name = 'orders-api-hooked';
+    lookup.add(plain);
+    const review = loadAdmissionReview('restore-hooked-copy-pod');
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual([expect.stringMatching(/^Checkpoint "orders-api-hooked" restores only on nodes labelled cryo.dev\/restore-runtime=containerd/)]);
+    const result = patched(review.request.object, response.patch);
+    expect(result.metadata!.annotations![annotations.HOOKS]).toBeUndefined();
+    expect(result.metadata!.annotations![annotations.HOOKS_STATUS]).toBeUndefined();
+    expect(result.spec!.volumes!.map((v) => v.name)).not.toContain('cryo-hooks');
+    for (const container of result.spec!.containers) {
+      expect(container.volumeMounts!.map((m) => m.name)).not.toContain('cryo-hooks');
+      expect((container.env ?? []).map((e) => e.name)).not.toContain('CRYO_HOOK_SOCKET');
+    }
   });
 
   it('refuses a value other than enabled or disabled', async () => {

@@ -34,7 +34,11 @@ export function applyHookSocket(pod: V1Pod, options: { hostHooksDir: string }): 
     );
   }
   for (const container of spec.containers ?? []) mountInto(container);
-  ((pod.metadata ??= {}).annotations ??= {})[annotations.HOOKS_STATUS] = annotations.HOOKS_STATUS_INJECTED;
+  // A mounted socket and `cryo.dev/hooks: enabled` go together: the node agent serves a socket
+  // for exactly the pods so annotated (a restore may turn hooks on without the user asking).
+  const podAnnotations = ((pod.metadata ??= {}).annotations ??= {});
+  podAnnotations[annotations.HOOKS] = annotations.HOOKS_ENABLED;
+  podAnnotations[annotations.HOOKS_STATUS] = annotations.HOOKS_STATUS_INJECTED;
 }
 
 function mountInto(container: V1Container): void {

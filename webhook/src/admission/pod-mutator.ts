@@ -10,6 +10,7 @@ import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
 import { assertMountsPresent } from './mount-check.ts';
 import { diffPod, mutableCopy, type JsonPatchOperation } from './pod-patch.ts';
 import { applyRestore, checkpointProblem, planRestore, validateCheckpointName } from './restore-mutation.ts';
+import { requireRestoreNode, restoreNodeRequirement, restoreNodeWarning } from './restore-node-affinity.ts';
 
 export type { JsonPatchOperation } from './pod-patch.ts';
 
@@ -40,21 +41,32 @@ export async function decidePod(
   try {
     const mutated = mutableCopy(pod);
     const warnings: string[] = [];
-    let hooks = hooksRequested(podAnnotations?.[annotations.HOOKS]);
+    const hooksAnnotation = podAnnotations?.[annotations.HOOKS];
+    let hooks = hooksRequested(hooksAnnotation);
     let plan;
     if (checkpointName !== undefined) {
       validateCheckpointName(checkpointName);
       const checkpoint = await resolveCheckpoint(lookup, namespace, checkpointName);
       plan = planRestore(mutated, checkpoint);
       applyRestore(mutated, plan, options);
+      // The restored processes had the socket mounted: the restore needs the mount again (CRIU
+      // restores every recorded mount), and the SDK in them waits to be told it is a copy, which
+      // only a served socket can do. So the pod becomes hook-enabled, annotation included: that
+      // one annotation decides what the node agent serves, and the user sees why.
       const needsHooks = [...plan.matches.values()].some((c) => recordsHookMount(c.mountDestinations));
       if (needsHooks && !hooks) {
         hooks = true;
+        const replaced = hooksAnnotation === undefined ? '' : ` (replacing ${annotations.HOOKS}: ${hooksAnnotation})`;
         warnings.push(
-          `Checkpoint "${checkpointName}" was taken with the hook socket mounted, so the restored pod gets it too ` +
-            `(as with ${annotations.HOOKS}: ${annotations.HOOKS_ENABLED})`,
+          `Checkpoint "${checkpointName}" was taken with the hook socket mounted: the restored pod gets it too ` +
+            `and is annotated ${annotations.HOOKS}: ${annotations.HOOKS_ENABLED}${replaced}, so the node agent ` +
+            'serves it and tells the restored processes they were restored',
         );
       }
+      // Only a node whose runtime restores this checkpoint can start the pod: elsewhere it would
+      // start fresh or crash-loop. The node agent labels the nodes that can.
+      const requirement = restoreNodeRequirement(plan.matches.values());
+      if (requireRestoreNode(mutated, requirement)) warnings.push(restoreNodeWarning(checkpointName, requirement));
     }
     if (hooks) applyHookSocket(mutated, options);
     if (plan !== undefined) {

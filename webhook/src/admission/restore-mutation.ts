@@ -1,9 +1,12 @@
 /**
- * `cryo.dev/restore-from`: point each container that was checkpointed at its restore reference,
- * after checking that the checkpoint can be restored by this pod at all.
+ * `cryo.dev/restore-from`: point each container that was checkpointed at its checkpoint image,
+ * after checking that the checkpoint can be restored by this pod at all. Only images can be:
+ * the kubelet parses a container's image as an image reference before any runtime sees it, so
+ * a checkpoint stored as archives in a directory store is refused rather than admitted into a
+ * pod that could never start (InvalidImageName).
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { annotations, isNodeLocal, type Checkpoint, type CheckpointedContainer } from '@cryo/common';
+import { annotations, type Checkpoint, type CheckpointedContainer } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 
 /** Kubernetes object names (DNS-1123 subdomain). */
@@ -63,11 +66,16 @@ export function checkpointProblem(checkpoint: Checkpoint | undefined, namespace:
       );
     }
   }
-  if (isNodeLocal(status) && !status.nodeName) {
+  const archived = status.containers.find((c) => c.referenceType !== 'image');
+  if (archived !== undefined) {
+    const where = status.storage?.type === 'directory' ? 'in a directory store' : 'outside a registry';
     return new AdmissionDenial(
       409,
-      'checkpoint-node-unknown',
-      `Checkpoint "${namespace}/${name}" is stored in a node-local directory but records no node; take a new checkpoint`,
+      'checkpoint-stored-as-archive',
+      `Checkpoint "${namespace}/${name}" is stored as archives ${where} (container "${archived.name}": ` +
+        `${archived.restoreReference}); the kubelet starts containers only from images and refuses a file path ` +
+        'as image (InvalidImageName), so no pod can be restored from it. Take a new Checkpoint into a registry ' +
+        'store (spec.storage.registry.repository, or the node agent\'s --registry-repository) and restore from that one',
     );
   }
   return undefined;
@@ -108,14 +116,11 @@ export function applyRestore(pod: V1Pod, plan: RestorePlan, options: { pullSecre
   podAnnotations[annotations.RESTORED_CHECKPOINT_UID] = plan.checkpoint.metadata?.uid ?? '';
   podAnnotations[annotations.RESTORED_CONTAINERS] = [...plan.matches.keys()].map((c) => c.name).join(',');
 
-  const spec = pod.spec!;
-  const usesImages = [...plan.matches.values()].some((c) => c.referenceType === 'image');
-  if (usesImages && options.pullSecret !== '') {
-    const secrets = (spec.imagePullSecrets ??= []);
+  // Every reference is an image here: checkpointProblem refused anything else.
+  if (options.pullSecret !== '') {
+    const secrets = (pod.spec!.imagePullSecrets ??= []);
     if (!secrets.some((s) => s.name === options.pullSecret)) secrets.push({ name: options.pullSecret });
   }
-  const status = plan.checkpoint.status!;
-  if (isNodeLocal(status)) pinToNode(pod, status.nodeName!, plan.checkpoint.metadata?.name ?? '');
 }
 
 function parseOriginalImages(value: string | undefined): Record<string, string> {
@@ -127,33 +132,4 @@ function parseOriginalImages(value: string | undefined): Record<string, string> 
     // Not ours or damaged: start over rather than refuse the pod.
   }
   return {};
-}
-
-/**
- * A node-local archive exists on one node only: require that node. matchFields on metadata.name
- * (as the DaemonSet controller does) is exact, where the hostname label need not equal the name.
- * Terms are ORed, so the requirement goes into every existing term.
- */
-function pinToNode(pod: V1Pod, nodeName: string, checkpointName: string): void {
-  const spec = pod.spec!;
-  if (spec.nodeName && spec.nodeName !== nodeName) {
-    throw new AdmissionDenial(
-      422,
-      'wrong-node',
-      `the pod is bound to node "${spec.nodeName}" but Checkpoint "${checkpointName}" is stored on node ` +
-        `"${nodeName}" only (node-local directory); remove spec.nodeName or use shared storage`,
-    );
-  }
-  const requirement = { key: 'metadata.name', operator: 'In', values: [nodeName] };
-  const required = (((spec.affinity ??= {}).nodeAffinity ??= {}).requiredDuringSchedulingIgnoredDuringExecution ??= {
-    nodeSelectorTerms: [],
-  });
-  if (required.nodeSelectorTerms.length === 0) required.nodeSelectorTerms.push({});
-  for (const term of required.nodeSelectorTerms) {
-    const fields = (term.matchFields ??= []);
-    const present = fields.some(
-      (f) => f.key === 'metadata.name' && f.operator === 'In' && f.values?.length === 1 && f.values[0] === nodeName,
-    );
-    if (!present) fields.push({ ...requirement, values: [nodeName] });
-  }
 }

@@ -13,6 +13,7 @@
  * of the root.
  */
 import path from 'node:path';
+import { CHECKPOINT_ENGINES, type CheckpointEngine } from '../../archive/checkpoint-archive-info.ts';
 
 export const SHA256_SUFFIX = '.sha256';
 export const SIDECAR_SUFFIX = '.json';
@@ -98,7 +99,8 @@ export interface ArchiveSidecar {
   sizeBytes: number;
   /** `sha256:<hex>`, the same digest as the .sha256 file. */
   digest: string;
-  engine: 'cri-o' | 'podman';
+  /** Which engine wrote the archive (CheckpointArchiveInfo.engine). */
+  engine: CheckpointEngine;
   runtime: string;
   criuVersion: string;
   baseImage: string;
@@ -126,7 +128,7 @@ export function parseSidecar(text: string): ArchiveSidecar | string {
   for (const field of STRING_FIELDS) if (typeof v[field] !== 'string') return `${field} is not a string`;
   if (typeof v.sizeBytes !== 'number' || !Number.isSafeInteger(v.sizeBytes)) return 'sizeBytes is not a whole number';
   if (Number.isNaN(Date.parse(v.createdAt as string))) return 'createdAt is not a time';
-  if (v.engine !== 'cri-o' && v.engine !== 'podman') return 'engine is not cri-o or podman';
+  if (!(CHECKPOINT_ENGINES as readonly unknown[]).includes(v.engine)) return `engine is not one of ${CHECKPOINT_ENGINES.join(', ')}`;
   if (!Array.isArray(v.mountDestinations) || !v.mountDestinations.every((m) => typeof m === 'string')) return 'mountDestinations is not a list of paths';
   return v as unknown as ArchiveSidecar;
 }

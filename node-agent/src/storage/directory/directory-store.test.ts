@@ -117,6 +117,26 @@ describe('DirectoryStore.store', () => {
     expect(await readCheckpointArchive(archive)).toEqual({ ...small, path: archive });
   });
 
+  it('stores a containerd archive the same way: its engine, shim and digest-pinned base image in the sidecar, listed like any other', async () => {
+    const root = await newRoot();
+    const store = new DirectoryStore({ root, logger: captureLogger().logger });
+    const archive = await readCheckpointArchive((await buildCheckpointArchive({ dir: path.join(work, 'archives'), engine: 'containerd', fileName: 'containerd.tar' })).path);
+
+    const stored = await store.store(request(archive));
+
+    expect(JSON.parse(await readFile(`${stored.restoreReference}.json`, 'utf8'))).toMatchObject({
+      engine: 'containerd',
+      runtime: 'io.containerd.runc.v2',
+      baseImage: 'registry.example/shop/orders-api:1.4.2',
+      baseImageId: 'registry.example/shop/orders-api@sha256:3f4e5d6c7b8a99887766554433221100ffeeddccbbaa99887766554433221100',
+      mountDestinations: ['/data', '/var/run/secrets/kubernetes.io/serviceaccount'],
+    });
+    // The sidecar parses back (an unknown engine would leave the entry out of list() and retention).
+    expect((await store.list()).map((e) => e.restoreReference)).toEqual([stored.restoreReference]);
+    // The copy is still containerd's archive, status.dump and all.
+    expect(await readCheckpointArchive(stored.restoreReference)).toEqual({ ...archive, path: stored.restoreReference });
+  });
+
   it('stores the same Checkpoint again in place, and a re-created one (new uid) beside it', async () => {
     const root = await newRoot();
     const store = new DirectoryStore({ root, logger: captureLogger().logger });

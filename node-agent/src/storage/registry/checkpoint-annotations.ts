@@ -3,22 +3,33 @@
  * look for (names as upstream defines them), so that one image restores under each:
  * - CRI-O: `io.kubernetes.cri-o.annotations.checkpoint.name` marks it (cri-o
  *   pkg/annotations); the rest of that family describes the base image and CRIU.
- * - containerd: `org.criu.checkpoint.container.name` marks it (checkpointctl lib, which
- *   containerd's CRI reads from the image's top-level annotations); `checkpointctl build` writes
- *   the others.
+ * - containerd: `org.criu.checkpoint.container.name` marks it (checkpointctl lib): its CRI
+ *   restore takes an image for a checkpoint when the manifest or index the reference names
+ *   carries it, with any value, and does not know CRI-O's. `checkpointctl build` writes the others.
  * - Podman: `io.podman.annotations.checkpoint.runtime.name` must equal the local OCI runtime
  *   (podman pkg/annotations and podman-container-checkpoint(1)).
  * Plus Cryo's own `dev.cryo.checkpoint.*`, from which list() and retention know whose
  * checkpoint an image is and when it was made. Empty values are left out: a runtime reads an
- * empty base image name as a name.
+ * empty base image name as a name. A pod checkpoint's index carries Cryo's identity only, never
+ * a marker: it is no one container's checkpoint, and containerd would take it for one.
  */
 import type { PodCheckpoint } from '@cryo/common';
+import type { CheckpointEngine } from '../../archive/checkpoint-archive-info.ts';
 import type { StoreRequest } from '../checkpoint-store.ts';
 
 export const CRIO = 'io.kubernetes.cri-o.annotations.checkpoint.';
 export const CRIU = 'org.criu.checkpoint.';
 export const PODMAN = 'io.podman.annotations.checkpoint.';
 export const CRYO = 'dev.cryo.checkpoint.';
+
+/** The annotation by which each Kubernetes runtime takes an image for a checkpoint; both carry the container's name. */
+export const CHECKPOINT_MARKERS = {
+  crio: `${CRIO}name`,
+  containerd: `${CRIU}container.name`,
+} as const;
+
+/** `org.criu.checkpoint.engine.name` as checkpointctl spells each engine. */
+const ENGINE_NAMES: Record<CheckpointEngine, string> = { 'cri-o': 'CRI-O', containerd: 'containerd', podman: 'Podman' };
 
 /** What list() reads back. */
 export const CRYO_ANNOTATIONS = {
@@ -90,17 +101,16 @@ export function checkpointAnnotations(request: StoreRequest, host: HostFacts, cr
   const { archive } = request;
   // The container's name as the archive recorded it: CRI-O matches it against the new container's.
   const container = archive.containerName || request.containerName;
-  const engine = archive.engine === 'podman' ? 'Podman' : 'CRI-O';
   return {
     ...withoutEmpty([
-      [`${CRIO}name`, container],
+      [CHECKPOINT_MARKERS.crio, container],
       [`${CRIO}rawImageName`, archive.baseImage],
       [`${CRIO}rootfsImageID`, archive.baseImageId],
       [`${CRIO}rootfsImageName`, archive.baseImage],
       [`${CRIO}criu.version`, archive.criuVersion],
 
-      [`${CRIU}container.name`, container],
-      [`${CRIU}engine.name`, engine],
+      [CHECKPOINT_MARKERS.containerd, container],
+      [`${CRIU}engine.name`, ENGINE_NAMES[archive.engine]],
       [`${CRIU}pod.name`, request.pod.name],
       [`${CRIU}pod.namespace`, request.pod.namespace],
       // The Kubernetes pod uid: the agent does not learn the CRI sandbox id.

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildCheckpointArchive } from '@cryo/test';
+import { CHECKPOINT_API_VERSION, POD_CHECKPOINT_KIND, type PodCheckpoint } from '@cryo/common';
+import { readCheckpointArchive } from '../../archive/checkpoint-archive.ts';
 import type { StoreRequest } from '../checkpoint-store.ts';
-import { buildCheckpointImage } from './checkpoint-image.ts';
+import { CHECKPOINT_MARKERS } from './checkpoint-annotations.ts';
+import { buildCheckpointImage, buildPodCheckpointIndex } from './checkpoint-image.ts';
 
 const request: StoreRequest = {
   archive: {
@@ -41,6 +48,15 @@ describe('buildCheckpointImage', () => {
     expect(image.manifest.digest).toBe(`sha256:${createHash('sha256').update(image.manifest.bytes).digest('hex')}`);
   });
 
+  it('carries the marker CRI-O and the one containerd takes a checkpoint image by, both naming the container', () => {
+    expect(manifest.annotations).toMatchObject({
+      'io.kubernetes.cri-o.annotations.checkpoint.name': 'app',
+      // containerd 2.1 knows only this one, and ignores CRI-O's.
+      'org.criu.checkpoint.container.name': 'app',
+    });
+    expect(Object.values(CHECKPOINT_MARKERS).map((key) => manifest.annotations[key])).toEqual(['app', 'app']);
+  });
+
   it('carries the marker of each runtime family and Cryo\'s own annotations', () => {
     expect(manifest.annotations).toMatchObject({
       'io.kubernetes.cri-o.annotations.checkpoint.name': 'app',
@@ -65,5 +81,50 @@ describe('buildCheckpointImage', () => {
     const annotations = (JSON.parse(bare.manifest.bytes.toString()) as { annotations: Record<string, string> }).annotations;
     expect(Object.keys(annotations).filter((k) => /rootfsImage|rawImageName|criu\.version/.test(k))).toEqual([]);
     expect(Object.values(annotations)).not.toContain('');
+  });
+
+  it('describes a containerd archive as checkpointctl build would: engine, its shim, the digest-pinned base image', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cryo-image-'));
+    try {
+      const archive = await readCheckpointArchive((await buildCheckpointArchive({ dir, engine: 'containerd', image: '127.0.0.1:5000/shop/app:1' })).path);
+      const annotations = buildCheckpointImage({ ...request, archive }, layer, host, created).annotations;
+      expect(annotations).toMatchObject({
+        'io.kubernetes.cri-o.annotations.checkpoint.name': 'app',
+        'org.criu.checkpoint.container.name': 'app',
+        'org.criu.checkpoint.engine.name': 'containerd',
+        'org.criu.checkpoint.runtime.name': 'io.containerd.runc.v2',
+        'org.criu.checkpoint.rootfsImageName': '127.0.0.1:5000/shop/app:1',
+        // config.dump's rootfsImageRef, what containerd's restore pulls.
+        'org.criu.checkpoint.rootfsImageID': archive.baseImageId,
+        'dev.cryo.checkpoint.mount-destinations': '["/data","/var/run/secrets/kubernetes.io/serviceaccount"]',
+      });
+      expect(archive.baseImageId).toMatch(/^127\.0\.0\.1:5000\/shop\/app@sha256:[0-9a-f]{64}$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('buildPodCheckpointIndex', () => {
+  it('carries Cryo\'s identity but no runtime\'s marker: it is no one container\'s checkpoint, and containerd would restore from it as one', () => {
+    const document: PodCheckpoint = {
+      apiVersion: CHECKPOINT_API_VERSION,
+      kind: POD_CHECKPOINT_KIND,
+      checkpoint: request.checkpoint,
+      createdAt: '2026-12-01T10:01:00.000Z',
+      nodeName: 'node-a',
+      pod: { ...request.pod, labels: {}, annotations: {}, spec: { containers: [{ name: 'app', image: 'shop/app:1' }] } },
+      containers: [],
+      notCheckpointed: [],
+    };
+    const index = JSON.parse(buildPodCheckpointIndex({ document, images: [{ name: 'app', digest: `sha256:${'b'.repeat(64)}`, sizeBytes: 900 }] }).bytes.toString()) as {
+      annotations: Record<string, string>;
+      manifests: { annotations: Record<string, string> }[];
+    };
+    expect(index.annotations).toMatchObject({ 'dev.cryo.checkpoint.namespace': 'shop', 'dev.cryo.checkpoint.name': 'warm', 'dev.cryo.checkpoint.uid': 'c-1' });
+    for (const marker of Object.values(CHECKPOINT_MARKERS)) {
+      expect(index.annotations).not.toHaveProperty([marker]);
+      expect(index.manifests[0].annotations).not.toHaveProperty([marker]);
+    }
   });
 });

@@ -82,7 +82,11 @@ public final class Options {
         return outcomeTimeout;
     }
 
-    /** Reads the UTS hostname; compared before and after a checkpoint when the agent is gone. */
+    /**
+     * Reads the pod's hostname; compared before and after a checkpoint when the agent is gone
+     * (§2.6). Default: the content of {@code /etc/hostname} (a restored copy sees its new pod's
+     * name there), or the UTS hostname when that file cannot be read.
+     */
     public Supplier<String> hostname() {
         return hostname;
     }
@@ -113,6 +117,14 @@ public final class Options {
     public Options withHostname(Supplier<String> source) {
         return new Options(socketPath, podUid, containerName, defaultHookTimeout, outcomeTimeout,
                 Objects.requireNonNull(source, "source"));
+    }
+
+    /**
+     * Reads the pod's hostname from this file instead of {@code /etc/hostname}, each time it is
+     * needed, trimmed; the UTS hostname when the file cannot be read or is empty.
+     */
+    public Options withHostnameFile(Path file) {
+        return withHostname(Hostname.fromFile(Objects.requireNonNull(file, "file")));
     }
 
     private static Duration positive(Duration d) {

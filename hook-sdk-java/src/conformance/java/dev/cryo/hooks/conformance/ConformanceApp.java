@@ -16,7 +16,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.ZoneOffset;
@@ -30,8 +29,9 @@ import java.util.Map;
  * The program the cross-language hook conformance suite drives (test/hook-conformance/).
  *
  * <p>Environment: {@code CRYO_HOOK_SOCKET}, {@code CRYO_POD_UID}, {@code CRYO_CONTAINER_NAME};
- * optionally {@code CRYO_CONFORMANCE_HOSTNAME_FILE} (the "UTS hostname" is read from this file,
- * trimmed, each time the client asks; missing file = unknown) and
+ * optionally {@code CRYO_CONFORMANCE_HOSTNAME_FILE} (the pod's hostname is read from this file
+ * instead of {@code /etc/hostname}, trimmed, each time the client asks; a missing file falls back
+ * to the UTS hostname, as the client does with {@code /etc/hostname}) and
  * {@code CRYO_CONFORMANCE_OUTCOME_TIMEOUT_MS} (replaces the 120 s outcome fallback of §2.6).
  *
  * <p>Reads one JSON command per line from stdin, writes one JSON event per line to stdout, each
@@ -59,14 +59,7 @@ public final class ConformanceApp {
         Options options = Options.fromEnvironment();
         String hostnameFile = System.getenv("CRYO_CONFORMANCE_HOSTNAME_FILE");
         if (hostnameFile != null && !hostnameFile.isEmpty()) {
-            Path file = Path.of(hostnameFile);
-            options = options.withHostname(() -> {
-                try {
-                    return Files.readString(file, StandardCharsets.UTF_8).trim();
-                } catch (IOException e) {
-                    return null;
-                }
-            });
+            options = options.withHostnameFile(Path.of(hostnameFile));
         }
         String outcomeTimeout = System.getenv("CRYO_CONFORMANCE_OUTCOME_TIMEOUT_MS");
         if (outcomeTimeout != null && !outcomeTimeout.isEmpty()) {

@@ -1,0 +1,236 @@
+/**
+ * Cryo on a real Kubernetes node: kube-apiserver, kubelet, the container runtime and CRIU, brought
+ * up by scripts/cluster/cluster.sh, with Cryo installed from its manifests (test/cluster/overlay)
+ * and images built from its Dockerfiles. Nothing here is a stand-in: the apiserver calls the
+ * webhook through its Service, the agent runs as the DaemonSet with its own token, checkpoints go
+ * through the kubelet's API into the cluster's registry, and the runtime restores from them.
+ *
+ * The app is the CRIU tests' Node service with the hook SDK (test/criu/fixtures/hooked-service.ts),
+ * holding a TCP connection to an upstream on the host.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLUSTER_RUNTIMES, openCluster, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+
+const NS = 'cryo-e2e';
+const appSource = fileURLToPath(new URL('../criu/fixtures/hooked-service.ts', import.meta.url));
+
+interface Pod {
+  metadata: { name: string; uid: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  spec: { containers: { name: string; image: string }[]; nodeName?: string; affinity?: unknown };
+  status: { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
+}
+interface CheckpointObject {
+  metadata: { name: string; uid: string };
+  status?: {
+    phase?: string;
+    message?: string;
+    nodeName?: string;
+    containers?: { name: string; referenceType: string; restoreReference: string }[];
+  };
+}
+interface AppState {
+  value: number;
+  lastOutcome: string | null;
+  restoreCount: number;
+  events: string[];
+}
+
+const ready = (pod: Pod): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+async function appState(pod: Pod): Promise<AppState> {
+  const response = await fetch(`http://${pod.status.podIP}:8080/state`, { signal: AbortSignal.timeout(2_000) });
+  return (await response.json()) as AppState;
+}
+
+describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
+  const opened = openCluster(runtime);
+  describe.skipIf('skip' in opened)('installed from its manifests', () => {
+    const cluster = opened as Cluster;
+    const nodeIp = cluster.settings?.nodeIp;
+    // The label value the agent gives a node of this runtime (cryo.dev/restore-runtime).
+    const restoreRuntime = { containerd: 'containerd', crio: 'cri-o' }[runtime];
+    let upstream: LineEchoUpstream;
+    let image: string;
+
+    const appSpec = (env: Record<string, string> = {}) => ({
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'app',
+          image,
+          env: Object.entries({ PORT: '8080', UPSTREAM: upstream.address, ...env }).map(([name, value]) => ({ name, value })),
+          ports: [{ containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: '/state', port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+          // Node 24's libuv makes an io_uring whenever it can, and CRIU cannot dump one: the
+          // runtime's default seccomp profile blocks it (README, prerequisites).
+          securityContext: { allowPrivilegeEscalation: false, seccompProfile: { type: 'RuntimeDefault' } },
+        },
+      ],
+    });
+    const pod = (name: string, annotations: Record<string, string>, spec: object) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, annotations },
+      spec,
+    });
+    const deployment = (name: string, replicas: number, annotations: Record<string, string>) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: NS },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name }, annotations }, spec: appSpec() },
+      },
+    });
+    const getPod = (name: string) => cluster.get<Pod>(['-n', NS, 'pod', name]);
+    const readyPods = async (selector: string, count: number): Promise<Pod[]> =>
+      waitFor(
+        async () => {
+          const { items } = await cluster.get<{ items: Pod[] }>(['-n', NS, 'pods', '-l', selector]);
+          return items.length === count && items.every(ready) ? items : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 500, what: `${count} Ready pod(s) ${selector}` },
+      );
+    const readyPod = async (name: string): Promise<Pod> =>
+      waitFor(async () => { const p = await getPod(name); return ready(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
+    const checkpoint = async (name: string, podName: string): Promise<CheckpointObject> => {
+      await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: NS }, spec: { podName, reason: 'e2e' } });
+      return waitFor(
+        async () => {
+          const c = await cluster.get<CheckpointObject>(['-n', NS, 'checkpoint', name]);
+          return c.status?.phase === 'Succeeded' || c.status?.phase === 'Failed' ? c : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 250, what: `Checkpoint ${name} to finish` },
+      );
+    };
+
+    beforeAll(async () => {
+      await cluster.up();
+      await cluster.installCryo();
+      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', appSource));
+      upstream = await startLineEchoUpstream(nodeIp);
+      await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
+      await cluster.kubectl(['create', 'namespace', NS]);
+      await waitFor(async () => (await cluster.kubectlResult(['-n', NS, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+    }, 900_000);
+
+    afterAll(async () => {
+      await upstream?.close();
+      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
+      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
+      await cluster.down();
+    }, 180_000);
+
+    it('keeps its traffic on this machine: a ClusterIP with no endpoints and an outside address go nowhere', async () => {
+      await cluster.apply(
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'nothing', namespace: NS }, spec: { selector: { app: 'nothing' }, ports: [{ port: 80 }] } },
+        pod('probe', {}, { terminationGracePeriodSeconds: 0, containers: [{ name: 'probe', image: `${cluster.settings.registry}/cryo-test/busybox:1`, command: ['/bin/sh', '-c', 'exec sleep 3600'] }] }),
+      );
+      await readyPod('probe');
+      const service = await cluster.get<{ spec: { clusterIP: string } }>(['-n', NS, 'service', 'nothing']);
+      const before = await cluster.guardCounters();
+      const dial = async (address: string) => {
+        const result = await cluster.kubectlResult(['-n', NS, 'exec', 'probe', '--', '/bin/busybox', 'nc', '-w', '2', address, '80'], { input: '' });
+        expect(result.code).not.toBe(0);
+        // nc itself ran and found no peer (not, say, a missing binary).
+        expect(result.stderr).toMatch(/nc: (timed out|can't connect)/);
+      };
+      // A Service without endpoints: kube-proxy rejects it (or, where this host does not forward,
+      // routing drops it); nothing answers, nothing leaves.
+      await dial(service.spec.clusterIP);
+      // A documentation address (TEST-NET-3): the guard drops it as it enters the host.
+      await dial('203.0.113.1');
+      const after = await cluster.guardCounters();
+      expect(after.pod_egress_dropped).toBeGreaterThan(before.pod_egress_dropped ?? 0);
+      // A ClusterIP nothing translates is routed to the bridge, never to the default route.
+      const route = await cluster.exec(['ip', 'route', 'get', '10.96.255.254']);
+      expect(route.stdout).toContain(`dev ${cluster.settings.bridge}`);
+      expect(after.escaped).toBe(before.escaped);
+    });
+
+    it("labels its node with the runtime that restores there, and its identity may change nothing else of the Node", async () => {
+      await waitFor(async () => (await cluster.get<{ metadata: { labels: Record<string, string> } }>(['node', 'node-1'])).metadata.labels['cryo.dev/restore-runtime'] === restoreRuntime,
+        { timeoutMs: 30_000, intervalMs: 250, what: `node-1 labelled cryo.dev/restore-runtime=${restoreRuntime}` });
+      // The agent's own identity: a token bound to its pod, which names the pod's node.
+      const agentPod = (await cluster.get<{ items: Pod[] }>(['-n', 'cryo-node', 'pods', '-l', 'app.kubernetes.io/name=cryo-node-agent'])).items[0];
+      const token = (await cluster.kubectl(['-n', 'cryo-node', 'create', 'token', 'cryo-node-agent', '--bound-object-kind=Pod', `--bound-object-name=${agentPod.metadata.name}`, `--bound-object-uid=${agentPod.metadata.uid}`])).trim();
+      const asAgent = (...args: string[]) => cluster.kubectlWithToken(token, args);
+      const foreign = await asAgent('label', 'node', 'node-1', 'example.com/owner=mallory');
+      expect(foreign.code).not.toBe(0);
+      expect(foreign.stderr).toMatch(/ValidatingAdmissionPolicy 'cryo-node-agent-own-node-labels'.*denied/);
+      const unschedulable = await asAgent('patch', 'node', 'node-1', '--type=merge', '-p', '{"spec":{"unschedulable":true}}');
+      expect(unschedulable.code).not.toBe(0);
+      expect((await asAgent('label', 'node', 'node-1', 'cryo.dev/e2e=yes')).code).toBe(0);
+      expect((await asAgent('label', 'node', 'node-1', 'cryo.dev/e2e-')).code).toBe(0);
+      // The same name without the node in its token (impersonated): nothing.
+      const impersonated = await cluster.kubectlResult(['label', 'node', 'node-1', 'cryo.dev/e2e=yes', '--as=system:serviceaccount:cryo-node:cryo-node-agent']);
+      expect(impersonated.stderr).toContain('its token names none');
+    });
+
+    it("checkpoints a hook-enabled Deployment's pod through the kubelet, the runtime and CRIU into the registry", async () => {
+      await cluster.apply(deployment('web', 1, { 'cryo.dev/hooks': 'enabled' }));
+      const [web] = await readyPods('app=web', 1);
+      await waitFor(async () => (await appState(web)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await fetch(`http://${web.status.podIP}:8080/value?v=42`, { method: 'POST' });
+
+      const done = await checkpoint('web-1', web.metadata.name);
+      expect(done.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1' });
+      const [container] = done.status!.containers!;
+      expect(container).toMatchObject({ name: 'app', referenceType: 'image' });
+      expect(container.restoreReference).toMatch(new RegExp(`^${cluster.settings.registryForPods.replaceAll('.', '\\.')}/cryo/checkpoints@sha256:[0-9a-f]{64}$`));
+
+      // The app ran its hooks and was told it goes on: the original is never told "restored".
+      const state = await waitFor(async () => { const s = await appState(web); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
+      expect(state).toMatchObject({ lastOutcome: 'resumed', restoreCount: 0, value: 42 });
+
+      // An independent reader: skopeo sees a checkpoint image both runtimes recognise.
+      const inspected = await cluster.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${container.restoreReference.replace(cluster.settings.registryForPods, cluster.settings.registry)}`]);
+      expect(inspected.code, inspected.stderr).toBe(0);
+      const manifest = JSON.parse(inspected.stdout) as { annotations: Record<string, string> };
+      expect(manifest.annotations['org.criu.checkpoint.container.name']).toBe('app');
+
+      // The real apiserver took the agent's Events, and kubectl describe shows them.
+      const events = await cluster.get<{ items: { reason: string }[] }>(['-n', NS, 'events.events.k8s.io', '--field-selector', 'regarding.name=web-1']);
+      expect(events.items.map((e) => e.reason)).toContain('CheckpointSucceeded');
+      expect(await cluster.kubectl(['-n', NS, 'describe', 'checkpoint', 'web-1'])).toMatch(/CheckpointSucceeded/);
+    });
+
+    it('restores a new pod that names only cryo.dev/restore-from: it carries on from its state, is told "restored" and turns Ready', async () => {
+      await cluster.apply(pod('web-copy', { 'cryo.dev/restore-from': 'web-1' }, appSpec()));
+      const copy = await readyPod('web-copy');
+      expect(copy.spec.containers[0].image).toMatch(/\/cryo\/checkpoints@sha256:/);
+      // Only on a node whose runtime restores what took the checkpoint.
+      expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"cryo.dev/restore-runtime","operator":"In","values":["${restoreRuntime}"]}`);
+      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      expect(state).toMatchObject({ value: 42, restoreCount: 1 });
+    });
+
+    it('restores every replica of a Deployment annotated cryo.dev/restore-from, each told "restored"', async () => {
+      await cluster.apply(deployment('web-clones', 2, { 'cryo.dev/restore-from': 'web-1' }));
+      const clones = await readyPods('app=web-clones', 2);
+      for (const clone of clones) {
+        const state = await waitFor(async () => { const s = await appState(clone); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${clone.metadata.name} to be told restored` });
+        expect(state).toMatchObject({ value: 42, restoreCount: 1 });
+      }
+    });
+
+    it('fails the checkpoint of an app holding an established connection without hooks, in CRIU\'s words; the app runs on', async () => {
+      await cluster.apply(pod('raw', {}, appSpec()));
+      const raw = await readyPod('raw');
+      const failed = await checkpoint('raw-1', 'raw');
+      expect(failed.status?.phase).toBe('Failed');
+      // The runtime only names CRIU's log; the agent read the cause from it.
+      expect(failed.status?.message).toMatch(/CRIU said: Error \(criu\/sk-inet\.c:\d+\): inet: Connected TCP socket/);
+      expect((await appState(raw)).value).toBe(0);
+      expect(ready(await getPod('raw'))).toBe(true);
+    });
+
+    it('refuses at admission a restore whose pod lacks a mount the checkpoint recorded', async () => {
+      const result = await cluster.kubectlResult(['apply', '-f', '-'], { input: JSON.stringify(pod('web-no-token', { 'cryo.dev/restore-from': 'web-1' }, { ...appSpec(), automountServiceAccountToken: false })) });
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('/var/run/secrets/kubernetes.io/serviceaccount');
+    });
+  });
+});

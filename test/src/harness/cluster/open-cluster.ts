@@ -1,0 +1,129 @@
+/**
+ * The entry to the real single-node cluster scripts/cluster/cluster.sh runs (docs/cluster.md):
+ *
+ *   const opened = await openCluster('containerd');   // Cluster, or { skip } naming the fix
+ *   describe.skipIf('skip' in opened)('...', () => { ... });
+ *
+ * openCluster() only checks; up() starts the cluster (seconds when provisioned), down() stops it.
+ * Cryo goes on it as users install it: installCryo() builds the images from the Dockerfiles and
+ * applies the test overlay (test/cluster/overlay) with kubectl apply -k.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { waitFor } from '../wait-for.ts';
+import { runCommand, type CommandOptions, type CommandResult } from '../lab/run-command.ts';
+import { clusterSettings, clusterUnavailable, type ClusterRuntime, type ClusterSettings } from './cluster-settings.ts';
+
+export interface Cluster {
+  runtime: ClusterRuntime;
+  settings: ClusterSettings;
+  up(): Promise<void>;
+  down(): Promise<void>;
+  /** kubectl as cluster-admin; rejects with kubectl's own words when it fails. */
+  kubectl(args: string[], options?: CommandOptions): Promise<string>;
+  /** kubectl as cluster-admin, whatever its exit code. */
+  kubectlResult(args: string[], options?: CommandOptions): Promise<CommandResult>;
+  /** kubectl as whoever `token` names (a service account's, say), whatever its exit code. */
+  kubectlWithToken(token: string, args: string[]): Promise<CommandResult>;
+  /** `kubectl get -o json` of what the arguments name. */
+  get<T = Record<string, unknown>>(args: string[]): Promise<T>;
+  /** `kubectl apply` of objects given as JSON. */
+  apply(...objects: object[]): Promise<void>;
+  /** Runs a command inside the node's mount namespace (the root's tools, the host's network). */
+  exec(argv: string[], options?: CommandOptions): Promise<CommandResult>;
+  /** Builds the webhook and node-agent images and installs Cryo from its manifests; waits for both rollouts. */
+  installCryo(): Promise<{ webhook: string; nodeAgent: string }>;
+  /** An image of `dir` (main.ts and its node_modules) on the Node base image, pinned by digest. */
+  appImage(name: string, dir: string): Promise<string>;
+  /** The guard's packet counters (scripts/cluster/cluster.sh guard_rules). */
+  guardCounters(): Promise<Record<string, number>>;
+}
+
+function failed(argv: string[], result: CommandResult): Error {
+  return new Error(`${argv.join(' ')} exited ${result.code}:\n${result.stderr}${result.stdout}`.trimEnd());
+}
+
+let builtImages: Promise<Record<string, string>> | undefined;
+
+export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings = clusterSettings()): Cluster | { skip: string } {
+  const unavailable = clusterUnavailable(settings, runtime);
+  if (unavailable !== undefined) return { skip: unavailable };
+
+  const script = async (args: string[], options: CommandOptions = {}): Promise<string> => {
+    const argv = ['bash', settings.script, ...args];
+    const result = await runCommand(argv, { timeoutMs: 300_000, ...options });
+    if (result.code !== 0) throw failed(argv, result);
+    return result.stdout;
+  };
+  const kubectlResult = (args: string[], options: CommandOptions = {}): Promise<CommandResult> =>
+    runCommand([join(settings.clusterDir, 'bin/kubectl'), '--kubeconfig', join(settings.clusterDir, 'state/admin.kubeconfig'), ...args], { timeoutMs: 60_000, ...options });
+  const kubectl = async (args: string[], options: CommandOptions = {}): Promise<string> => {
+    const result = await kubectlResult(args, options);
+    if (result.code !== 0) throw failed(['kubectl', ...args], result);
+    return result.stdout;
+  };
+
+  const cluster: Cluster = {
+    runtime,
+    settings,
+    up: async () => void (await script(['up', '--runtime', runtime])),
+    down: async () => void (await script(['down'])),
+    kubectl,
+    kubectlResult,
+    kubectlWithToken: (token, args) =>
+      runCommand([join(settings.clusterDir, 'bin/kubectl'), '--kubeconfig', '/dev/null', '--server', `https://${settings.nodeIp}:6443`,
+        '--certificate-authority', join(settings.clusterDir, 'state/pki/ca.crt'), '--token', token, ...args], { timeoutMs: 60_000 }),
+    get: async <T>(args: string[]) => JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T,
+    apply: async (...objects: object[]) => void (await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })),
+    exec: (argv, options) => runCommand(['nsenter', `--mount=${settings.nsPath}`, '--', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options),
+    async installCryo() {
+      // Built once per test process: the same sources make the same images on either runtime.
+      builtImages ??= script(['images'], { timeoutMs: 600_000 }).then((out) => Object.fromEntries(out.trim().split('\n').map((line) => line.split(' ') as [string, string])));
+      const built = await builtImages;
+      const digest = (component: string): string => {
+        const reference = built[component];
+        if (reference === undefined) throw new Error(`cluster.sh images built no ${component} image`);
+        return reference.slice(reference.indexOf('@') + 1);
+      };
+      // A kustomization of our own that pins the overlay's images by digest. kustomize only takes
+      // relative paths to other kustomizations, so it lives inside the repository (.tmp/).
+      const dir = join(settings.repoRoot, '.tmp/cluster-install');
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const overlay = relative(dir, join(settings.repoRoot, 'test/cluster/overlay'));
+      await writeFile(
+        join(dir, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          `resources: [${overlay}]`,
+          'images:',
+          `  - { name: ${settings.registry}/cryo/webhook, digest: "${digest('webhook')}" }`,
+          `  - { name: ${settings.registry}/cryo/node-agent, digest: "${digest('node-agent')}" }`,
+          '',
+        ].join('\n'),
+      );
+      await kubectl(['apply', '-k', dir]);
+      await kubectl(['-n', 'cryo-system', 'rollout', 'status', 'deploy/cryo-webhook', '--timeout=120s'], { timeoutMs: 130_000 });
+      await kubectl(['-n', 'cryo-node', 'rollout', 'status', 'ds/cryo-node-agent', '--timeout=120s'], { timeoutMs: 130_000 });
+      // The apiserver must reach the webhook through its Service before pods are admitted: the
+      // caBundle is written by the webhook itself once it runs.
+      await waitFor(
+        async () => {
+          const config = await cluster.get<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(['mutatingwebhookconfiguration', 'cryo-webhook']);
+          return config.webhooks.every((w) => (w.clientConfig.caBundle ?? '') !== '');
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: 'the webhook to write its caBundle' },
+      );
+      return { webhook: built.webhook, nodeAgent: built['node-agent'] };
+    },
+    appImage: async (name, dir) => (await script(['app-image', name, dir], { timeoutMs: 300_000 })).trim().split('\n').at(-1)!,
+    async guardCounters() {
+      const result = await cluster.exec(['nft', '--json', 'list', 'counters', 'table', 'inet', 'cryo_cluster_guard']);
+      if (result.code !== 0) throw failed(['nft', 'list', 'counters'], result);
+      const parsed = JSON.parse(result.stdout) as { nftables: { counter?: { name: string; packets: number } }[] };
+      return Object.fromEntries(parsed.nftables.flatMap((entry) => (entry.counter ? [[entry.counter.name, entry.counter.packets]] : [])));
+    },
+  };
+  return cluster;
+}
