@@ -518,11 +518,12 @@ stop_runtime() {
   stop crio
   # Shims and monitors outlive their runtime (only those of this namespace: the CRIU lab's Podman
   # runs conmon too), and so do containers: whatever is left in the pods' cgroups.
-  local pid ns_id
-  ns_id="mnt:[$(stat -L -c %i "$NS" 2>/dev/null)]"
-  for pid in $(pgrep -f 'containerd-shim-runc|/usr/bin/conmon' 2>/dev/null || true); do
-    [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns_id" ] && kill -9 "$pid" 2>/dev/null
-  done
+  local pid ns_inode
+  if ns_inode=$(stat -L -c %i "$NS" 2>/dev/null); then
+    for pid in $(pgrep -f 'containerd-shim-runc|/usr/bin/conmon' 2>/dev/null || true); do
+      if [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "mnt:[$ns_inode]" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+    done
+  fi
   find /sys/fs/cgroup/pids/kubepods* -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 }
 
