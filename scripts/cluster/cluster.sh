@@ -304,8 +304,8 @@ start() {
   shift
   if running "$name"; then return; fi
   mkdir -p "$LOG_DIR"
-  nsenter --mount="$NS" -- env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-    setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # Not through in_ns: a backgrounded function would leave a subshell's pid in $!.
+  nsenter --mount="$NS" -- "${NS_ENV[@]}" setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$name")"
 }
 

@@ -26,7 +26,9 @@ logged() {
   fi
   log "$name: $(elapsed "$start")s (log: $file)"
 }
-in_ns() { nsenter --mount="$NS" -- env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# The environment every command in the namespace gets: the root's tools, nothing of the caller's.
+NS_ENV=(env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
+in_ns() { nsenter --mount="$NS" -- "${NS_ENV[@]}" "$@"; }
 require_root() { [ "$(id -u)" = 0 ] || die "must run as root (sudo bash $0 ${1:-})"; }
 
 # ---------------------------------------------------------------- the Debian mirror

@@ -110,7 +110,3 @@ export function checkpointPath(namespace: string, name?: string): string {
   return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
 }
 
-/** Why a restore reference is stored on one node only (directory storage that is not shared). */
-export function isNodeLocal(status: CheckpointStatus): boolean {
-  return status.storage?.type === 'directory' && status.storage.shared !== true;
-}
