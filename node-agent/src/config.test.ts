@@ -42,6 +42,15 @@ describe('readNodeAgentConfig', () => {
     expect(() => withNode('--crio-config-dir', 'crio.conf.d')).toThrow('--crio-config-dir (env CRYO_CRIO_CONFIG_DIR): expected an absolute path, got "crio.conf.d"');
   });
 
+  it('lets a pod hold 32 hook connections at once unless --hook-max-connections-per-pod says otherwise; refuses 0, naming the flag and the range', () => {
+    expect(withNode().hookMaxConnectionsPerPod).toBe(32);
+    expect(withNode('--hook-max-connections-per-pod', '8').hookMaxConnectionsPerPod).toBe(8);
+    expect(readNodeAgentConfig(['--node-name', 'n'], { CRYO_HOOK_MAX_CONNECTIONS_PER_POD: '64' }).hookMaxConnectionsPerPod).toBe(64);
+    expect(() => withNode('--hook-max-connections-per-pod', '0')).toThrow(
+      '--hook-max-connections-per-pod (env CRYO_HOOK_MAX_CONNECTIONS_PER_POD): expected a whole number from 1 to 1024, got "0"',
+    );
+  });
+
   it('shows the CRIU log directory default in --help as the flag would take it, quoted like the other paths', () => {
     expect(describeOptions(nodeAgentOptionSpecs)).toContain('--criu-log-dirs <value>   env CRYO_CRIU_LOG_DIRS, default "/run/containerd/io.containerd.runtime.v2.task/k8s.io,/var/lib/containers/storage/overlay-containers"\n');
   });

@@ -7,6 +7,7 @@ import { nodeLabels, OptionError, parseBoolean, parseDurationSeconds, parseInteg
 import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
 import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
+import { DEFAULT_MAX_CONNECTIONS_PER_POD } from './hooks/hook-limits.ts';
 
 function parseFileMode(raw: string): number {
   if (!/^0?[0-7]{3}$/.test(raw)) throw new OptionError(`expected an octal file mode such as 0660, got "${raw}"`);
@@ -57,6 +58,10 @@ export const nodeAgentOptionSpecs = {
   hookHeartbeatSeconds: {
     flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, defaultText: '10s', parse: parseDurationSeconds,
     description: 'How often the agent pings each connected process; two missed intervals close the connection.',
+  } satisfies OptionSpec<number>,
+  hookMaxConnectionsPerPod: {
+    flag: '--hook-max-connections-per-pod', env: 'CRYO_HOOK_MAX_CONNECTIONS_PER_POD', default: DEFAULT_MAX_CONNECTIONS_PER_POD, parse: parseInteger(1, 1024),
+    description: "Connections one pod's processes may have open to its hook socket at once (one per process using the SDK); more are closed at accept and counted in cryo_hook_limits_exceeded_total.",
   } satisfies OptionSpec<number>,
   namespace: {
     flag: '--namespace', env: 'POD_NAMESPACE', default: 'cryo-node', parse: parseString,

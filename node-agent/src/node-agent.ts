@@ -42,6 +42,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     hostHooksDir: config.hostHooksDir,
     socketMode: config.hookSocketMode,
     heartbeatIntervalMs: config.hookHeartbeatSeconds * 1000,
+    maxConnectionsPerPod: config.hookMaxConnectionsPerPod,
     logger: logger.child({ part: 'hooks' }),
     metrics: new HookMetrics(metrics),
   });

@@ -7,6 +7,9 @@ import { protocol } from '@cryo/hook-sdk';
 /** A hello with every field present (defaults filled in) and its type checked. */
 export type ValidHello = Omit<protocol.Hello, 'type' | 'client'> & { client: NonNullable<protocol.Hello['client']> | null };
 
+// `client` is only for logs: longer text is cut rather than refused.
+const MAX_CLIENT_TEXT_LENGTH = 128;
+
 export function validateHello(message: Record<string, unknown>): { hello: ValidHello } | { error: string } {
   const version = message.protocol;
   if (!Number.isInteger(version)) return { error: 'hello.protocol must be an integer (this agent speaks 1)' };
@@ -29,7 +32,10 @@ export function validateHello(message: Record<string, unknown>): { hello: ValidH
   const rawClient = message.client;
   const client =
     typeof rawClient === 'object' && rawClient !== null
-      ? { name: protocol.stringField((rawClient as { name?: unknown }).name), version: protocol.stringField((rawClient as { version?: unknown }).version) }
+      ? {
+          name: protocol.stringField((rawClient as { name?: unknown }).name).slice(0, MAX_CLIENT_TEXT_LENGTH),
+          version: protocol.stringField((rawClient as { version?: unknown }).version).slice(0, MAX_CLIENT_TEXT_LENGTH),
+        }
       : null;
   return {
     hello: {

@@ -5,6 +5,7 @@ export class HookMetrics {
   readonly sessions;
   readonly connections;
   readonly protocolErrors;
+  readonly limitsExceeded;
   readonly prepareDuration;
   readonly prepareOverhead;
 
@@ -12,6 +13,7 @@ export class HookMetrics {
     this.sessions = metrics.gauge('hook_sessions', 'Processes connected to a hook socket on this node');
     this.connections = metrics.counter('hook_connections_total', 'Completed hook handshakes by answer', ['kind']);
     this.protocolErrors = metrics.counter('hook_protocol_errors_total', 'Connections refused or messages rejected, by error code', ['code']);
+    this.limitsExceeded = metrics.counter('hook_limits_exceeded_total', 'Hook connections refused or closed for going past a limit, by limit', ['limit']);
     this.prepareDuration = metrics.histogram(
       'hook_prepare_duration_seconds',
       'From sending prepare to every addressed process ready and disconnected (or the first failure)',

@@ -18,6 +18,16 @@ import { PodSocketListener } from './pod-socket-listener.ts';
 import { HookSession, type SessionAnswer } from './hook-session.ts';
 import type { ValidHello } from './hello-validation.ts';
 import type { HookMetrics } from './hook-metrics.ts';
+import {
+  CONNECTION_LOG_BURST,
+  CONNECTION_LOG_LINES_PER_SECOND,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_MAX_CONNECTIONS_PER_POD,
+  TokenBucket,
+  WEBSOCKET_RECEIVE_LIMITS,
+  type HookConnectionLimits,
+  type HookLimit,
+} from './hook-limits.ts';
 
 export interface HookServerOptions {
   hostHooksDir: string;
@@ -30,6 +40,10 @@ export interface HookServerOptions {
   protocols?: readonly number[];
   /** A checkpoint whose finish() never comes is ended as aborted after this long. */
   finishTimeoutMs?: number;
+  /** Connections one pod may have open at once (--hook-max-connections-per-pod); more are closed at accept. */
+  maxConnectionsPerPod?: number;
+  /** The fixed limits of every connection (hook-limits.ts); tests shrink them. */
+  limits?: Partial<HookConnectionLimits>;
 }
 
 export interface PrepareOptions {
@@ -64,6 +78,8 @@ export interface SessionSummary {
   kind: protocol.HandshakeAnswer['type'];
   connectedAt: Date;
   client: string;
+  /** Bytes queued for the process that it has not read yet. */
+  unsentBytes: number;
 }
 
 export interface HookServerEvents {
@@ -79,8 +95,13 @@ interface PodState {
   pod: HookPod;
   listener: PodSocketListener;
   sessions: Set<HookSession>;
+  /** Every open connection of the pod, upgraded or not: what the connection cap counts. */
+  connections: Set<net.Socket>;
   /** Connections accepted but not yet upgraded to a session: sockets CRIU would refuse too. */
   upgrading: Set<net.Socket>;
+  /** Log lines the pod's connections may still cause now; the ones over it are counted instead. */
+  logBudget: TokenBucket;
+  suppressedLogLines: number;
   checkpoint: { id: string; finishTimer: NodeJS.Timeout } | null;
   /** Outcomes of recent checkpoints, answered to processes that reconnect with pendingCheckpoint. */
   outcomes: Map<string, FinishOutcome>;
@@ -90,8 +111,14 @@ interface PodState {
 const OUTCOMES_KEPT = 32;
 const SESSION_PODS_KEPT = 10_000;
 
+/** An accepted connection: the pod is fixed by the socket it came through, its setup time by when. */
+interface AcceptedConnection {
+  state: PodState;
+  acceptedAt: number;
+}
+
 export class HookServer extends EventEmitter<HookServerEvents> {
-  private readonly options: Required<Omit<HookServerOptions, 'metrics'>> & { metrics: HookMetrics | undefined };
+  private readonly options: Required<Omit<HookServerOptions, 'metrics' | 'limits'>> & { metrics: HookMetrics | undefined; limits: HookConnectionLimits };
   private readonly pods = new Map<string, PodState>();
   /** Which pod each session id was last seen in: tells a restored copy on the same node when it sends no podUid. */
   private readonly sessionPods = new Map<string, string>();
@@ -99,9 +126,9 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     // connection: close, so a stray HTTP client does not keep a socket to the agent open.
     res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' }).end(`the hook protocol is served at ${protocol.PROTOCOL_PATH}\n`);
   });
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: protocol.MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
   private closed = false;
-  private readonly podBySocket = new WeakMap<net.Socket, PodState>();
+  private readonly accepted = new WeakMap<net.Socket, AcceptedConnection>();
   private readonly upgradeWaiters = new WeakMap<PodState, Array<() => void>>();
 
   constructor(options: HookServerOptions) {
@@ -115,16 +142,26 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? protocol.DEFAULT_HEARTBEAT_INTERVAL_MS,
       protocols: options.protocols ?? protocol.SUPPORTED_PROTOCOLS,
       finishTimeoutMs: options.finishTimeoutMs ?? 15 * 60_000,
+      maxConnectionsPerPod: options.maxConnectionsPerPod ?? DEFAULT_MAX_CONNECTIONS_PER_POD,
+      limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
     };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      ...WEBSOCKET_RECEIVE_LIMITS,
+      // Ping frames are answered by the session, within its request rate and unsent-bytes bound.
+      autoPong: false,
+    });
     this.http.on('upgrade', (request: IncomingMessage, socket: net.Socket, head: Buffer) => {
-      const state = this.podBySocket.get(socket);
-      if (state === undefined || request.url?.split('?')[0] !== protocol.PROTOCOL_PATH) {
+      const accepted = this.accepted.get(socket);
+      if (accepted === undefined || request.url?.split('?')[0] !== protocol.PROTOCOL_PATH) {
         socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nthe hook protocol is served at ${protocol.PROTOCOL_PATH}\n`);
         return;
       }
       this.wss.handleUpgrade(request, socket, head, (ws) => {
-        this.attach(ws, state);
-        this.settleUpgrade(state, socket);
+        this.attach(ws, accepted);
+        this.settleUpgrade(accepted.state, socket);
       });
     });
     this.http.on('clientError', (_error, socket: net.Socket) => socket.destroy());
@@ -163,7 +200,10 @@ export class HookServer extends EventEmitter<HookServerEvents> {
         onConnection: (socket) => this.onConnection(socket, state),
       }),
       sessions: new Set(),
+      connections: new Set(),
       upgrading: new Set(),
+      logBudget: new TokenBucket(CONNECTION_LOG_BURST, CONNECTION_LOG_LINES_PER_SECOND),
+      suppressedLogLines: 0,
       checkpoint: null,
       outcomes: new Map(),
       opening: Promise.resolve(),
@@ -187,6 +227,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     if (state.checkpoint !== null) clearTimeout(state.checkpoint.finishTimer);
     await state.opening.catch(() => {});
     for (const session of state.sessions) session.close(protocol.CloseCode.goingAway, 'pod gone');
+    for (const socket of state.upgrading) socket.destroy();
     await state.listener.remove();
     this.options.logger.info({ pod: describePod(state.pod), podUid: uid }, 'hook socket removed');
   }
@@ -266,7 +307,9 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     };
 
     // A connection accepted just before the socket stopped listening becomes a session (then it is
-    // asked too) or goes away; either way it must be settled before the targets are known.
+    // asked too) or goes away; either way it must be settled before the targets are known. Neither
+    // takes longer than the setup timeout: a connection not upgraded by then is destroyed, and a
+    // session without hello by then is closed.
     const settled = this.upgradesSettled(state);
     const targets = () => [...state.sessions].filter((s) => s.isOpen);
     let timer: NodeJS.Timeout | undefined;
@@ -317,6 +360,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       if (state.checkpoint !== null) clearTimeout(state.checkpoint.finishTimer);
       await state.opening.catch(() => {});
       for (const session of state.sessions) session.close(protocol.CloseCode.goingAway, 'agent shutting down');
+      for (const socket of state.upgrading) socket.destroy();
       await state.listener.pause();
     }
     this.wss.close();
@@ -328,12 +372,46 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       socket.destroy();
       return;
     }
+    const max = this.options.maxConnectionsPerPod;
+    if (state.connections.size >= max) {
+      socket.destroy();
+      this.limitExceeded(state, 'connections-per-pod', `${state.connections.size} connections open; at most ${max} per pod`);
+      return;
+    }
     socket.on('error', () => {});
     // The pod is fixed by the socket the connection came through; the upgrade handler reads it here.
-    this.podBySocket.set(socket, state);
+    this.accepted.set(socket, { state, acceptedAt: performance.now() });
+    state.connections.add(socket);
     state.upgrading.add(socket);
-    socket.once('close', () => this.settleUpgrade(state, socket));
+    const setupTimeoutMs = this.options.limits.setupTimeoutMs;
+    const upgradeTimer = setTimeout(() => {
+      if (!state.upgrading.has(socket)) return;
+      this.limitExceeded(state, 'upgrade-time', `no WebSocket upgrade within ${setupTimeoutMs} ms of connecting`);
+      socket.destroy();
+    }, setupTimeoutMs);
+    upgradeTimer.unref();
+    socket.once('close', () => {
+      clearTimeout(upgradeTimer);
+      state.connections.delete(socket);
+      this.settleUpgrade(state, socket);
+    });
     this.http.emit('connection', socket);
+  }
+
+  private limitExceeded(state: PodState, limit: HookLimit, message: string, session = ''): void {
+    this.options.metrics?.limitsExceeded.labels(limit).inc();
+    this.logForPod(state, 'warn', { limit, session, message }, 'hook connection over a limit; closed');
+  }
+
+  /** Logs a line one of the pod's connections caused, within the pod's budget: no pod can flood the agent's log. */
+  private logForPod(state: PodState, level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
+    if (!state.logBudget.take()) {
+      state.suppressedLogLines++;
+      return;
+    }
+    const suppressed = state.suppressedLogLines === 0 ? {} : { suppressedLogLines: state.suppressedLogLines };
+    state.suppressedLogLines = 0;
+    this.options.logger[level]({ pod: describePod(state.pod), podUid: state.pod.uid, ...fields, ...suppressed }, message);
   }
 
   private settleUpgrade(state: PodState, socket: net.Socket): void {
@@ -350,9 +428,11 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     });
   }
 
-  private attach(ws: WebSocket, state: PodState): void {
+  private attach(ws: WebSocket, { state, acceptedAt }: AcceptedConnection): void {
     const session = new HookSession(ws, state.pod, {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      limits: this.options.limits,
+      helloDeadline: acceptedAt + this.options.limits.setupTimeoutMs,
       answerHello: (_session, hello) => this.answerHello(hello, state),
     });
     state.sessions.add(session);
@@ -360,16 +440,14 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     session.on('established', (answer) => {
       const summary = summarize(session);
       this.options.metrics?.connections.labels(answer.type).inc();
-      this.options.logger.info(
-        { pod: describePod(state.pod), podUid: state.pod.uid, session: summary.sessionId, container: summary.container, pid: summary.pid, answer: answer.type },
-        'hook session established',
-      );
+      this.logForPod(state, 'info', { session: summary.sessionId, container: summary.container, pid: summary.pid, answer: answer.type }, 'hook session established');
       this.emit('session', state.pod, summary, answer);
     });
     session.on('protocolError', (code, message) => {
       this.options.metrics?.protocolErrors.labels(code).inc();
-      this.options.logger.warn({ pod: describePod(state.pod), podUid: state.pod.uid, session: session.sessionId, code, message }, 'hook protocol error');
+      this.logForPod(state, 'warn', { session: session.sessionId, code, message }, 'hook protocol error');
     });
+    session.on('limitExceeded', (limit, message) => this.limitExceeded(state, limit, message, session.sessionId));
     session.on('closed', () => {
       state.sessions.delete(session);
       this.options.metrics?.sessions.dec();
@@ -422,6 +500,7 @@ function summarize(session: HookSession): SessionSummary {
     kind: session.answer?.type ?? 'welcome',
     connectedAt: new Date(session.connectedAt),
     client: hello?.client === null || hello === null ? '' : `${hello.client.name} ${hello.client.version}`,
+    unsentBytes: session.unsentBytes,
   };
 }
 
