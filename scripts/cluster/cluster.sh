@@ -9,7 +9,8 @@
 #
 #   provision  the root, its packages and the Kubernetes binaries; seconds when already done
 #   up         start the cluster (provisions first if needed); --runtime containerd|crio
-#   down       stop every process of the cluster, remove its network and namespace (state stays)
+#   down       stop every process of the cluster, remove its network and namespace, empty etcd
+#              (certificates, images and the root stay)
 #   status     which parts run
 #   check      versions, `criu check`, and the guard's counters
 #   kubectl    kubectl as cluster-admin
@@ -701,13 +702,16 @@ down() {
   stop_runtime
   local name
   for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$name"; done
+  # Every up starts from an empty cluster: objects a previous run left (another runtime's pods,
+  # an older install of Cryo mid-rollout) would otherwise come back and race the next tests.
+  rm -rf "$STATE/etcd" "$STATE/cni"
   network_down
   drop_ns
   if mountpoint -q "$RUN_DIR"; then umount "$RUN_DIR"; fi
   rm -f "$RUN_DIR/runtime"
   # Empty cgroups the kubelet and the runtime made.
   find /sys/fs/cgroup -depth -type d -path '*/kubepods*' -exec rmdir {} \; 2>/dev/null || true
-  log 'cluster down (state stays in '"$STATE"'; `purge` removes it)'
+  log 'cluster down (etcd emptied; certificates and images stay in '"$STATE"'; `purge` removes them)'
 }
 
 status() {
