@@ -60,7 +60,8 @@ function stripComment(line: string): string {
   return at === -1 ? line : line.slice(0, at);
 }
 
-function indexOutsideQuotes(text: string, char: string): number {
+/** Each character of `text` outside '…' and "…" strings (a backslash escapes inside "…"), with its index. */
+function* outsideQuotes(text: string): Generator<[number, string]> {
   let quote: string | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
@@ -69,23 +70,21 @@ function indexOutsideQuotes(text: string, char: string): number {
       else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") {
       quote = c;
-    } else if (c === char) {
-      return i;
+    } else {
+      yield [i, c];
     }
   }
+}
+
+function indexOutsideQuotes(text: string, char: string): number {
+  for (const [i, c] of outsideQuotes(text)) if (c === char) return i;
   return -1;
 }
 
 function bracketDepth(text: string): number {
   let depth = 0;
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quote !== undefined) {
-      if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '[') depth++;
+  for (const [, c] of outsideQuotes(text)) {
+    if (c === '[') depth++;
     else if (c === ']') depth--;
   }
   return depth;
