@@ -20,6 +20,12 @@ export const RESTORED_CONTAINERS = `${PREFIX}restored-containers`;
 export const HOOKS_STATUS = `${PREFIX}hooks-status`;
 export const HOOKS_STATUS_INJECTED = 'injected';
 
+/**
+ * Set by the administrator on a push Secret in the node agent's namespace: the comma-separated
+ * namespaces whose Checkpoints may name it in spec.storage.registry.pushSecretName (`*`: all).
+ */
+export const PUSH_SECRET_NAMESPACES = `${PREFIX}push-secret-namespaces`;
+
 /** True when the pod carries any annotation that asks Cryo for something. */
 export function hasCryoAnnotation(annotations: Record<string, string> | undefined): boolean {
   if (annotations === undefined) return false;

@@ -34,8 +34,26 @@ function parseAbsolutePaths(raw: string): readonly string[] {
   return paths;
 }
 
+/** Comma-separated `host[:port]/path` repositories, no scheme, tag or digest. */
+function parseRepositoryList(raw: string): readonly string[] {
+  const repositories = raw.split(',').map((r) => r.trim().replace(/\/+$/, '')).filter((r) => r !== '');
+  const bad = repositories.filter((r) => !/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/.test(r));
+  if (bad.length > 0) throw new OptionError(`expected repositories such as registry.example.com/cryo/checkpoints separated by commas (no scheme, tag or digest); not one: ${bad.map((r) => `"${r}"`).join(', ')}`);
+  return repositories;
+}
+
 function parseAbsolutePath(raw: string): string {
   if (!isAbsolute(raw)) throw new OptionError(`expected an absolute path, got "${raw}"`);
+  return raw;
+}
+
+/** `host:port` with a numeric IPv4 host (the registry view's listen address, also the image names' registry), or '' for none. */
+function parseListenAddress(raw: string): string {
+  if (raw === '') return raw;
+  const match = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(raw);
+  if (match === null || match[1].split('.').some((octet) => Number(octet) > 255) || Number(match[2]) > 65535) {
+    throw new OptionError(`expected an IPv4 address and port such as 127.0.0.1:5051, or '' to turn it off, got "${raw}"`);
+  }
   return raw;
 }
 
@@ -88,7 +106,7 @@ export const nodeAgentOptionSpecs = {
     description: 'Bearer token for the kubelet (the service-account token; re-read on each call, as it rotates).',
   } satisfies OptionSpec<string>,
   kubeletCheckpointsDir: {
-    flag: '--kubelet-checkpoints-dir', env: 'CRYO_KUBELET_CHECKPOINTS_DIR', default: '/var/lib/kubelet/checkpoints', parse: parseString,
+    flag: '--kubelet-checkpoints-dir', env: 'CRYO_KUBELET_CHECKPOINTS_DIR', default: '/var/lib/kubelet/checkpoints', parse: parseAbsolutePath,
     description: "Where the kubelet writes archives; mounted at the same path, so the paths it answers are the agent's.",
   } satisfies OptionSpec<string>,
   criuLogDirs: {
@@ -127,6 +145,10 @@ export const nodeAgentOptionSpecs = {
     flag: '--registry-repository', env: 'CRYO_REGISTRY_REPOSITORY', default: '', parse: parseString,
     description: 'Default store: push checkpoint images to this repository (<host>[:port]/<path>), unless a Checkpoint names its own storage.',
   } satisfies OptionSpec<string>,
+  registryAllowedRepositories: {
+    flag: '--registry-allowed-repositories', env: 'CRYO_REGISTRY_ALLOWED_REPOSITORIES', default: [] as readonly string[], defaultText: '(none)', parse: parseRepositoryList,
+    description: 'Comma-separated repositories, besides --registry-repository, that a Checkpoint may name in spec.storage.registry (each also allows those below it). Every namespace pushes to <repository>/cryo-checkpoints/<namespace>.',
+  } satisfies OptionSpec<readonly string[]>,
   registryAuthFile: {
     flag: '--registry-auth-file', env: 'CRYO_REGISTRY_AUTH_FILE', default: '', parse: parseString,
     description: 'A docker config JSON (a mounted kubernetes.io/dockerconfigjson Secret) with credentials to push.',
@@ -151,6 +173,10 @@ export const nodeAgentOptionSpecs = {
     flag: '--directory-shared', env: 'CRYO_DIRECTORY_SHARED', default: false, parse: parseBoolean,
     description: 'The directory is the same on every node (NFS, CephFS...): restores may run on any node.',
   } satisfies OptionSpec<boolean>,
+  directoryRegistryAddress: {
+    flag: '--directory-registry-address', env: 'CRYO_DIRECTORY_REGISTRY_ADDRESS', default: '127.0.0.1:5051', parse: parseListenAddress,
+    description: "With --directory: serve the directory store read-only as a registry at this address on the node (the agent runs with the host's network), so pods restore from directory checkpoints by image; the runtime must allow plain HTTP to it (docs/operations.md). Port 0 picks a free port; '' turns it off: directory checkpoints are then archives only Podman restores.",
+  } satisfies OptionSpec<string>,
   retentionMaxCount: {
     flag: '--retention-max-count', env: 'CRYO_RETENTION_MAX_COUNT', default: 0, parse: parseInteger(0, 1_000_000),
     description: 'Keep at most this many checkpoints per --retention-scope (0: no limit).',

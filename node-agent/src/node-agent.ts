@@ -12,16 +12,19 @@ import { HookServer } from './hooks/hook-server.ts';
 import { NodePodWatcher } from './pods/node-pod-watcher.ts';
 import { HookMetrics } from './hooks/hook-metrics.ts';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { CheckpointController } from './checkpoints/checkpoint-controller.ts';
 import { CheckpointRunner } from './checkpoints/checkpoint-runner.ts';
 import { StoreResolver } from './checkpoints/store-resolver.ts';
 import { KubeletClient } from './kubelet/kubelet-client.ts';
+import { KubeletArchives } from './kubelet/kubelet-archives.ts';
 import { readCheckpointArchive } from './archive/checkpoint-archive.ts';
 import { RestoreRuntimeLabel } from './node/restore-runtime-label.ts';
+import { DirectoryRegistryView } from './storage/directory/directory-registry-view.ts';
 
 export interface RunningNodeAgent {
   port: number;
+  /** Where the directory store's registry view listens, when it runs. */
+  directoryRegistry?: { host: string; port: number };
   hooks: HookServer;
   checkpoints: CheckpointController;
   metrics: Metrics;
@@ -46,6 +49,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'hooks' }),
     metrics: new HookMetrics(metrics),
   });
+  const kubeletArchives = new KubeletArchives(config.kubeletCheckpointsDir);
   const kubeletUrl = config.kubeletUrl !== '' ? config.kubeletUrl : config.nodeIp !== '' ? `https://${config.nodeIp}:10250` : '';
   const kubelet = new KubeletClient({
     baseUrl: kubeletUrl === '' ? 'https://127.0.0.1:10250' : kubeletUrl,
@@ -54,14 +58,22 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     criuLogDirs: config.criuLogDirs,
     logger: logger.child({ part: 'kubelet' }),
   });
+  // The view first: a port already taken is a configuration error to fail on, and the image
+  // names the store writes carry the port it got.
+  const view = config.directory !== '' && config.directoryRegistryAddress !== '' ? new DirectoryRegistryView({ root: config.directory, logger }) : undefined;
+  const [viewHost, viewPort] = config.directoryRegistryAddress.split(':');
+  const directoryRegistry = view === undefined ? undefined : await view.listen(viewHost, Number(viewPort));
   const stores = new StoreResolver(
     {
       registryRepository: config.registryRepository,
+      registryAllowedRepositories: config.registryAllowedRepositories,
       registryDockerConfig: config.registryAuthFile === '' ? '' : readFileSync(config.registryAuthFile, 'utf8'),
       registryInsecure: config.registryInsecure,
       registryCaBundle: config.registryCaFile === '' ? '' : readFileSync(config.registryCaFile, 'utf8'),
       registryChunkBytes: config.registryChunkBytes,
       directory: config.directory,
+      directoryShared: config.directoryShared,
+      directoryRegistryAddress: directoryRegistry === undefined ? '' : `${directoryRegistry.host}:${directoryRegistry.port}`,
       namespace: config.namespace,
     },
     logger.child({ part: 'store' }),
@@ -70,8 +82,10 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
   const runner = new CheckpointRunner({
     hooks: { hasPod: (uid) => hooks.socketPath(uid) !== undefined, prepare: (uid, o) => hooks.prepare(uid, o), finish: (uid, id, outcome) => hooks.finish(uid, id, outcome) },
     kubelet,
-    readArchive: readCheckpointArchive,
-    removeKubeletArchive: (archive) => rm(archive, { force: true }),
+    // Only regular files in --kubelet-checkpoints-dir are read or deleted, each checked again right before.
+    confineKubeletArchive: (archive) => kubeletArchives.confine(archive),
+    readArchive: async (archive) => readCheckpointArchive(await kubeletArchives.confine(archive)),
+    removeKubeletArchive: (archive) => kubeletArchives.remove(archive),
     logger: logger.child({ part: 'checkpoint' }),
     hookTimeoutMs: config.hookPrepareTimeoutSeconds * 1000,
     kubeletTimeoutSeconds: Math.max(1, Math.round(config.checkpointTimeoutSeconds)),
@@ -128,11 +142,13 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
   } catch (error) {
     await watcher.stop().catch(() => {});
     await new Promise((resolve) => http.close(resolve));
+    await view?.close();
     throw error;
   }
   logger.info({ node: config.nodeName, port, hostHooksDir: config.hostHooksDir }, 'node agent running');
   return {
     port,
+    ...(directoryRegistry !== undefined ? { directoryRegistry } : {}),
     hooks,
     checkpoints,
     metrics,
@@ -143,6 +159,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
       await hooks.close();
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
+      await view?.close();
     },
   };
 }

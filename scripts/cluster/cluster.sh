@@ -62,8 +62,12 @@ SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SERVICE_IP=10.96.0.1
 NODE_NAME=node-1
 REGISTRY_PORT=5000
-# Ports of the cluster that listen on more than loopback; the guard lets them in only from lo and the bridge.
-GUARDED_PORTS="6443, $REGISTRY_PORT, 10250"
+# The node agent's read-only registry view of its directory store (--directory-registry-address):
+# the runtime pulls directory checkpoints from it over plain HTTP on loopback.
+DIRECTORY_VIEW_ADDRESS=127.0.0.1:5051
+# Ports of the cluster that listen on more than loopback (8081: the node agent's health and metrics,
+# on the host's network); the guard lets them in only from lo and the bridge.
+GUARDED_PORTS="6443, $REGISTRY_PORT, 10250, 8081"
 
 # containerd 2.1 + runc 1.3 + CRIU 4.2.1 come from forky (pinned; trixie has containerd 1.7 and
 # CRIU 4.1.1, which cannot dump inet sockets on kernel >= 6.16); the rest is trixie's.
@@ -321,14 +325,20 @@ stop() {
   rm -f "$(pidfile "$name")"
 }
 
-wait_for() { # what seconds command...
-  local what=$1 seconds=$2 i
-  shift 2
+poll() { # seconds command...: 0 once the command succeeds, 1 when the time is up
+  local seconds=$1 i
+  shift
   for i in $(seq $((seconds * 5))); do
-    if "$@" >/dev/null 2>&1; then return; fi
+    if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.2
   done
-  die "$what did not come up in ${seconds}s (logs: $LOG_DIR)"
+  return 1
+}
+
+wait_for() { # what seconds command...
+  local what=$1 seconds=$2
+  shift 2
+  poll "$seconds" "$@" || die "$what did not come up in ${seconds}s (logs: $LOG_DIR)"
 }
 
 start_registry() {
@@ -389,9 +399,9 @@ start_kube_proxy() {
 # ---------------------------------------------------------------- the runtimes
 RUNTIME_SOCKET=
 write_containerd_config() {
-  mkdir -p "$ROOT/etc/containerd/certs.d/127.0.0.1:$REGISTRY_PORT" "$ROOT/etc/containerd/certs.d/$NODE_IP:$REGISTRY_PORT"
   local host
-  for host in "127.0.0.1:$REGISTRY_PORT" "$NODE_IP:$REGISTRY_PORT"; do
+  for host in "127.0.0.1:$REGISTRY_PORT" "$NODE_IP:$REGISTRY_PORT" "$DIRECTORY_VIEW_ADDRESS"; do
+    mkdir -p "$ROOT/etc/containerd/certs.d/$host"
     printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' "$host" "$host" \
       >"$ROOT/etc/containerd/certs.d/$host/hosts.toml"
   done
@@ -478,7 +488,7 @@ monitor_cgroup = "pod"
 [crio.image]
 pause_image = "127.0.0.1:$REGISTRY_PORT/cryo/pause:1"
 pause_command = ""
-insecure_registries = ["127.0.0.1:$REGISTRY_PORT", "$NODE_IP:$REGISTRY_PORT"]
+insecure_registries = ["127.0.0.1:$REGISTRY_PORT", "$NODE_IP:$REGISTRY_PORT", "$DIRECTORY_VIEW_ADDRESS"]
 
 [crio.network]
 network_dir = "/etc/cni/net.d"
@@ -691,7 +701,16 @@ up() {
   start kubelet "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
     --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
   start_kube_proxy
-  wait_for "node $NODE_NAME Ready" 90 sh -c "$(printf '%q ' "${KUBECTL[@]}") get node $NODE_NAME -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+  if ! poll 90 sh -c "$(printf '%q ' "${KUBECTL[@]}") get node $NODE_NAME -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"; then
+    # What the node says and the kubelet's last words, for a failure seen only in CI logs.
+    {
+      echo "node $NODE_NAME conditions:"
+      "${KUBECTL[@]}" get node "$NODE_NAME" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' 2>&1 || true
+      echo "kubelet log, last 40 lines:"
+      tail -n 40 "$LOG_DIR/kubelet.log" 2>&1 || true
+    } >&2
+    die "node $NODE_NAME Ready did not come up in 90s (logs: $LOG_DIR)"
+  fi
   log "cluster up on $RUNTIME in $(elapsed "$start_time")s (kubectl: sudo bash $0 kubectl ...)"
 }
 

@@ -17,7 +17,7 @@ const appSource = fileURLToPath(new URL('../criu/fixtures/hooked-service.ts', im
 
 interface Pod {
   metadata: { name: string; uid: string; annotations?: Record<string, string>; labels?: Record<string, string> };
-  spec: { containers: { name: string; image: string }[]; nodeName?: string; affinity?: unknown };
+  spec: { containers: { name: string; image: string }[]; nodeName?: string; affinity?: unknown; imagePullSecrets?: { name: string }[] };
   status: { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
 }
 interface CheckpointObject {
@@ -26,6 +26,7 @@ interface CheckpointObject {
     phase?: string;
     message?: string;
     nodeName?: string;
+    storage?: { type: string; shared?: boolean };
     containers?: { name: string; referenceType: string; restoreReference: string }[];
   };
 }
@@ -95,8 +96,8 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       );
     const readyPod = async (name: string): Promise<Pod> =>
       waitFor(async () => { const p = await getPod(name); return ready(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
-    const checkpoint = async (name: string, podName: string): Promise<CheckpointObject> => {
-      await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: NS }, spec: { podName, reason: 'e2e' } });
+    const checkpoint = async (name: string, podName: string, storage?: object): Promise<CheckpointObject> => {
+      await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: NS }, spec: { podName, reason: 'e2e', ...(storage ? { storage } : {}) } });
       return waitFor(
         async () => {
           const c = await cluster.get<CheckpointObject>(['-n', NS, 'checkpoint', name]);
@@ -179,7 +180,8 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(done.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1' });
       const [container] = done.status!.containers!;
       expect(container).toMatchObject({ name: 'app', referenceType: 'image' });
-      expect(container.restoreReference).toMatch(new RegExp(`^${cluster.settings.registryForPods.replaceAll('.', '\\.')}/cryo/checkpoints@sha256:[0-9a-f]{64}$`));
+      // The namespace's own repository below the agent's.
+      expect(container.restoreReference).toMatch(new RegExp(`^${cluster.settings.registryForPods.replaceAll('.', '\\.')}/cryo/checkpoints/cryo-checkpoints/${NS}@sha256:[0-9a-f]{64}$`));
 
       // The app ran its hooks and was told it goes on: the original is never told "restored".
       const state = await waitFor(async () => { const s = await appState(web); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
@@ -200,7 +202,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
     it('restores a new pod that names only cryo.dev/restore-from: it carries on from its state, is told "restored" and turns Ready', async () => {
       await cluster.apply(pod('web-copy', { 'cryo.dev/restore-from': 'web-1' }, appSpec()));
       const copy = await readyPod('web-copy');
-      expect(copy.spec.containers[0].image).toMatch(/\/cryo\/checkpoints@sha256:/);
+      expect(copy.spec.containers[0].image).toMatch(new RegExp(`/cryo/checkpoints/cryo-checkpoints/${NS}@sha256:`));
       // Only on a node whose runtime restores what took the checkpoint.
       expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"cryo.dev/restore-runtime","operator":"In","values":["${restoreRuntime}"]}`);
       const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
@@ -214,6 +216,87 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
         const state = await waitFor(async () => { const s = await appState(clone); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${clone.metadata.name} to be told restored` });
         expect(state).toMatchObject({ value: 42, restoreCount: 1 });
       }
+    });
+
+    it("stores a checkpoint in the node's directory store and restores a pod from it through the agent's registry view on the node", async () => {
+      const [web] = await readyPods('app=web', 1);
+      await fetch(`http://${web.status.podIP}:8080/value?v=43`, { method: 'POST' });
+      const done = await checkpoint('web-dir', web.metadata.name, { directory: { path: '/var/lib/cryo/checkpoints' } });
+      expect(done.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1', storage: { type: 'directory', shared: false } });
+      const [container] = done.status!.containers!;
+      // An image of the agent's view on the node's loopback, named by namespace, pod and container.
+      expect(container).toMatchObject({ name: 'app', referenceType: 'image' });
+      expect(container.restoreReference).toMatch(new RegExp(`^127\\.0\\.0\\.1:5051/cryo-directory/${NS}/${web.metadata.name}/app@sha256:[0-9a-f]{64}$`));
+
+      // An independent reader pulls it from the view: the manifest, and the archive as its layer.
+      const inspected = await cluster.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${container.restoreReference}`]);
+      expect(inspected.code, inspected.stderr).toBe(0);
+      const manifest = JSON.parse(inspected.stdout) as { annotations: Record<string, string>; layers: { digest: string }[] };
+      expect(manifest.annotations['org.criu.checkpoint.container.name']).toBe('app');
+
+      await cluster.apply(pod('web-from-dir', { 'cryo.dev/restore-from': 'web-dir' }, appSpec()));
+      const copy = await readyPod('web-from-dir');
+      expect(copy.spec.containers[0].image).toBe(container.restoreReference);
+      // Only on the node whose directory holds it, and with no registry pull secret.
+      expect(JSON.stringify(copy.spec.affinity)).toContain('{"key":"metadata.name","operator":"In","values":["node-1"]}');
+      expect(copy.spec.imagePullSecrets ?? []).toEqual([]);
+      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      expect(state).toMatchObject({ value: 43, restoreCount: 1 });
+
+      // Another namespace cannot name it, whoever writes the image: the admission policy refuses.
+      await cluster.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${NS}-other` } });
+      const stolen = await cluster.kubectlResult(['apply', '-f', '-'], {
+        input: JSON.stringify({ ...pod('thief', {}, { containers: [{ name: 'app', image: container.restoreReference }] }), metadata: { name: 'thief', namespace: `${NS}-other` } }),
+      });
+      expect(stolen.code).not.toBe(0);
+      expect(stolen.stderr).toMatch(/cryo-restore-image-own-namespace.*a pod may restore only checkpoints of its own namespace/);
+      // Nor a registry checkpoint's image, init containers included.
+      const registryImage = (await cluster.get<CheckpointObject>(['-n', NS, 'checkpoint', 'web-1'])).status!.containers![0].restoreReference;
+      const stolenFromRegistry = await cluster.kubectlResult(['apply', '-f', '-'], {
+        input: JSON.stringify({ ...pod('thief-2', {}, { initContainers: [{ name: 'init', image: registryImage }], containers: [{ name: 'app', image: `${cluster.settings.registryForPods}/cryo-test/busybox:1` }] }), metadata: { name: 'thief-2', namespace: `${NS}-other` } }),
+      });
+      expect(stolenFromRegistry.stderr).toMatch(/cryo-restore-image-own-namespace.*names another namespace's checkpoint image/);
+      await cluster.kubectl(['delete', 'namespace', `${NS}-other`, '--wait=false']);
+    });
+
+    it("keeps the webhook's identity to its caBundle, and an agent's to the Checkpoints of its own node", async () => {
+      // The webhook: its caBundle, nothing else of its configuration.
+      const webhookToken = (await cluster.kubectl(['-n', 'cryo-system', 'create', 'token', 'cryo-webhook'])).trim();
+      const patchConfig = (ops: object[]) => cluster.kubectlWithToken(webhookToken, ['patch', 'mutatingwebhookconfiguration', 'cryo-webhook', '--type=json', '-p', JSON.stringify(ops)]);
+      const ignore = await patchConfig([{ op: 'replace', path: '/webhooks/0/failurePolicy', value: 'Ignore' }]);
+      expect(ignore.code).not.toBe(0);
+      expect(ignore.stderr).toMatch(/cryo-webhook-ca-bundle-only.*may change only webhooks\[\*\]\.clientConfig\.caBundle/);
+      const elsewhere = await patchConfig([{ op: 'replace', path: '/webhooks/0/clientConfig/service/namespace', value: NS }]);
+      expect(elsewhere.code).not.toBe(0);
+      const relabel = await cluster.kubectlWithToken(webhookToken, ['label', 'mutatingwebhookconfiguration', 'cryo-webhook', 'example.com/owner=mallory']);
+      expect(relabel.stderr).toMatch(/may not change the metadata/);
+      // The change it does make: the same CA with a trailing newline is a real change, and still valid.
+      const config = await cluster.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>(['mutatingwebhookconfiguration', 'cryo-webhook']);
+      const bundle = Buffer.from(config.webhooks[0].clientConfig.caBundle, 'base64').toString('utf8');
+      const rewritten = await patchConfig([{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from(`${bundle.trimEnd()}\n\n`).toString('base64') }]);
+      expect(rewritten.code, rewritten.stderr).toBe(0);
+
+      // The agent: the status of its own node's Checkpoints only.
+      const agentPod = (await cluster.get<{ items: Pod[] }>(['-n', 'cryo-node', 'pods', '-l', 'app.kubernetes.io/name=cryo-node-agent'])).items[0];
+      const agentToken = (await cluster.kubectl(['-n', 'cryo-node', 'create', 'token', 'cryo-node-agent', '--bound-object-kind=Pod', `--bound-object-name=${agentPod.metadata.name}`, `--bound-object-uid=${agentPod.metadata.uid}`])).trim();
+      // Each write as it would be made: on the newest version (a write that lands changes it).
+      const mine = () => cluster.get<{ status: { nodeName: string } }>(['-n', NS, 'checkpoint', 'web-1']);
+      const replaceStatus = async (run: (args: string[], options: { input: string }) => Promise<{ code: number; stderr: string }>, change: (status: { nodeName: string }) => object = (status) => status) => {
+        const current = await mine();
+        return run(['replace', '--subresource=status', '-f', '-'], { input: JSON.stringify({ ...current, status: change(current.status) }) });
+      };
+      const toNode2 = (status: { nodeName: string }) => ({ ...status, nodeName: 'node-2' });
+      const asAgent = (args: string[], options: { input: string }) => cluster.kubectlWithToken(agentToken, args, options);
+      const same = await replaceStatus(asAgent);
+      expect(same.code, same.stderr).toBe(0);
+      const moved = await replaceStatus(asAgent, toNode2);
+      expect(moved.stderr).toMatch(/cryo-node-agent-own-checkpoints.*may write only status that names its own Node \(node-1\)/);
+      // The agent of another node (what its pod-bound token would say) may not touch it at all.
+      const agentUser = 'system:serviceaccount:cryo-node:cryo-node-agent';
+      const otherNode = await replaceStatus((args, options) => cluster.kubectlAs({ name: agentUser, extra: { 'authentication.kubernetes.io/node-name': ['node-2'] } }, args, options), toNode2);
+      expect(otherNode.stderr).toMatch(/belongs to node node-1, whose agent alone writes its status/);
+      const noNode = await replaceStatus((args, options) => cluster.kubectlAs({ name: agentUser }, args, options));
+      expect(noNode.stderr).toMatch(/its token names none/);
     });
 
     it('fails the checkpoint of an app holding an established connection without hooks, in CRIU\'s words; the app runs on', async () => {

@@ -103,3 +103,10 @@ export function withField<T>(value: T, path: string, to: unknown): T {
   else (parent as Record<string, unknown>)[last] = to;
   return copy;
 }
+
+/** The one object of `kind` named `name` in manifests/; throws unless there is exactly one. */
+export function manifestObject<T>(kind: string, name: string): T & KubeObject {
+  const found = loadManifests().map((d) => d.object).filter((o) => o.kind === kind && o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected exactly one ${kind} ${name} in manifests/, found ${found.length}`);
+  return found[0] as T & KubeObject;
+}

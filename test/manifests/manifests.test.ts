@@ -66,6 +66,7 @@ const agentDefaults = {
   kubeletCheckpointsDir: nodeAgentOptionSpecs.kubeletCheckpointsDir.default,
   criuLogDirs: nodeAgentOptionSpecs.criuLogDirs.default,
   runtimeConfigFiles: [nodeAgentOptionSpecs.containerdConfig.default, nodeAgentOptionSpecs.crioConfig.default, nodeAgentOptionSpecs.crioConfigDir.default],
+  directoryRegistryAddress: nodeAgentOptionSpecs.directoryRegistryAddress.default,
 };
 
 /** The label naming the component an object belongs to. */
@@ -291,11 +292,13 @@ describe("the webhook's names and ports agree with each other and with its defau
 });
 
 describe('the MutatingWebhookConfiguration', () => {
-  it('has one webhook, restore.cryo.dev, for pod CREATE only', () => {
+  it('has one webhook, restore.cryo.dev, for pod CREATE and the UPDATE that adds ephemeral containers', () => {
     expect(webhookConfiguration.webhooks).toHaveLength(1);
     expect(webhook.name).toBe('restore.cryo.dev');
     expect(webhook.rules).toEqual([
       { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+      // kubectl debug: an ephemeral container must not mount the hook directory (the webhook only checks, never patches, there).
+      { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' },
     ]);
   });
 
@@ -663,8 +666,11 @@ describe('the node agent DaemonSet', () => {
     expect(webhookOptionSpecs.hostHooksDir.default).toBe(agentDefaults.hostHooksDir);
   });
 
-  it('listens on the default port, named http, and probes /readyz and /healthz there', () => {
-    expect(container.ports).toEqual([{ name: 'http', containerPort: agentDefaults.port, protocol: 'TCP' }]);
+  it('listens on the default ports, http and the directory registry view, and probes /readyz and /healthz there', () => {
+    expect(container.ports).toEqual([
+      { name: 'http', containerPort: agentDefaults.port, protocol: 'TCP' },
+      { name: 'dir-registry', containerPort: Number(agentDefaults.directoryRegistryAddress.split(':')[1]), protocol: 'TCP' },
+    ]);
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTP' });
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
   });
@@ -679,7 +685,10 @@ describe('the node agent DaemonSet', () => {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    expect(agentPod.hostNetwork ?? false).toBe(false);
+    // The host's network, for the directory store's registry view on the node's loopback
+    // (where the runtime pulls from); nothing else of the host's.
+    expect(agentPod.hostNetwork).toBe(true);
+    expect(agentPod.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(agentPod.hostPID ?? false).toBe(false);
     expect(agentPod.hostIPC ?? false).toBe(false);
   });

@@ -11,18 +11,13 @@ import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import type { IServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import * as nodeLabels from '../../common/src/node-labels.ts';
-import { loadFile, loadManifests, readKustomization, type KubeObject } from './load-manifests.ts';
+import { loadFile, manifestObject, readKustomization } from './load-manifests.ts';
 
 const FILE = 'node-agent-node-policy.yaml';
 const POLICY = 'cryo-node-agent-own-node-labels';
 const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
 
-const objects = loadManifests().map((d) => d.object);
-function the<T>(kind: string, name: string): T & KubeObject {
-  const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
-  if (found.length !== 1) throw new Error(`expected exactly one ${kind} ${name} in manifests/, found ${found.length}`);
-  return found[0] as T & KubeObject;
-}
+const the = manifestObject;
 
 const policy = the<IValidatingAdmissionPolicy>('ValidatingAdmissionPolicy', POLICY);
 const binding = the<IValidatingAdmissionPolicyBinding>('ValidatingAdmissionPolicyBinding', POLICY);

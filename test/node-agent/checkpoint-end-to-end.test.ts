@@ -87,6 +87,10 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       '--node-name', 'node-a', '--host-hooks-dir', hooksDir,
       '--kubelet-url', kubelet.url, '--kubelet-ca-file', join(dir, 'kubelet-ca.crt'), '--token-file', join(dir, 'token'),
       '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--registry-insecure', 'true',
+      // The directory store's registry view on a free port (the default, 5051, is the node's).
+      '--directory-registry-address', '127.0.0.1:0',
+      // The repositories a Checkpoint may name (the lab registry's); nothing else.
+      '--registry-allowed-repositories', `${registry.host}/checkpoints`,
     ];
     agent = await startAgent();
     await waitFor(() => podHttp(labPod.ip, 8080, 'GET', '/state').catch(() => undefined), { timeoutMs: 20_000, what: 'the app' });
@@ -120,6 +124,9 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     );
   }
 
+  /** Where the directory store keeps a Checkpoint's archive of a container. */
+  const archiveOf = (done: Checkpoint, container: string) => join(storeDir, 'shop', 'orders-0', container, `${done.metadata!.name}-${done.metadata!.uid!.slice(0, 8)}.tar`);
+
   const appState = async () => (await podHttp(labPod.ip, 8080, 'GET', '/state')).json<{ value: number; lastOutcome: string | null; events: string[] }>();
 
   it('checkpoints a hook-enabled pod into the directory store: hooks, kubelet, CRIU, archive, status, events', async () => {
@@ -128,15 +135,21 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     const done = await checkpoint('orders-warm', { reason: 'fast start', containers: ['app'] });
     expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', nodeName: 'node-a', storage: { type: 'directory', shared: false } });
     const [stored] = done.status!.containers!;
-    expect(stored).toMatchObject({ name: 'app', referenceType: 'archive', mountDestinations: expect.arrayContaining(['/run/cryo']) });
-    expect(stored.restoreReference.startsWith(storeDir)).toBe(true);
+    // An image of the agent's registry view, named by namespace, pod and container.
+    expect(stored).toMatchObject({ name: 'app', referenceType: 'image', mountDestinations: expect.arrayContaining(['/run/cryo']) });
+    expect(stored.restoreReference).toMatch(new RegExp(`^127\\.0\\.0\\.1:${agent.directoryRegistry!.port}/cryo-directory/shop/orders-0/app@sha256:[0-9a-f]{64}$`));
     expect(stored.sizeBytes).toBeGreaterThan(1024 * 1024);
     expect(done.status!.totalSizeBytes).toBe(stored.sizeBytes);
     // The digest beside the archive matches it (sha256sum's format), and checkpointctl reads it as CRI-O's.
-    const sha = (await readFile(`${stored.restoreReference}.sha256`, 'utf8')).split(/\s+/)[0];
-    const { stdout } = await runCommand(['sha256sum', stored.restoreReference]);
+    const archive = archiveOf(done, 'app');
+    const sha = (await readFile(`${archive}.sha256`, 'utf8')).split(/\s+/)[0];
+    const { stdout } = await runCommand(['sha256sum', archive]);
     expect(stdout.split(/\s+/)[0]).toBe(sha);
-    const show = await lab.exec(['checkpointctl', 'show', lab.hostPath(stored.restoreReference)]);
+    // skopeo pulls that image from the view: the archive is its one layer.
+    const inspected = await lab.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${stored.restoreReference}`]);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    expect((JSON.parse(inspected.stdout) as { layers: { digest: string }[] }).layers.map((l) => l.digest)).toEqual([`sha256:${sha}`]);
+    const show = await lab.exec(['checkpointctl', 'show', lab.hostPath(archive)]);
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toMatch(/CRI-O/);
     // The kubelet's copy is gone once stored.
@@ -155,7 +168,8 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry' } });
     const [stored] = done.status!.containers!;
     expect(stored.referenceType).toBe('image');
-    expect(stored.restoreReference).toMatch(new RegExp(`^${registry.host}/checkpoints/orders@sha256:[0-9a-f]{64}$`));
+    // In the namespace's own repository below the one named.
+    expect(stored.restoreReference).toMatch(new RegExp(`^${registry.host}/checkpoints/orders/cryo-checkpoints/shop@sha256:[0-9a-f]{64}$`));
     const inspect = await lab.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${stored.restoreReference}`]);
     expect(inspect.code, inspect.stderr).toBe(0);
     const manifest = JSON.parse(inspect.stdout) as { annotations: Record<string, string>; layers: { size: number }[] };
@@ -166,11 +180,23 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     });
     expect(manifest.layers[0].size).toBe(stored.sizeBytes);
     // The pod checkpoint: an index of the pod's checkpoint images, read by skopeo as well.
-    expect(done.status!.podCheckpoint).toMatchObject({ referenceType: 'image-index', reference: expect.stringMatching(new RegExp(`^${registry.host}/checkpoints/orders@sha256:`)) });
+    expect(done.status!.podCheckpoint).toMatchObject({ referenceType: 'image-index', reference: expect.stringMatching(new RegExp(`^${registry.host}/checkpoints/orders/cryo-checkpoints/shop@sha256:`)) });
     const index = await lab.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${done.status!.podCheckpoint!.reference}`]);
     expect(index.code, index.stderr).toBe(0);
     expect((JSON.parse(index.stdout) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest)).toEqual([stored.restoreReference.split('@')[1]]);
   }, 90_000);
+
+  it('refuses a repository the administrator did not allow, and a push secret not given to the namespace', async () => {
+    showOnFailure();
+    const elsewhere = await checkpoint('orders-elsewhere', { containers: ['app'], storage: { registry: { repository: `${registry.host}/other-team` } } });
+    expect(elsewhere.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(new RegExp(`registry repository ${registry.host}/other-team is not one this node agent pushes to \\(.*${registry.host}/checkpoints\\)`)) });
+    // A Secret in the agent's namespace, given to another namespace only; and one that does not exist: the same answer.
+    api.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-b-push', namespace: 'cryo-node', annotations: { 'cryo.dev/push-secret-namespaces': 'team-b' } }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } });
+    for (const [name, secret] of [['orders-secret', 'team-b-push'], ['orders-nosecret', 'no-such-secret']]) {
+      const refused = await checkpoint(name, { containers: ['app'], storage: { registry: { repository: `${registry.host}/checkpoints/orders`, pushSecretName: secret } } });
+      expect(refused.status).toMatchObject({ phase: 'Failed', message: expect.stringContaining(`push secret ${secret} is not available to namespace shop: the administrator lists the namespaces that may use a push secret in its annotation cryo.dev/push-secret-namespaces`) });
+    }
+  }, 60_000);
 
   it('checkpoints every container of the pod when none are named: an archive per container', async () => {
     showOnFailure();
@@ -186,7 +212,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     const pod = JSON.parse(await readFile(done.status!.podCheckpoint!.reference, 'utf8')) as PodCheckpoint;
     expect(pod.containers.map((c) => [c.name, c.image, c.restoreReference])).toEqual(containers.map((c) => [c.name, c.name === 'app' ? 'shop/orders:1' : 'shop/counter:1', c.restoreReference]));
     expect(pod).toMatchObject({ nodeName: 'node-a', notCheckpointed: [], pod: { name: 'orders-0', uid: podUid } });
-    for (const c of containers) expect((await lab.exec(['checkpointctl', 'show', lab.hostPath(c.restoreReference)])).code).toBe(0);
+    for (const c of containers) expect((await lab.exec(['checkpointctl', 'show', lab.hostPath(archiveOf(done, c.name))])).code).toBe(0);
     // Both keep running (the kubelet leaves them running), and the app heard it was resumed.
     expect((await podHttp(labPod.ip, 8090, 'GET', '/state')).status).toBe(200);
     await waitFor(() => appState().then((st) => st.events.includes('after shop/orders-whole-pod resumed 0'), () => false), { what: 'the app to resume' });

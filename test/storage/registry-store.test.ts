@@ -347,7 +347,7 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
       const error = await wrong.store(requestFor(fixture)).catch((err: unknown) => err);
       expect(error).toBeInstanceOf(StoreError);
       expect((error as StoreError).retriable).toBe(false);
-      expect((error as StoreError).message).toMatch(new RegExp(`registry ${basic.host}, repository checkpoints/basic: HTTP 401.*refused the credentials of user "pusher"`));
+      expect((error as StoreError).message).toMatch(new RegExp(`registry ${basic.host}, repository checkpoints/basic: HTTP 401.*refused the credentials of the push secret`));
 
       const anonymous = storeFor({ repository: `${basic.host}/checkpoints/basic` });
       const refused = await anonymous.store(requestFor(fixture)).catch((err: unknown) => err);

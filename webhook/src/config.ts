@@ -57,9 +57,13 @@ export const webhookOptionSpecs = {
     description: "imagePullSecret added to restored pods whose checkpoint is an image (must exist in the pod's namespace).",
   } satisfies OptionSpec<string>,
   hostHooksDir: sharedOptionSpecs.hostHooksDir,
+  // The kube-apiserver accepts no request body over 3 MiB (MaxRequestBodyBytes, twice etcd's
+  // default 1.5 MiB request limit), so no pod it can store is larger as JSON. The review wraps
+  // that pod with what the apiserver adds before admission (managedFields, the request's
+  // userInfo, uid, kind, options; oldObject is null on CREATE): 1 MiB more covers them.
   maxBodyBytes: {
-    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 6 * 1024 * 1024, parse: parseInteger(1024, 64 * 1024 * 1024),
-    description: 'Largest AdmissionReview accepted; larger bodies get 413.',
+    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 4 * 1024 * 1024, parse: parseInteger(64 * 1024, 64 * 1024 * 1024),
+    description: "Largest AdmissionReview accepted (the apiserver's 3 MiB request limit plus 1 MiB for the review around the pod); larger bodies get 413.",
   } satisfies OptionSpec<number>,
   shutdownDelaySeconds: {
     flag: '--shutdown-delay', env: 'CRYO_SHUTDOWN_DELAY', default: 5, parse: parseDurationSeconds,

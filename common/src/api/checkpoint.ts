@@ -71,7 +71,11 @@ export interface CheckpointedContainer {
 
 export interface CheckpointStatus {
   phase?: CheckpointPhase;
-  /** The node the pod ran on and the agent that checkpointed it. */
+  /**
+   * The node the pod ran on and whose agent checkpointed it (for a pod that exists nowhere, the
+   * node of the agent that said so): only that node's agent writes this status
+   * (manifests/node-agent-checkpoint-policy.yaml).
+   */
   nodeName?: string;
   startTime?: string;
   completionTime?: string;

@@ -191,7 +191,7 @@ export class CheckpointController {
       phase: 'Succeeded',
       message: result.message,
       completionTime: new Date().toISOString(),
-      storage: store.kind === 'directory' ? { type: 'directory', shared: checkpoint.spec.storage?.directory?.shared === true } : { type: 'registry' },
+      storage: store.kind === 'directory' ? { type: 'directory', shared: store.shared === true } : { type: 'registry' },
       containers: result.containers,
       totalSizeBytes: result.totalSizeBytes,
       totalSize: formatBytes(result.totalSizeBytes),
@@ -252,7 +252,8 @@ export class CheckpointController {
     }
     try {
       const message = `pod ${namespace}/${checkpoint.spec.podName} does not exist; name a running pod in spec.podName`;
-      await this.status.write(checkpoint, { phase: 'Failed', message, completionTime: new Date().toISOString() });
+      // The node of the agent that decided: the only status an agent may write (node-agent-checkpoint-policy.yaml).
+      await this.status.write(checkpoint, { nodeName: this.options.nodeName, phase: 'Failed', message, completionTime: new Date().toISOString() });
       await this.status.event(checkpoint, null, 'Warning', 'CheckpointFailed', message);
     } catch (error) {
       if (!isConflict(error) && !isNotFound(error)) throw error;

@@ -1,14 +1,18 @@
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
-import { silentLogger, type Checkpoint } from '@cryo/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
 import { CheckpointRunner } from './checkpoint-runner.ts';
 
 const pod: V1Pod = { metadata: { namespace: 'shop', name: 'orders-0', uid: 'pod-uid-1' }, spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] } };
 const checkpoint: Checkpoint = { metadata: { namespace: 'shop', name: 'orders-warm', uid: 'ckpt-uid-1' }, spec: { podName: 'orders-0' } };
 
-async function runWithEngine(engine: CheckpointEngine) {
+async function runWithEngine(engine: CheckpointEngine, kubeletAnswers: Array<Error | undefined> = []) {
   const archive: CheckpointArchiveInfo = {
     path: '/kubelet/app.tar', sizeBytes: 10, containerName: 'app', baseImage: 'shop/orders:1', baseImageId: '', runtime: 'runc',
     engine, checkpointedTime: '', pod: { name: 'orders-0', namespace: 'shop', uid: 'pod-uid-1' }, mountDestinations: [], criuVersion: '',
@@ -20,17 +24,47 @@ async function runWithEngine(engine: CheckpointEngine) {
     list: () => Promise.resolve([]),
     applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
   };
+  const answers = [...kubeletAnswers];
+  let kubeletCalls = 0;
   const runner = new CheckpointRunner({
     hooks: { hasPod: () => false, prepare: () => Promise.reject(new Error('no hooks')), finish: () => Promise.resolve() },
-    kubelet: { checkpoint: () => Promise.resolve({ archivePath: archive.path, durationMs: 5 }) },
+    // Each call takes the next answer: an error to throw, or (none left) the archive.
+    kubelet: {
+      checkpoint: () => {
+        kubeletCalls++;
+        const answer = answers.shift();
+        return answer === undefined ? Promise.resolve({ archivePath: archive.path, durationMs: 5 }) : Promise.reject(answer);
+      },
+    },
     readArchive: () => Promise.resolve(archive),
     removeKubeletArchive: () => Promise.resolve(),
     logger: silentLogger(),
     hookTimeoutMs: 1_000,
     kubeletTimeoutSeconds: 10,
+    kubeletRetryDelayMs: 0,
   });
-  return runner.run(checkpoint, pod, ['app'], store);
+  const result = await runner.run(checkpoint, pod, ['app'], store);
+  return Object.assign(result, { kubeletCalls });
 }
+
+describe('CheckpointRunner and failures of the runtime that pass', () => {
+  const unableToFreeze = () => new Error('the container runtime failed to checkpoint: checkpointing of shop/orders-0/app failed (OCI runtime pause failed: unable to freeze)');
+
+  it('asks the kubelet again when the runtime could not freeze the container, and succeeds', async () => {
+    const result = await runWithEngine('containerd', [unableToFreeze(), unableToFreeze()]);
+    expect(result).toMatchObject({ phase: 'Succeeded', kubeletCalls: 3 });
+  });
+
+  it('gives up after two more tries, with the runtime\'s words', async () => {
+    const result = await runWithEngine('containerd', [unableToFreeze(), unableToFreeze(), unableToFreeze()]);
+    expect(result).toMatchObject({ phase: 'Failed', kubeletCalls: 3, message: expect.stringContaining('unable to freeze') });
+  });
+
+  it('does not ask again after any other failure', async () => {
+    const result = await runWithEngine('containerd', [new Error('checkpointing failed: CRIU said: Error (criu/sk-inet.c:191): inet: Connected TCP socket')]);
+    expect(result).toMatchObject({ phase: 'Failed', kubeletCalls: 1 });
+  });
+});
 
 describe('CheckpointRunner records the runtime that took each container', () => {
   it.each([
@@ -47,3 +81,68 @@ describe('CheckpointRunner records the runtime that took each container', () => 
     expect(result.phase === 'Succeeded' && 'runtime' in result.containers[0]).toBe(false);
   });
 });
+
+describe('CheckpointRunner and the archive paths the kubelet answers', () => {
+  let dir: string;
+  let checkpointsDir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cryo-runner-archives-'));
+    checkpointsDir = path.join(dir, 'checkpoints');
+    await mkdir(checkpointsDir);
+    await writeFile(path.join(dir, 'victim.tar'), 'keep');
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Two containers: `app` answers a good archive, `sidecar` what the test says. */
+  async function run(sidecarAnswer: string) {
+    const archives = new KubeletArchives(checkpointsDir);
+    const good = path.join(checkpointsDir, 'app.tar');
+    await writeFile(good, 'tar');
+    const calls: string[] = [];
+    const outcomes: string[] = [];
+    const twoContainers: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { [annotations.HOOKS]: annotations.HOOKS_ENABLED } } };
+    const runner = new CheckpointRunner({
+      hooks: {
+        hasPod: () => true,
+        prepare: () => Promise.resolve({ status: 'ready', sessions: [], durationMs: 1 }),
+        finish: (_uid, _id, outcome) => Promise.resolve(void outcomes.push(outcome)),
+      },
+      kubelet: { checkpoint: (_ns, _pod, container) => Promise.resolve({ archivePath: container === 'app' ? good : sidecarAnswer, durationMs: 5 }) },
+      confineKubeletArchive: (answered) => archives.confine(answered),
+      readArchive: (answered) => Promise.resolve(void calls.push(`read ${answered}`)).then(() => Promise.reject(new Error('not reached'))),
+      // Recorded; really removed only inside the test's directory (a regression must not delete a real /etc/passwd).
+      removeKubeletArchive: (answered) => (calls.push(`remove ${answered}`), answered.startsWith(dir) ? archives.remove(answered) : Promise.resolve()),
+      logger: silentLogger(),
+      hookTimeoutMs: 1_000,
+      kubeletTimeoutSeconds: 10,
+    });
+    const store = { kind: 'registry' } as CheckpointStore;
+    const result = await runner.run(checkpoint, twoContainers, ['app', 'sidecar'], store);
+    return { result, calls, outcomes, good };
+  }
+
+  it.each([
+    ['/etc/passwd', () => '/etc/passwd', /it is not in --kubelet-checkpoints-dir/],
+    ['a ../ escape', () => `${checkpointsDir}/../victim.tar`, /it is not in --kubelet-checkpoints-dir/],
+    ['a symlink in the directory pointing outside', () => path.join(checkpointsDir, 'evil.tar'), /it is a symbolic link/],
+  ])('fails the Checkpoint on %s, reads and deletes nothing there, and resumes the app', async (_what, answer, why) => {
+    await symlink(path.join(dir, 'victim.tar'), path.join(checkpointsDir, 'evil.tar'));
+    const passwd = await stat('/etc/passwd');
+    const { result, calls, outcomes, good } = await run(answer());
+    expect(result.phase).toBe('Failed');
+    expect(result.message).toMatch(new RegExp(`^the archive of container "sidecar" was refused, so nothing was stored and the app resumed: the kubelet answered the archive path "${escape(answer())}", which the agent does not read or delete: `));
+    expect(result.message).toMatch(why);
+    // The good archive of the first container is discarded; nothing of the refused one is touched.
+    expect(calls).toEqual([`remove ${good}`]);
+    expect(outcomes).toEqual(['aborted']);
+    expect(await readFile(path.join(dir, 'victim.tar'), 'utf8')).toBe('keep');
+    expect((await lstat(path.join(checkpointsDir, 'evil.tar'))).isSymbolicLink()).toBe(true);
+    expect((await stat('/etc/passwd')).ino).toBe(passwd.ino);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -28,10 +28,29 @@ export interface CheckpointRunnerDeps {
   readArchive(path: string): Promise<CheckpointArchiveInfo>;
   /** Deletes the kubelet's archive once stored (it fills node disks otherwise). */
   removeKubeletArchive(path: string): Promise<void>;
+  /**
+   * Checks a path the kubelet answered before the agent reads or deletes anything there: resolves
+   * to the path to use from then on, or throws why it is refused (kubelet/kubelet-archives.ts: a
+   * regular file in --kubelet-checkpoints-dir). A refused path is never read or deleted, and its
+   * Checkpoint fails. The agent always sets it (node-agent.ts); only tests whose kubelet is a stub
+   * answering made-up paths leave it out.
+   */
+  confineKubeletArchive?(path: string): Promise<string>;
   logger: Logger;
   hookTimeoutMs: number;
   kubeletTimeoutSeconds: number;
+  /** Pause before asking the kubelet again after a transient runtime failure (default 1 s). */
+  kubeletRetryDelayMs?: number;
 }
+
+/**
+ * Runtime failures that pass: runc gives up freezing a busy cgroup (cgroup v1 freezer) after a
+ * short while and thaws it again ("OCI runtime pause failed: unable to freeze"), and a moment
+ * later the same checkpoint goes through. Seen on the test cluster while other work kept both
+ * cores busy. Asked again at most this many times; the app stays prepared meanwhile.
+ */
+const TRANSIENT_KUBELET_FAILURE = /unable to freeze/i;
+const KUBELET_RETRIES = 2;
 
 export type RunResult =
   | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number; podCheckpoint?: PodCheckpointReference }
@@ -39,6 +58,19 @@ export type RunResult =
 
 export class CheckpointRunner {
   private readonly deps: CheckpointRunnerDeps;
+
+  /** One container through the kubelet, asked again after a failure that passes (TRANSIENT_KUBELET_FAILURE). */
+  private async checkpointContainer(namespace: string, podName: string, container: string, log: Logger): Promise<{ archivePath: string; durationMs: number }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deps.kubelet.checkpoint(namespace, podName, container, { timeoutSeconds: this.deps.kubeletTimeoutSeconds });
+      } catch (error) {
+        if (attempt >= KUBELET_RETRIES || !TRANSIENT_KUBELET_FAILURE.test((error as Error).message)) throw error;
+        log.warn({ container, attempt: attempt + 1, err: (error as Error).message }, 'the runtime could not freeze the container; asking the kubelet again');
+        await new Promise((resolve) => setTimeout(resolve, this.deps.kubeletRetryDelayMs ?? 1_000));
+      }
+    }
+  }
 
   constructor(deps: CheckpointRunnerDeps) {
     this.deps = deps;
@@ -67,23 +99,34 @@ export class CheckpointRunner {
     }
 
     const dumped: Array<{ container: string; archivePath: string; durationMs: number }> = [];
-    let dumpError: unknown;
+    let dumpFailure: string | undefined;
     for (const container of containers) {
+      let result: { archivePath: string; durationMs: number };
       try {
-        const result = await this.deps.kubelet.checkpoint(namespace, podName, container, { timeoutSeconds: this.deps.kubeletTimeoutSeconds });
-        dumped.push({ container, ...result });
-        log.info({ container, archive: result.archivePath, durationMs: Math.round(result.durationMs) }, 'container checkpointed');
+        result = await this.checkpointContainer(namespace, podName, container, log);
       } catch (error) {
-        dumpError = error;
+        dumpFailure = `the kubelet could not checkpoint container "${container}": ${(error as Error).message}`;
         break;
       }
+      let archivePath = result.archivePath;
+      if (this.deps.confineKubeletArchive !== undefined) {
+        try {
+          archivePath = await this.deps.confineKubeletArchive(result.archivePath);
+        } catch (error) {
+          // Not read, not deleted: whatever is at that path is none of the agent's business.
+          log.warn({ container, archive: result.archivePath, err: (error as Error).message }, "refused the kubelet's archive path; nothing there is read or deleted");
+          dumpFailure = `the archive of container "${container}" was refused, so nothing was stored and the app resumed: ${(error as Error).message}`;
+          break;
+        }
+      }
+      dumped.push({ container, archivePath, durationMs: result.durationMs });
+      log.info({ container, archive: archivePath, durationMs: Math.round(result.durationMs) }, 'container checkpointed');
     }
     // Resume the app before the slow part (storing), and whatever happened.
-    if (withHooks) await this.deps.hooks.finish(podUid, checkpointId, dumpError === undefined ? 'done' : 'aborted');
-    if (dumpError !== undefined) {
+    if (withHooks) await this.deps.hooks.finish(podUid, checkpointId, dumpFailure === undefined ? 'done' : 'aborted');
+    if (dumpFailure !== undefined) {
       await this.discard(dumped.map((d) => d.archivePath), log);
-      const failed = containers[dumped.length];
-      return { phase: 'Failed', message: `the kubelet could not checkpoint container "${failed}": ${(dumpError as Error).message}` };
+      return { phase: 'Failed', message: dumpFailure };
     }
 
     const stored: CheckpointedContainer[] = [];

@@ -1,17 +1,30 @@
 /**
  * Which store a Checkpoint goes to: its own spec.storage, else the node agent's default. Stores
- * are made once per destination and reused. A Checkpoint cannot send the agent to write anywhere
- * on the node: a directory it names must be the agent's --directory or below it.
+ * are made once per destination and reused. A Checkpoint chooses only among what the
+ * administrator allowed, and each namespace's checkpoints stay apart:
+ * - a directory it names must be the agent's --directory or below it, compared with the symlinks
+ *   of both resolved (a symlink below --directory pointing elsewhere does not pass), and the store
+ *   then uses the resolved path it checked; archives go under <directory>/<namespace>/;
+ * - a registry repository it names must be --registry-repository or one of
+ *   --registry-allowed-repositories (or below one), and a push Secret it names must say that the
+ *   Checkpoint's namespace may use it (annotation cryo.dev/push-secret-namespaces); otherwise the
+ *   agent would push wherever, with whichever credentials, a namespace asks (a confused deputy);
+ * - images go to <repository>/cryo-checkpoints/<namespace>, so retention and pull credentials can
+ *   be scoped per namespace, and an admission policy (manifests/restore-image-policy.yaml) keeps
+ *   pods to their own namespace's images.
  */
 import path from 'node:path';
+import { isAtOrBelow, resolveThroughSymlinks } from '../host-files/resolved-path.ts';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { describeApiError, type Checkpoint, type Logger } from '@cryo/common';
+import { annotations, describeApiError, type Checkpoint, type Logger } from '@cryo/common';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
 
 export interface StoreDefaults {
   registryRepository: string;
+  /** Further repositories a Checkpoint may name (--registry-allowed-repositories), each also allowing those below it. */
+  registryAllowedRepositories?: readonly string[];
   /** docker config JSON text for the default repository, '' for none. */
   registryDockerConfig: string;
   registryInsecure: boolean;
@@ -19,6 +32,10 @@ export interface StoreDefaults {
   /** Bytes per PATCH of a layer upload; 0: the whole layer in one. */
   registryChunkBytes?: number;
   directory: string;
+  /** Every node mounts `directory` (--directory-shared): its checkpoints restore on any node. */
+  directoryShared?: boolean;
+  /** Where the registry view serving `directory` listens ('' or absent: no view, archive paths). */
+  directoryRegistryAddress?: string;
   /** Where the agent runs: push secrets named by Checkpoints are read from here. */
   namespace: string;
 }
@@ -35,37 +52,54 @@ export class StoreResolver {
     this.core = kubeConfig?.makeApiClient(CoreV1Api);
   }
 
-  /** The default store, for retention and listing. */
-  async defaultStore(): Promise<CheckpointStore | { error: string }> {
-    return this.resolve(undefined);
-  }
-
   async storeFor(checkpoint: Checkpoint): Promise<CheckpointStore | { error: string }> {
-    return this.resolve(checkpoint.spec.storage);
+    return this.resolve(checkpoint.spec.storage, checkpoint.metadata?.namespace ?? '');
   }
 
-  private async resolve(storage: Checkpoint['spec']['storage']): Promise<CheckpointStore | { error: string }> {
+  private async resolve(storage: Checkpoint['spec']['storage'], namespace: string): Promise<CheckpointStore | { error: string }> {
     if (storage?.registry !== undefined) {
+      const named = storage.registry.repository.replace(/\/+$/, '');
+      const allowed = [this.defaults.registryRepository, ...(this.defaults.registryAllowedRepositories ?? [])].filter((r) => r !== '');
+      if (!allowed.some((base) => named === base || named.startsWith(`${base}/`))) {
+        return {
+          error:
+            `registry repository ${named} is not one this node agent pushes to (${allowed.length === 0 ? 'it has none' : allowed.join(', ')}); ` +
+            'name one of those (or a repository below one), or leave spec.storage out for the default. The administrator allows more with --registry-allowed-repositories',
+        };
+      }
       let dockerConfig = this.defaults.registryDockerConfig;
       if (storage.registry.pushSecretName !== undefined) {
-        const secret = await this.readPushSecret(storage.registry.pushSecretName);
+        const secret = await this.readPushSecret(storage.registry.pushSecretName, namespace);
         if ('error' in secret) return secret;
         dockerConfig = secret.dockerConfig;
       }
-      return this.registry(storage.registry.repository, dockerConfig);
+      return this.registry(namespaceRepository(named, namespace), dockerConfig);
     }
     if (storage?.directory !== undefined) {
       const root = this.defaults.directory;
-      const wanted = path.resolve(storage.directory.path);
-      if (root === '' || (wanted !== path.resolve(root) && !wanted.startsWith(path.resolve(root) + path.sep))) {
-        return {
-          error: `directory ${storage.directory.path} is not one this node agent stores to (its --directory is ${root === '' ? 'not set' : root}); name that directory or one below it, or use a registry`,
-        };
+      const named = storage.directory.path;
+      const refused = (why = '') => ({
+        error: `directory ${named} is not one this node agent stores to (its --directory is ${root === '' ? 'not set' : root})${why}; name that directory or one below it, or use a registry`,
+      });
+      if (root === '') return refused();
+      // Both resolved through their symlinks (the existing part; the rest is created below it).
+      let realRoot: string;
+      let wanted: string;
+      try {
+        realRoot = await resolveThroughSymlinks(root);
+        wanted = await resolveThroughSymlinks(named);
+      } catch (error) {
+        return refused(`: it cannot be resolved (${(error as Error).message})`);
       }
-      return this.directory(wanted);
+      if (!isAtOrBelow(wanted, realRoot)) {
+        const lexically = path.resolve(named);
+        return refused(lexically === wanted ? '' : `: it resolves to ${wanted} through a symbolic link`);
+      }
+      // The administrator knows what the directory is; a Checkpoint may only say that its own one is shared.
+      return this.directory(wanted, storage.directory.shared ?? this.defaults.directoryShared ?? false, realRoot);
     }
-    if (this.defaults.registryRepository !== '') return this.registry(this.defaults.registryRepository, this.defaults.registryDockerConfig);
-    if (this.defaults.directory !== '') return this.directory(path.resolve(this.defaults.directory));
+    if (this.defaults.registryRepository !== '') return this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig);
+    if (this.defaults.directory !== '') return this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory));
     return { error: 'no storage: the Checkpoint names none and the node agent has no default (--registry-repository or --directory)' };
   }
 
@@ -89,26 +123,50 @@ export class StoreResolver {
     }
   }
 
-  private directory(root: string): CheckpointStore {
-    const key = `directory ${root}`;
+  /** `viewRoot`: --directory written as `root` is (both resolved, or both as configured), for the image names under the registry view. */
+  private directory(root: string, shared: boolean, viewRoot: string): CheckpointStore {
+    const key = `directory ${root} ${shared}`;
     let store = this.stores.get(key);
     if (store === undefined) {
-      store = new DirectoryStore({ root, logger: this.logger.child({ store: root }) });
+      const address = this.defaults.directoryRegistryAddress ?? '';
+      store = new DirectoryStore({
+        root,
+        shared,
+        ...(address !== '' ? { registryView: { address, root: viewRoot } } : {}),
+        logger: this.logger.child({ store: root }),
+      });
       this.stores.set(key, store);
     }
     return store;
   }
 
-  private async readPushSecret(name: string): Promise<{ dockerConfig: string } | { error: string }> {
+  /** The push Secret `name` in the agent's namespace, if it says that `namespace` may use it. */
+  private async readPushSecret(name: string, namespace: string): Promise<{ dockerConfig: string } | { error: string }> {
     const where = `${this.defaults.namespace}/${name}`;
     if (this.core === undefined) return { error: `push secret ${where} cannot be read: no API access` };
     try {
       const secret = await this.core.readNamespacedSecret({ namespace: this.defaults.namespace, name });
+      const users = (secret.metadata?.annotations?.[annotations.PUSH_SECRET_NAMESPACES] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+      if (!users.includes('*') && !users.includes(namespace)) {
+        // The same answer whether or not the Secret exists: a namespace learns nothing of others' Secrets.
+        return { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
+      }
       const data = secret.data?.['.dockerconfigjson'];
       if (data === undefined) return { error: `push secret ${where} has no .dockerconfigjson; create it with kubectl create secret docker-registry` };
       return { dockerConfig: Buffer.from(data, 'base64').toString('utf8') };
     } catch (error) {
+      if ((error as { code?: number }).code === 404) {
+        return { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
+      }
       return { error: `push secret ${where} cannot be read: ${describeApiError(error)}` };
     }
   }
 }
+
+/** Where a namespace's checkpoint images go in `repository`: the namespace is part of the name. */
+export function namespaceRepository(repository: string, namespace: string): string {
+  return `${repository.replace(/\/+$/, '')}/${CHECKPOINT_REPOSITORY_MARKER}/${namespace}`;
+}
+
+/** The path component before the namespace in every checkpoint image name (manifests/restore-image-policy.yaml matches it). */
+export const CHECKPOINT_REPOSITORY_MARKER = 'cryo-checkpoints';

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import { readdir, mkdir, rm } from 'node:fs/promises';
+import { readdir, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -15,6 +15,8 @@ import type { Logger } from '@cryo/common';
 import { protocol } from '@cryo/hook-sdk';
 import { describePod, POD_UID_PATTERN, type HookPod } from './hook-pod.ts';
 import { PodSocketListener } from './pod-socket-listener.ts';
+import { isScratchName } from '../host-files/agent-scratch.ts';
+import { DEFAULT_MAX_OPERATIONS, drainScratchDir, removeUntrustedTree, type TreeRemoval } from '../host-files/untrusted-tree.ts';
 import { HookSession, type SessionAnswer } from './hook-session.ts';
 import type { ValidHello } from './hello-validation.ts';
 import type { HookMetrics } from './hook-metrics.ts';
@@ -44,6 +46,8 @@ export interface HookServerOptions {
   maxConnectionsPerPod?: number;
   /** The fixed limits of every connection (hook-limits.ts); tests shrink them. */
   limits?: Partial<HookConnectionLimits>;
+  /** Filesystem calls one removal of a pod's directory may make before leaving the rest for later (untrusted-tree.ts); tests shrink it. */
+  removalMaxOperations?: number;
 }
 
 export interface PrepareOptions {
@@ -144,6 +148,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       finishTimeoutMs: options.finishTimeoutMs ?? 15 * 60_000,
       maxConnectionsPerPod: options.maxConnectionsPerPod ?? DEFAULT_MAX_CONNECTIONS_PER_POD,
       limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.limits },
+      removalMaxOperations: options.removalMaxOperations ?? DEFAULT_MAX_OPERATIONS,
     };
     this.wss = new WebSocketServer({
       noServer: true,
@@ -176,9 +181,35 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     for (const entry of await readdir(this.options.hostHooksDir)) {
       if (POD_UID_PATTERN.test(entry) && !wanted.has(entry)) {
         this.options.logger.info({ podUid: entry }, 'removing the hook directory of a pod that is gone');
-        await rm(path.join(this.options.hostHooksDir, entry), { recursive: true, force: true });
+        const removal = await removeUntrustedTree(path.join(this.options.hostHooksDir, entry), { scratchParent: this.options.hostHooksDir, maxOperations: this.options.removalMaxOperations });
+        this.logRemoval(removal, { podUid: entry });
       }
     }
+    await this.drainLeftovers();
+  }
+
+  /**
+   * Removes what earlier removals left in agent-only scratch directories of the hooks directory
+   * (a pod kept writing past the budget, or an agent died mid-way): at every sync and after each
+   * pod's removal, so a leftover never outlives the next pod change for long.
+   */
+  private async drainLeftovers(): Promise<void> {
+    const entries = await readdir(this.options.hostHooksDir).catch(() => []);
+    for (const entry of entries) {
+      if (!isScratchName(entry)) continue;
+      const removal = await drainScratchDir(path.join(this.options.hostHooksDir, entry), this.options.removalMaxOperations);
+      if (removal.inUse !== true) this.logRemoval(removal, { leftover: entry });
+    }
+  }
+
+  private logRemoval(removal: TreeRemoval, fields: Record<string, unknown>): void {
+    if (removal.removed) return;
+    this.options.logger.warn(
+      { ...fields, entriesRemoved: removal.entries, leftIn: removal.leftIn, reason: removal.reason },
+      removal.leftIn === undefined
+        ? 'could not remove a hook directory'
+        : 'could not remove all of a hook directory; the rest is kept in an agent-only directory (leftIn) and removed again at the next pod change',
+    );
   }
 
   /** Opens the pod's socket (idempotent; updates name/namespace). */
@@ -197,6 +228,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
         podUid: pod.uid,
         socketMode: this.options.socketMode,
         dirMode: this.options.dirMode,
+        removalMaxOperations: this.options.removalMaxOperations,
         onConnection: (socket) => this.onConnection(socket, state),
       }),
       sessions: new Set(),
@@ -228,8 +260,10 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     await state.opening.catch(() => {});
     for (const session of state.sessions) session.close(protocol.CloseCode.goingAway, 'pod gone');
     for (const socket of state.upgrading) socket.destroy();
-    await state.listener.remove();
+    const removal = await state.listener.remove();
+    this.logRemoval(removal, { pod: describePod(state.pod), podUid: uid });
     this.options.logger.info({ pod: describePod(state.pod), podUid: uid }, 'hook socket removed');
+    await this.drainLeftovers();
   }
 
   /** Where the pod's socket is on the host, if it has one. */

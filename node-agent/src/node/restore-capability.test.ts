@@ -47,11 +47,11 @@ describe('containerd', () => {
     expect(await detect('containerd://2.1.9+unknown')).toEqual({
       runtime: 'containerd',
       restore: true,
-      why: 'containerd 2.1.9 restores checkpoint images by default (containerd 2.0 up to 2.2.6 and 2.3.3)',
+      why: 'containerd 2.1.9 restores checkpoint images by default (containerd 2.1.0 up to 2.2.6 and 2.3.3)',
     });
   });
 
-  it.each(['containerd://2.0.0', 'containerd://2.2.6', 'containerd://2.3.3'])('%s restores by default', async (version) => {
+  it.each(['containerd://2.1.0', 'containerd://2.2.6', 'containerd://2.3.3'])('%s restores by default', async (version) => {
     expect((await detect(version)).restore).toBe(true);
   });
 
@@ -70,6 +70,15 @@ describe('containerd', () => {
       runtime: 'containerd',
       restore: true,
       why: `containerd 2.2.7 restores: enable_experimental_restore_via_create = true in ${paths.containerdConfig}`,
+    });
+  });
+
+  it('2.2.7 opted in but with enable_criu = false does not restore (containerd refuses: criu support is disabled by configuration)', async () => {
+    write(paths.containerdConfig, `${CONTAINERD_OPT_IN}  enable_criu = false\n`);
+    expect(await detect('containerd://2.2.7')).toEqual({
+      runtime: 'containerd',
+      restore: false,
+      why: `containerd 2.2.7 does not restore: enable_criu = false in ${paths.containerdConfig} switches CRIU off; remove it (the default is true)`,
     });
   });
 
@@ -115,8 +124,8 @@ describe('containerd', () => {
     });
   });
 
-  it('1.7 does not restore: restore through the CRI came with 2.0', async () => {
-    expect(await detect('containerd://1.7.27')).toMatchObject({ runtime: 'containerd', restore: false, why: expect.stringContaining('needs containerd 2.0 or later') });
+  it.each(['containerd://1.7.27', 'containerd://2.0.0', 'containerd://2.0.11'])('%s does not restore: restore through the CRI came with 2.1.0', async (version) => {
+    expect(await detect(version)).toMatchObject({ runtime: 'containerd', restore: false, why: expect.stringContaining('needs containerd 2.1 or later') });
   });
 
   it('cannot tell from a version that does not parse', async () => {
@@ -151,6 +160,11 @@ describe('CRI-O', () => {
       restore: true,
       why: `CRI-O 1.34.14 restores: [crio.checkpoint_restore] container_level_enabled = "checkpoint_restore" in ${paths.crioConfig}`,
     });
+  });
+
+  it('does not restore with enable_criu_support = false, container_level_enabled = "checkpoint_restore" notwithstanding (CRI-O sets the level to none)', async () => {
+    write(paths.crioConfig, '[crio.runtime]\nenable_criu_support = false\n[crio.checkpoint_restore]\ncontainer_level_enabled = "checkpoint_restore"\n');
+    expect(await detect('cri-o://1.36.6')).toMatchObject({ restore: false, why: `CRI-O 1.36.6 does not restore: enable_criu_support = false in [crio.runtime] of ${paths.crioConfig}` });
   });
 
   it('does not restore with container_level_enabled = "checkpoint_only", enable_criu_support notwithstanding', async () => {

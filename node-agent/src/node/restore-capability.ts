@@ -2,12 +2,16 @@
  * Whether this node's container runtime can restore a container from a checkpoint image, decided
  * from its version (node.status.nodeInfo.containerRuntimeVersion) and, where the version alone
  * cannot tell, its config files, read from the host read-only:
- * - containerd 2.0 up to 2.2.6 and 2.3.3 restores by default; 2.2.7+ and 2.3.4+ only with
- *   `enable_experimental_restore_via_create = true` in the CRI runtime config (deprecated); 2.4
- *   removed it; before 2.0 there is none.
+ * - containerd 2.1.0 up to 2.2.6 and 2.3.3 restores by default; 2.2.7+ and 2.3.4+ only with
+ *   `enable_experimental_restore_via_create = true` in the CRI runtime config (deprecated), and
+ *   not with `enable_criu = false` there; 2.4 removed it; 2.0 and before have none (restore
+ *   through the CRI came in 2.1.0). Verified in containerd's source at v2.0.0, v2.1.9, v2.2.7,
+ *   v2.3.4 and v2.4.0-beta.0.
  * - CRI-O with the `[crio.checkpoint_restore]` switch (newer releases and backports) restores only
  *   with `container_level_enabled = "checkpoint_restore"` (the default "checkpoint_only" never
  *   does); before it, CRI-O 1.34 restores with `enable_criu_support = true` in `[crio.runtime]`.
+ *   `enable_criu_support = false` switches restore off in every release, the new switch
+ *   notwithstanding (CRI-O sets the level to "none" then).
  * A config file that is missing or unreadable means "cannot tell", which counts as "cannot
  * restore": a pod sent to a node that cannot restore would start fresh or crash-loop, one kept
  * Pending says why. The operator's --runtime-restore wins over all of it.
@@ -118,6 +122,8 @@ function runtimeName(runtime: RuntimeVersion): string {
 // ---------------------------------------------------------------------------------- containerd
 
 const CONTAINERD_RESTORE_SWITCH = 'enable_experimental_restore_via_create';
+/** Came with the opt-in (2.2.7, 2.3.4); false refuses every restore ("criu support is disabled by configuration"). */
+const CONTAINERD_CRIU_SWITCH = 'enable_criu';
 /** The CRI plugin's runtime config: config version 3 (containerd 2) and version 2 spell it differently. */
 const CONTAINERD_CRI_PLUGINS = ['io.containerd.cri.v1.runtime', 'io.containerd.grpc.v1.cri'];
 
@@ -127,10 +133,13 @@ function containerdNeedsOptIn(v: Version): boolean {
 }
 
 function containerdRestores(name: string, v: Version, config: RuntimeConfig): Decision {
-  if (v.major < 2) return no(`${name} cannot restore a container from a checkpoint image: that needs containerd 2.0 or later`);
+  if (v.major < 2 || (v.major === 2 && v.minor < 1)) return no(`${name} cannot restore a container from a checkpoint image: that needs containerd 2.1 or later`);
   if (v.major > 2 || v.minor >= 4) return no(`${name} cannot restore a container from a checkpoint image: containerd 2.4 removed it, ${CONTAINERD_RESTORE_SWITCH} included`);
-  if (!containerdNeedsOptIn(v)) return yes(`${name} restores checkpoint images by default (containerd 2.0 up to 2.2.6 and 2.3.3)`);
-  const found = lastSetting(config, (path) => path[0] === 'plugins' && CONTAINERD_CRI_PLUGINS.includes(path[1]) && path[path.length - 1] === CONTAINERD_RESTORE_SWITCH);
+  if (!containerdNeedsOptIn(v)) return yes(`${name} restores checkpoint images by default (containerd 2.1.0 up to 2.2.6 and 2.3.3)`);
+  const criSetting = (key: string) => lastSetting(config, (path) => path[0] === 'plugins' && CONTAINERD_CRI_PLUGINS.includes(path[1]) && path[path.length - 1] === key);
+  const criu = criSetting(CONTAINERD_CRIU_SWITCH);
+  if (criu !== undefined && criu.value === false) return no(`${name} does not restore: ${CONTAINERD_CRIU_SWITCH} = false in ${criu.file} switches CRIU off; remove it (the default is true)`);
+  const found = criSetting(CONTAINERD_RESTORE_SWITCH);
   if (found?.value === true) return yes(`${name} restores: ${CONTAINERD_RESTORE_SWITCH} = true in ${found.file}`);
   const needs = `${name} restores only with ${CONTAINERD_RESTORE_SWITCH} = true in its CRI runtime config ([plugins.'${CONTAINERD_CRI_PLUGINS[0]}'])`;
   if (found !== undefined) return no(`${needs}; ${found.file} sets ${CONTAINERD_RESTORE_SWITCH} = ${JSON.stringify(found.value)}`);
@@ -144,9 +153,11 @@ function containerdRestores(name: string, v: Version, config: RuntimeConfig): De
 const CRIO_FIRST_RESTORING_MINOR = 25;
 /**
  * The first patch release of each minor that has `[crio.checkpoint_restore]` with
- * "checkpoint_only" as default (released 2026-09-21), and the first minor that has it from its
- * start. Earlier minors got backports whose patch versions are not listed here: for them,
- * `enable_criu_support` is believed unless the new switch is set.
+ * "checkpoint_only" as default (released 2026-09-21 by a secondary source; the backport PRs to
+ * release-1.34 and release-1.36 are merged, none to release-1.35 was found, so 1.35.9 is the
+ * cautious reading: it makes such a node need the new switch), and the first minor that has it
+ * from its start. Earlier minors (1.30 to 1.33) got backports whose patch versions are not known
+ * here: for them, `enable_criu_support` is believed unless the new switch is set.
  */
 const CRIO_RESTORE_LEVEL_SINCE_PATCH: Readonly<Record<number, number>> = { 34: 14, 35: 9, 36: 6 };
 const CRIO_RESTORE_LEVEL_SINCE_MINOR = 37;
@@ -167,6 +178,9 @@ function crioRestores(name: string, v: Version, config: RuntimeConfig): Decision
   if (config.read.length === 0) {
     return no(`cannot tell whether ${name} restores: none of its config files could be read (${config.unreadable.join(', ')})`);
   }
+  const criu = lastSetting(config, (path) => samePath(path, CRIO_CRIU_SUPPORT));
+  // CRI-O sets the level to "none" when CRIU support is off, whatever the new switch says.
+  if (criu !== undefined && criu.value === false) return no(`${name} does not restore: enable_criu_support = false in [crio.runtime] of ${criu.file}`);
   const level = lastSetting(config, (path) => samePath(path, CRIO_RESTORE_LEVEL));
   if (level !== undefined) {
     return level.value === CRIO_RESTORE_LEVEL_ON
@@ -174,7 +188,6 @@ function crioRestores(name: string, v: Version, config: RuntimeConfig): Decision
       : no(`${name} does not restore: [crio.checkpoint_restore] container_level_enabled = ${JSON.stringify(level.value)} in ${level.file}; "${CRIO_RESTORE_LEVEL_ON}" switches restore on`);
   }
   if (crioHasRestoreLevel(v)) return no(`${name} restores only with ${switchOn}; its default "checkpoint_only" never restores`);
-  const criu = lastSetting(config, (path) => samePath(path, CRIO_CRIU_SUPPORT));
   if (criu?.value === true) return yes(`${name} restores: enable_criu_support = true in [crio.runtime] of ${criu.file}`);
   if (criu !== undefined) return no(`${name} does not restore: enable_criu_support = ${JSON.stringify(criu.value)} in [crio.runtime] of ${criu.file}`);
   const unread = config.unreadable.length > 0 ? ` (${config.unreadable.join(', ')} could not be read)` : '';

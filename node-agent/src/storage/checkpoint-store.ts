@@ -20,12 +20,14 @@ export interface StoredCheckpoint {
   /** What a restore names: a digest-pinned image reference, or an absolute archive path. */
   restoreReference: string;
   referenceType: 'image' | 'archive';
+  /** Where the archive is on the node (directory store), whichever the reference. */
+  archivePath?: string;
   /** Bytes stored (the layer/archive). */
   sizeBytes: number;
   /** `sha256:<hex>` of the archive as stored (the layer digest, or the archive file's). */
   digest: string;
   durationMs: number;
-  /** The image manifest (registry store): what an OCI index of the pod's images points at. */
+  /** The image manifest: what an OCI index of the pod's images points at, or the registry view serves. */
   manifest?: { digest: string; sizeBytes: number };
 }
 
@@ -67,6 +69,8 @@ export interface RetentionResult {
 
 export interface CheckpointStore {
   readonly kind: 'registry' | 'directory';
+  /** A directory every node mounts (a network volume): its checkpoints restore on any node. */
+  readonly shared?: boolean;
   /** Stores one archive; all-or-nothing: on failure nothing that looks complete is left. */
   store(request: StoreRequest): Promise<StoredCheckpoint>;
   /**

@@ -260,7 +260,7 @@ describe('restores that would fail are refused with what to fix', () => {
     expect(status.message).toContain('not pinned by digest');
   });
 
-  it('a checkpoint stored as archives in a node-local directory: 409, because the kubelet only starts images', async () => {
+  it('a directory checkpoint recorded as archives (by an agent serving no registry view): 409, the kubelet only starts images', async () => {
     const review = loadAdmissionReview('restore-deployment-pod');
     review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'orders-api-local';
     const status = await refusal(review, loadCheckpoint('succeeded-local-directory'));
@@ -269,8 +269,10 @@ describe('restores that would fail are refused with what to fix', () => {
       'Checkpoint "shop/orders-api-local" is stored as archives in a directory store ' +
         '(container "app": /var/lib/cryo/checkpoints/shop/orders-api-local/app.tar); the kubelet starts containers ' +
         'only from images and refuses a file path as image (InvalidImageName), so no pod can be restored from it. ' +
-        'Take a new Checkpoint into a registry store (spec.storage.registry.repository, or the node agent\'s ' +
-        '--registry-repository) and restore from that one',
+        'The node agent serves directory checkpoints as images when its --directory-registry-address is set (the ' +
+        "default); this one was taken by an agent that served none (an older one, or one run with " +
+        "--directory-registry-address=''). Take a new Checkpoint and restore from that one (or use a registry store: " +
+        "spec.storage.registry.repository, or the node agent's --registry-repository)",
     );
   });
 
@@ -348,7 +350,7 @@ describe('restoring pods run only on nodes whose runtime restores their checkpoi
   });
 });
 
-describe('directory storage: the kubelet starts images only, so its archives are never admitted', () => {
+describe('directory storage recorded as archives (older agents): the kubelet starts images only, so they are never admitted', () => {
   it('refuses a shared directory checkpoint too, and a pod bound to the checkpoint node: no pod spec makes a path an image', async () => {
     const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
     lookup.add(loadCheckpoint('succeeded-shared-directory')).add(loadCheckpoint('succeeded-local-directory'));
@@ -379,6 +381,118 @@ describe('directory storage: the kubelet starts images only, so its archives are
     expect(result.spec!.containers.map((c) => c.image)).toEqual([APP_REF, SHIPPER_REF]);
     // No pinning to the node it was taken on: an image restores on any node whose runtime restores it.
     expect(result.spec!.affinity).toEqual(ONLY_CONTAINERD_NODES);
+  });
+});
+
+describe('directory storage served as images by the node agent (--directory-registry-address)', () => {
+  /** A directory-store fixture as an agent serving its directory on the node's loopback records it. */
+  function directoryImages(fixture: 'succeeded-local-directory' | 'succeeded-shared-directory'): Checkpoint {
+    const checkpoint = loadCheckpoint(fixture);
+    checkpoint.status!.containers!.forEach((container, i) => {
+      container.referenceType = 'image';
+      container.restoreReference = `127.0.0.1:5051/cryo-directory/shop/${checkpoint.spec.podName}/${container.name}@sha256:${'cd'[i].repeat(64)}`;
+      container.runtime = 'containerd';
+    });
+    return checkpoint;
+  }
+  const local = () => directoryImages('succeeded-local-directory');
+  const shared = () => directoryImages('succeeded-shared-directory');
+  const ON_WORKER_A = { key: 'metadata.name', operator: 'In', values: ['worker-a'] };
+  const WORKER_A_WARNING =
+    'Checkpoint "orders-api-local" is in the directory store of node "worker-a", whose node agent alone serves its images, ' +
+    'so the pod can run only on node "worker-a"; while it cannot be scheduled there, it stays Pending. A directory every ' +
+    'node mounts (NFS, CephFS...) declared shared (spec.storage.directory.shared: true, or the node agent\'s ' +
+    '--directory-shared) lets restores run on any node';
+
+  function restoring(checkpointName: string, pod = 'restore-deployment-pod') {
+    const review = loadAdmissionReview(pod);
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = checkpointName;
+    return review;
+  }
+
+  it('pins a pod restoring from a node-local directory to that node, besides the runtime label, without the pull secret', async () => {
+    const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
+    const checkpoint = local();
+    lookup.add(checkpoint);
+    const review = restoring('orders-api-local');
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual([expect.stringContaining('restores only on nodes labelled cryo.dev/restore-runtime=containerd'), WORKER_A_WARNING]);
+    const result = patched(review.request.object, response.patch);
+    expect(result.spec!.containers.map((c) => c.image)).toEqual(checkpoint.status!.containers!.map((c) => c.restoreReference));
+    expect(result.spec!.affinity).toEqual({
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [ON_CONTAINERD_NODES], matchFields: [ON_WORKER_A] }] } },
+    });
+    // The images come from the node's own loopback view: the registry's secret means nothing there.
+    expect(result.spec!.imagePullSecrets).toBeUndefined();
+    review.request.object = result;
+    expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('ANDs the pin into each of the pod\'s required terms, replacing a metadata.name requirement; a reinvocation changes nothing', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(local());
+    const review = restoring('orders-api-local', 'restore-pod-with-node-affinity');
+    const input = review.request.object;
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual([expect.stringContaining('restores only on nodes labelled'), WORKER_A_WARNING]);
+    const result = patched(input, response.patch);
+    const expected = structuredClone(input.spec!.affinity!);
+    expected.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms = [
+      {
+        matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['eu-west-1a', 'eu-west-1b'] }, ON_CONTAINERD_NODES],
+        matchFields: [ON_WORKER_A],
+      },
+      // worker-c cannot serve the checkpoint: the node holding it replaces it.
+      { matchFields: [ON_WORKER_A], matchExpressions: [ON_CONTAINERD_NODES] },
+    ];
+    expect(result.spec!.affinity).toEqual(expected);
+    review.request.object = result;
+    expect(await admit(handle, review)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('does not pin a pod restoring from a shared directory: every node serves it', async () => {
+    const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
+    const checkpoint = shared();
+    // Nor does it need the node that took it.
+    delete checkpoint.status!.nodeName;
+    lookup.add(checkpoint);
+    const review = restoring('orders-api-shared');
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(true);
+    expect(response.warnings).toEqual([expect.stringContaining('restores only on nodes labelled cryo.dev/restore-runtime=containerd')]);
+    const result = patched(review.request.object, response.patch);
+    expect(result.spec!.affinity).toEqual(ONLY_CONTAINERD_NODES);
+    expect(result.spec!.imagePullSecrets).toBeUndefined();
+  });
+
+  it('adds the pull secret for a registry checkpoint only', async () => {
+    const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
+    lookup.add(registry()).add(local());
+    const secrets = async (checkpointName: string) => {
+      const review = restoring(checkpointName);
+      return patched(review.request.object, (await admit(handle, review)).patch).spec!.imagePullSecrets;
+    };
+    expect(await secrets('orders-api-warm')).toEqual([{ name: 'cryo-checkpoint-pull' }]);
+    expect(await secrets('orders-api-local')).toBeUndefined();
+  });
+
+  it('refuses a node-local directory checkpoint whose status names no node: 409 checkpoint-node-unknown', async () => {
+    const { handle, lookup } = setup();
+    const checkpoint = local();
+    delete checkpoint.status!.nodeName;
+    lookup.add(checkpoint);
+    const response = await admit(handle, restoring('orders-api-local'));
+    expect(response.allowed).toBe(false);
+    expect(response.patch).toBeUndefined();
+    expect(response.status).toMatchObject({ code: 409, reason: 'checkpoint-node-unknown' });
+    expect(response.status!.message).toBe(
+      'Checkpoint "shop/orders-api-local" is in a node\'s own directory store, and only that node can serve it, but its ' +
+        'status does not record the node (status.nodeName), so no pod can be placed there; take a new checkpoint',
+    );
+    // Read once more from the API before refusing, as for every other checkpoint problem.
+    expect(lookup.freshReads).toBe(1);
   });
 });
 
@@ -510,6 +624,71 @@ describe('cryo.dev/hooks: enabled', () => {
     review.request.object.spec!.volumes!.push({ name: 'cryo-hooks', emptyDir: {} });
     const response = await admit(handle, review);
     expect(response.status).toMatchObject({ code: 422, message: expect.stringContaining('reserved') });
+  });
+});
+
+describe('the hook socket only where it belongs (hook-socket-guard.ts)', () => {
+  const OTHER_POD_UID = '3d1c2b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+
+  it('refuses a pod whose host path covers the hook directory, naming the volume, the container and the fix', async () => {
+    const { handle } = setup();
+    const review = loadAdmissionReview('hooks-only-pod');
+    review.request.object.spec!.volumes!.push({ name: 'host-run', hostPath: { path: '/var/run/' } });
+    review.request.object.spec!.containers[0].volumeMounts!.push({ name: 'host-run', mountPath: '/host/run', readOnly: true });
+    const response = await admit(handle, review);
+    expect(response.allowed).toBe(false);
+    expect(response.status).toEqual({
+      code: 422,
+      reason: 'hook-dir-host-path',
+      message: expect.stringMatching(/^volume "host-run" \(hostPath \/var\/run\/, mounted by container "worker"\) reaches Cryo's hook directory \/var\/run\/cryo\/hooks \(also \/run\/cryo\/hooks\)/),
+    });
+  });
+
+  it("refuses a container mounting another pod's directory of the hook volume", async () => {
+    const { handle } = setup();
+    const review = loadAdmissionReview('hooks-only-pod');
+    review.request.object.spec!.containers[0].volumeMounts!.push({ name: 'cryo-hooks', mountPath: '/run/cryo', subPath: OTHER_POD_UID });
+    const response = await admit(handle, review);
+    expect(response.status).toMatchObject({ code: 422, reason: 'hook-mount-altered', message: expect.stringContaining(`with subPath "${OTHER_POD_UID}"`) });
+  });
+
+  it('refuses an init container mounting the hook volume', async () => {
+    const { handle, lookup } = setup();
+    lookup.add(registry());
+    const review = loadAdmissionReview('restore-with-hooks-pod');
+    review.request.object.spec!.initContainers![0].volumeMounts!.push({ name: 'cryo-hooks', mountPath: '/run/cryo', subPathExpr: '$(CRYO_POD_UID)' });
+    const response = await admit(handle, review);
+    expect(response.status).toMatchObject({ code: 422, reason: 'hook-mount-in-init-container', message: expect.stringContaining('init container "migrate"') });
+  });
+
+  it('allows, unpatched, an UPDATE of pods/ephemeralcontainers adding a debug container without mounts', async () => {
+    const { handle } = setup();
+    const review = loadAdmissionReview('hooks-only-pod');
+    const created = patched(review.request.object, (await admit(handle, review)).patch);
+    const debugged = structuredClone(created);
+    debugged.spec!.ephemeralContainers = [{ name: 'debugger-7x2k', image: 'busybox:1.37', stdin: true, tty: true, targetContainerName: 'worker' }];
+    const update = { ...review, request: { ...review.request, operation: 'UPDATE', subResource: 'ephemeralcontainers', object: debugged, oldObject: created } };
+    expect(await admit(handle, update)).toEqual({ uid: review.request.uid, allowed: true });
+  });
+
+  it('refuses an UPDATE of pods/ephemeralcontainers adding a container that mounts the hook volume: 422 hook-mount-in-ephemeral-container', async () => {
+    const { handle } = setup();
+    const review = loadAdmissionReview('hooks-only-pod');
+    const created = patched(review.request.object, (await admit(handle, review)).patch);
+    const debugged = structuredClone(created);
+    // The whole hooks directory: ephemeral containers take no subPath, so every pod's socket.
+    debugged.spec!.ephemeralContainers = [{ name: 'debugger-7x2k', image: 'busybox:1.37', targetContainerName: 'worker', volumeMounts: [{ name: 'cryo-hooks', mountPath: '/hooks' }] }];
+    const update = { ...review, request: { ...review.request, operation: 'UPDATE', subResource: 'ephemeralcontainers', object: debugged, oldObject: created } };
+    const response = await admit(handle, update);
+    expect(response).toMatchObject({ uid: review.request.uid, allowed: false, status: { code: 422, reason: 'hook-mount-in-ephemeral-container', message: expect.stringContaining('"debugger-7x2k"') } });
+  });
+
+  it('refuses a malformed old pod on an UPDATE of pods/ephemeralcontainers (422, naming the field), never a 500', async () => {
+    const { handle } = setup();
+    const review = loadAdmissionReview('hooks-only-pod');
+    const update = { ...review, request: { ...review.request, operation: 'UPDATE', subResource: 'ephemeralcontainers', object: review.request.object, oldObject: { metadata: { name: 'x' }, spec: { containers: null } } } };
+    const response = await admit(handle, update);
+    expect(response).toMatchObject({ allowed: false, status: { code: 422, reason: 'malformed-pod', message: expect.stringContaining('spec.containers') } });
   });
 });
 

@@ -1,12 +1,17 @@
 /**
- * One AdmissionReview in, one out: parse, decide, encode the patch, log and count.
- * Requests other than Pod CREATE are allowed untouched (the configuration only sends those,
- * but a hand-edited one must not break pods).
+ * One AdmissionReview in, one out: parse, check the pod's shape, decide, encode the patch, log
+ * and count. Two kinds of request are judged: Pod CREATE (restore and hook socket, decidePod) and
+ * UPDATE of pods/ephemeralcontainers (`kubectl debug`: no ephemeral container may reach the hook
+ * directory, decideEphemeralContainers). Anything else is allowed untouched (the configuration
+ * only sends those, but a hand-edited one must not break pods). A malformed envelope throws
+ * BadAdmissionReview (HTTP 400); a malformed pod is refused in the review (422, pod-shape.ts)
+ * before the mutator reads any of it.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '@cryo/common';
 import { parseAdmissionReview, reviewResponse, type AdmissionReview } from './admission-review.ts';
-import { decidePod, type CheckpointLookup, type MutatorOptions } from './pod-mutator.ts';
+import { decideEphemeralContainers, decidePod, type CheckpointLookup, type MutatorOptions, type PodDecision } from './pod-mutator.ts';
+import { podShapeProblem } from './pod-shape.ts';
 import type { WebhookMetrics } from '../webhook-metrics.ts';
 
 export interface AdmissionHandlerDeps {
@@ -23,16 +28,30 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
   return async (body) => {
     const started = process.hrtime.bigint();
     const request = parseAdmissionReview(body);
-    const isPodCreate = request.operation === 'CREATE' && request.kind.kind === 'Pod' && (request.kind.group ?? '') === '';
-    if (!isPodCreate) {
+    const isPod = request.kind.kind === 'Pod' && (request.kind.group ?? '') === '';
+    const isPodCreate = isPod && request.operation === 'CREATE' && !request.subResource;
+    const isEphemeralUpdate = isPod && request.operation === 'UPDATE' && request.subResource === 'ephemeralcontainers';
+    if (!isPodCreate && !isEphemeralUpdate) {
       metrics.admissions.inc({ decision: 'ignored', reason: 'not-pod-create' });
       return reviewResponse({ uid: request.uid, allowed: true });
     }
-    const pod = request.object as V1Pod;
+    // parseAdmissionReview saw to it that a CREATE has an object; an UPDATE's is checked here.
+    const object = request.object as Record<string, unknown>;
+    const malformed =
+      podShapeProblem(object) ??
+      (isEphemeralUpdate && request.oldObject !== undefined && request.oldObject !== null ? podShapeProblem(request.oldObject as Record<string, unknown>) : undefined);
+    const pod = object as V1Pod;
     // On CREATE the object may lack its namespace and name (generateName): take the request's.
-    const namespace = request.namespace || pod.metadata?.namespace || 'default';
-    const podName = pod.metadata?.name || request.name || `${pod.metadata?.generateName ?? ''}*`;
-    const decision = await decidePod(pod, namespace, lookup, options);
+    // (Of a malformed pod only the request's: its metadata may be anything.)
+    const metadata = malformed === undefined ? pod.metadata : undefined;
+    const namespace = request.namespace || metadata?.namespace || 'default';
+    const podName = metadata?.name || request.name || `${metadata?.generateName ?? ''}*`;
+    const decision: PodDecision =
+      malformed !== undefined
+        ? { allowed: false, denial: malformed }
+        : isEphemeralUpdate
+          ? decideEphemeralContainers(pod, request.oldObject ?? undefined, options)
+          : await decidePod(pod, namespace, lookup, options);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const log = { uid: request.uid, namespace, pod: podName, dryRun: request.dryRun === true, checkpoint: decision.checkpoint, durationMs: seconds * 1000 };
     if (!decision.allowed) {

@@ -5,13 +5,23 @@
  * The host directory is mounted with `subPathExpr: $(CRYO_POD_UID)`, the env var coming from the
  * downward API, so a container only ever sees `<host dir>/<its pod uid>`. Any CRYO_POD_UID the
  * pod sets itself is dropped first: otherwise it could point the subPath at another pod's socket.
+ * Init containers never get the mount (no checkpoint happens while they run), nor do ephemeral
+ * ones. Whether anything else in the pod reaches the hook directory is hook-socket-guard.ts's
+ * question: this module only adds what is missing.
  */
-import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
+import { posix } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { annotations, cloneJson, CONTAINER_NAME_ENV, HOOK_MOUNT_PATH, HOOK_SOCKET_ENV, HOOK_SOCKET_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 
 export function hookVolume(hostHooksDir: string): V1Volume {
   return { name: HOOK_VOLUME_NAME, hostPath: { path: hostHooksDir, type: 'DirectoryOrCreate' } };
+}
+
+/** The one mount of the hook volume there is: this pod's own directory, at /run/cryo. */
+export function hookMount(): V1VolumeMount {
+  return { name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` };
 }
 
 const hookEnv: V1EnvVar[] = [
@@ -26,7 +36,7 @@ export function applyHookSocket(pod: V1Pod, options: { hostHooksDir: string }): 
   const existing = volumes.find((v) => v.name === HOOK_VOLUME_NAME);
   if (existing === undefined) {
     volumes.push(volume);
-  } else if (JSON.stringify(existing) !== JSON.stringify(volume)) {
+  } else if (!isDeepStrictEqual(existing, volume)) {
     throw new AdmissionDenial(
       422,
       'reserved-volume-name',
@@ -41,9 +51,12 @@ export function applyHookSocket(pod: V1Pod, options: { hostHooksDir: string }): 
   podAnnotations[annotations.HOOKS_STATUS] = annotations.HOOKS_STATUS_INJECTED;
 }
 
+/** A container path without `.`, `..`, repeated or trailing slashes: /run/cryo/ is /run/cryo. */
+const normalizePath = (path: string) => posix.normalize(path).replace(/(.)\/$/, '$1');
+
 function mountInto(container: V1Container): void {
   const mounts = container.volumeMounts ?? [];
-  const clash = mounts.find((m) => m.mountPath === HOOK_MOUNT_PATH && m.name !== HOOK_VOLUME_NAME);
+  const clash = mounts.find((m) => normalizePath(m.mountPath) === HOOK_MOUNT_PATH && m.name !== HOOK_VOLUME_NAME);
   if (clash !== undefined) {
     throw new AdmissionDenial(
       422,
@@ -52,9 +65,10 @@ function mountInto(container: V1Container): void {
     );
   }
   // New arrays, never pushes: the lists inside a container are shared with the original pod.
-  if (!mounts.some((m) => m.name === HOOK_VOLUME_NAME)) {
-    container.volumeMounts = [...mounts, { name: HOOK_VOLUME_NAME, mountPath: HOOK_MOUNT_PATH, subPathExpr: `$(${POD_UID_ENV})` }];
-  }
+  // A mount of the volume other than this one (another path, another subPath) is left for
+  // hook-socket-guard.ts to refuse.
+  const mount = hookMount();
+  if (!mounts.some((m) => isDeepStrictEqual(m, mount))) container.volumeMounts = [...mounts, mount];
   // Ours first, so later entries may refer to $(CRYO_POD_UID); the same result on reinvocation.
   const ours = new Set([POD_UID_ENV, HOOK_SOCKET_ENV, CONTAINER_NAME_ENV]);
   const others = (container.env ?? []).filter((e) => !ours.has(e.name));

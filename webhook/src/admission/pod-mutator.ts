@@ -2,15 +2,26 @@
  * Decides one pod admission: what to change for `cryo.dev/restore-from` and `cryo.dev/hooks`,
  * or why to refuse. Mutates a copy (pod-patch.ts) and returns the JSON Patch from the original
  * to it, so no patch path is written by hand; a second call on its own output yields an empty patch.
+ * Every pod it is sent, annotated or not, is also held to hook-socket-guard.ts: nothing in it but
+ * the injected mount reaches the node agent's hook directory. An UPDATE adding ephemeral
+ * containers is only checked (decideEphemeralContainers), never patched.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, describeApiError, type Checkpoint } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
+import { assertEphemeralContainersConfined, assertHookSocketConfined } from './hook-socket-guard.ts';
 import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
 import { assertMountsPresent } from './mount-check.ts';
 import { diffPod, mutableCopy, type JsonPatchOperation } from './pod-patch.ts';
 import { applyRestore, checkpointProblem, planRestore, validateCheckpointName } from './restore-mutation.ts';
-import { requireRestoreNode, restoreNodeRequirement, restoreNodeWarning } from './restore-node-affinity.ts';
+import {
+  checkpointHoldingNode,
+  holdingNodeWarning,
+  nodeNameRequirement,
+  requireNodeAffinity,
+  restoreNodeRequirement,
+  restoreNodeWarning,
+} from './restore-node-affinity.ts';
 
 export type { JsonPatchOperation } from './pod-patch.ts';
 
@@ -21,7 +32,7 @@ export interface CheckpointLookup {
 
 export interface MutatorOptions {
   hostHooksDir: string;
-  /** imagePullSecret for checkpoint images; '' for none. */
+  /** imagePullSecret for checkpoint images in a registry store; '' for none. */
   pullSecret: string;
 }
 
@@ -36,7 +47,17 @@ export async function decidePod(
   options: MutatorOptions,
 ): Promise<PodDecision> {
   const podAnnotations = pod.metadata?.annotations;
-  if (!annotations.hasCryoAnnotation(podAnnotations)) return { allowed: true, patch: [], warnings: [] };
+  if (!annotations.hasCryoAnnotation(podAnnotations)) {
+    // Not sent by the shipped configuration (its matchConditions want a cryo.dev/ annotation; the
+    // ValidatingAdmissionPolicy holds such pods to the rule), but refused if sent all the same.
+    try {
+      assertHookSocketConfined(pod, { hostHooksDir: options.hostHooksDir, hooks: false });
+    } catch (err) {
+      if (err instanceof AdmissionDenial) return { allowed: false, denial: err };
+      throw err;
+    }
+    return { allowed: true, patch: [], warnings: [] };
+  }
   const checkpointName = podAnnotations?.[annotations.RESTORE_FROM];
   try {
     const mutated = mutableCopy(pod);
@@ -66,9 +87,16 @@ export async function decidePod(
       // Only a node whose runtime restores this checkpoint can start the pod: elsewhere it would
       // start fresh or crash-loop. The node agent labels the nodes that can.
       const requirement = restoreNodeRequirement(plan.matches.values());
-      if (requireRestoreNode(mutated, requirement)) warnings.push(restoreNodeWarning(checkpointName, requirement));
+      if (requireNodeAffinity(mutated, { matchExpressions: [requirement] })) warnings.push(restoreNodeWarning(checkpointName, requirement));
+      // A node-local directory store's images are served only on its node's loopback: elsewhere the pull fails.
+      const holdingNode = checkpointHoldingNode(plan.checkpoint.status ?? {});
+      if (holdingNode !== undefined && requireNodeAffinity(mutated, { matchFields: [nodeNameRequirement(holdingNode)] })) {
+        warnings.push(holdingNodeWarning(checkpointName, holdingNode));
+      }
     }
     if (hooks) applyHookSocket(mutated, options);
+    // Whatever the pod declared itself: only the injected volume, mounted only as injected.
+    assertHookSocketConfined(mutated, { hostHooksDir: options.hostHooksDir, hooks });
     if (plan !== undefined) {
       for (const [container, checkpointed] of plan.matches) {
         assertMountsPresent(container, checkpointed.mountDestinations, checkpointName!);
@@ -77,6 +105,22 @@ export async function decidePod(
     return { allowed: true, patch: diffPod(pod, mutated), warnings, checkpoint: checkpointName };
   } catch (err) {
     if (err instanceof AdmissionDenial) return { allowed: false, denial: err, checkpoint: checkpointName };
+    throw err;
+  }
+}
+
+/**
+ * An UPDATE of the pods/ephemeralcontainers subresource (kubectl debug). Nothing but the
+ * ephemeral containers can change there, so nothing is patched (an unchanged pod, or one whose
+ * new ephemeral containers leave the hook directory alone, is allowed as it is); an ephemeral
+ * container mounting a volume that reaches the hook directory is refused.
+ */
+export function decideEphemeralContainers(pod: V1Pod, oldPod: V1Pod | undefined, options: MutatorOptions): PodDecision {
+  try {
+    assertEphemeralContainersConfined(pod, oldPod, options.hostHooksDir);
+    return { allowed: true, patch: [], warnings: [] };
+  } catch (err) {
+    if (err instanceof AdmissionDenial) return { allowed: false, denial: err };
     throw err;
   }
 }

@@ -1,13 +1,16 @@
 /**
  * `cryo.dev/restore-from`: point each container that was checkpointed at its checkpoint image,
  * after checking that the checkpoint can be restored by this pod at all. Only images can be:
- * the kubelet parses a container's image as an image reference before any runtime sees it, so
- * a checkpoint stored as archives in a directory store is refused rather than admitted into a
- * pod that could never start (InvalidImageName).
+ * the kubelet parses a container's image as an image reference before any runtime sees it. A
+ * node agent serves its directory store as a registry on the node's loopback
+ * (--directory-registry-address, on by default), so directory checkpoints are images too; one
+ * recorded as archive paths (an older agent, or that address set to '') is refused rather than
+ * admitted into a pod that could never start (InvalidImageName).
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { annotations, type Checkpoint, type CheckpointedContainer } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
+import { isNodeLocalDirectory } from './restore-node-affinity.ts';
 
 /** Kubernetes object names (DNS-1123 subdomain). */
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -74,8 +77,20 @@ export function checkpointProblem(checkpoint: Checkpoint | undefined, namespace:
       'checkpoint-stored-as-archive',
       `Checkpoint "${namespace}/${name}" is stored as archives ${where} (container "${archived.name}": ` +
         `${archived.restoreReference}); the kubelet starts containers only from images and refuses a file path ` +
-        'as image (InvalidImageName), so no pod can be restored from it. Take a new Checkpoint into a registry ' +
-        'store (spec.storage.registry.repository, or the node agent\'s --registry-repository) and restore from that one',
+        'as image (InvalidImageName), so no pod can be restored from it. The node agent serves directory checkpoints ' +
+        'as images when its --directory-registry-address is set (the default); this one was taken by an agent that ' +
+        "served none (an older one, or one run with --directory-registry-address=''). Take a new Checkpoint and " +
+        "restore from that one (or use a registry store: spec.storage.registry.repository, or the node agent's " +
+        '--registry-repository)',
+    );
+  }
+  // Only the node that took it serves a node-local directory checkpoint: without its name no pod can be placed there.
+  if (isNodeLocalDirectory(status) && !status.nodeName) {
+    return new AdmissionDenial(
+      409,
+      'checkpoint-node-unknown',
+      `Checkpoint "${namespace}/${name}" is in a node's own directory store, and only that node can serve it, but its ` +
+        'status does not record the node (status.nodeName), so no pod can be placed there; take a new checkpoint',
     );
   }
   return undefined;
@@ -116,8 +131,9 @@ export function applyRestore(pod: V1Pod, plan: RestorePlan, options: { pullSecre
   podAnnotations[annotations.RESTORED_CHECKPOINT_UID] = plan.checkpoint.metadata?.uid ?? '';
   podAnnotations[annotations.RESTORED_CONTAINERS] = [...plan.matches.keys()].map((c) => c.name).join(',');
 
-  // Every reference is an image here: checkpointProblem refused anything else.
-  if (options.pullSecret !== '') {
+  // Every reference is an image here: checkpointProblem refused anything else. A directory
+  // store's images come from the node's own loopback registry, for which the secret means nothing.
+  if (options.pullSecret !== '' && plan.checkpoint.status?.storage?.type !== 'directory') {
     const secrets = (pod.spec!.imagePullSecrets ??= []);
     if (!secrets.some((s) => s.name === options.pullSecret)) secrets.push({ name: options.pullSecret });
   }

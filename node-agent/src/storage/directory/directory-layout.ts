@@ -7,6 +7,10 @@
  *   <root>/<namespace>/<pod>/<checkpoint name>-<uid8>.pod.json                  the pod checkpoint (@cryo/common PodCheckpoint)
  *   <root>/.../.<final name>.tmp-<16 hex>                                       a file being written (or left by a crash)
  *
+ * The registry view names a container's directory as the repository
+ *   cryo-directory/<path of the directory below the view's root>, e.g. cryo-directory/<namespace>/<pod>/<container>
+ * (directoryImageName), so an image reference names whose checkpoint it is.
+ *
  * <uid8> is the first 8 characters of the Checkpoint's uid, so a Checkpoint deleted and created
  * again under the same name gets a new file instead of overwriting the archive a pod may be
  * restoring from. Every path component is a Kubernetes name (validated), so none can climb out
@@ -107,6 +111,13 @@ export interface ArchiveSidecar {
   baseImageId: string;
   /** Mounts the restored container must have again (CheckpointArchiveInfo.mountDestinations). */
   mountDestinations: string[];
+  /**
+   * The checkpoint image around this archive (checkpoint-image.ts), fixed when it was stored so
+   * its digest never changes: the manifest's and the config's exact text. The registry view
+   * (directory-registry-view.ts) serves them, and the archive as the one layer. Absent in
+   * sidecars written before the view existed: those archives are not served.
+   */
+  image?: { manifest: string; config: string };
 }
 
 const STRING_FIELDS = [
@@ -130,5 +141,34 @@ export function parseSidecar(text: string): ArchiveSidecar | string {
   if (Number.isNaN(Date.parse(v.createdAt as string))) return 'createdAt is not a time';
   if (!(CHECKPOINT_ENGINES as readonly unknown[]).includes(v.engine)) return `engine is not one of ${CHECKPOINT_ENGINES.join(', ')}`;
   if (!Array.isArray(v.mountDestinations) || !v.mountDestinations.every((m) => typeof m === 'string')) return 'mountDestinations is not a list of paths';
+  if (v.image !== undefined) {
+    const image = v.image as Record<string, unknown> | null;
+    if (typeof image !== 'object' || image === null || typeof image.manifest !== 'string' || typeof image.config !== 'string') return 'image is not {manifest, config} texts';
+  }
   return v as unknown as ArchiveSidecar;
+}
+
+/** The first path component of every repository the registry view serves. */
+export const VIEW_REPOSITORY_PREFIX = 'cryo-directory';
+
+/** A repository path component as the distribution spec has it; Kubernetes names are all such. */
+export const REPOSITORY_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*$/;
+
+/** Image names (registry host included) longer than this are refused by the runtimes' reference parsers. */
+const MAX_IMAGE_NAME = 255;
+
+/**
+ * The image name (`<view address>/cryo-directory/<path>`) under which the registry view at
+ * `address` serves `containerDir`, or a reason it cannot: a directory outside the view's root,
+ * or one whose path has a component no image name may contain.
+ */
+export function directoryImageName(address: string, viewRoot: string, containerDir: string): { name: string } | { problem: string } {
+  const relative = path.relative(path.resolve(viewRoot), path.resolve(containerDir));
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return { problem: `${containerDir} is not below the registry view's root ${viewRoot}` };
+  const components = relative.split(path.sep);
+  const bad = components.find((c) => !REPOSITORY_COMPONENT.test(c));
+  if (bad !== undefined) return { problem: `path component ${JSON.stringify(bad)} of ${containerDir} cannot be part of an image name (lowercase letters and digits separated by '.', '_' or '-')` };
+  const name = [address, VIEW_REPOSITORY_PREFIX, ...components].join('/');
+  if (name.length > MAX_IMAGE_NAME) return { problem: `image name ${name} is longer than ${MAX_IMAGE_NAME} characters` };
+  return { name };
 }

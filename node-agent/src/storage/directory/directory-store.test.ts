@@ -81,7 +81,8 @@ describe('DirectoryStore.store', () => {
 
     const archive = path.join(root, 'shop/orders-api-7c9f8d6b5-x2vqz/app/orders-warm-0a1b2c3d.tar');
     const hex = await sha256Of(small.path);
-    expect(stored).toEqual({ restoreReference: archive, referenceType: 'archive', sizeBytes: small.sizeBytes, digest: `sha256:${hex}`, durationMs: expect.any(Number) });
+    // No registry view: the archive's path, and the image it would be served as.
+    expect(stored).toEqual({ restoreReference: archive, referenceType: 'archive', archivePath: archive, sizeBytes: small.sizeBytes, digest: `sha256:${hex}`, durationMs: expect.any(Number), manifest: { digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), sizeBytes: expect.any(Number) } });
     expect(await filesUnder(root)).toEqual(['shop/orders-api-7c9f8d6b5-x2vqz/app/orders-warm-0a1b2c3d.tar', 'shop/orders-api-7c9f8d6b5-x2vqz/app/orders-warm-0a1b2c3d.tar.json', 'shop/orders-api-7c9f8d6b5-x2vqz/app/orders-warm-0a1b2c3d.tar.sha256']);
     expect(await sha256Of(archive)).toBe(hex);
     // Every memory page of the container is in there: root only.
@@ -109,6 +110,7 @@ describe('DirectoryStore.store', () => {
       baseImage: small.baseImage,
       baseImageId: small.baseImageId,
       mountDestinations: small.mountDestinations,
+      image: { manifest: expect.any(String), config: expect.any(String) },
     });
     expect(await store.list()).toEqual([
       { restoreReference: archive, namespace: 'shop', podName: 'orders-api-7c9f8d6b5-x2vqz', containerName: 'app', checkpointName: 'orders-warm', sizeBytes: small.sizeBytes, createdAt: new Date('2026-12-01T12:00:00Z') },

@@ -1,7 +1,10 @@
 /**
  * The directory store: checkpoint archives as files under one root, a hostPath or a network
- * volume several nodes' agents share. CRI-O restores straight from such a file (the pod's image
- * names the archive's path), so this store needs no registry.
+ * volume several nodes' agents share. The kubelet starts containers only from images, so each
+ * archive is also kept as a checkpoint image: its manifest and config are fixed at store time in
+ * the sidecar, and the node agent's registry view (directory-registry-view.ts) serves them and the
+ * archive on the node's loopback. With a view, store() answers that image's digest-pinned
+ * reference; without one, the archive's path (Podman restores from it; Kubernetes cannot).
  *
  * Layout (directory-layout.ts):
  *   <root>/<namespace>/<pod>/<container>/<checkpoint name>-<uid8>.tar          the archive (mode 0600)
@@ -43,6 +46,7 @@ import {
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import {
   archivePaths,
+  directoryImageName,
   parseSha256Line,
   parseSidecar,
   podCheckpointPath,
@@ -55,6 +59,7 @@ import {
   type ArchivePaths,
   type ArchiveSidecar,
 } from './directory-layout.ts';
+import { buildCheckpointImage, hostFacts } from '../checkpoint-image/checkpoint-image.ts';
 import { copyHashed, hashFile, makeDirectories, syncDirectory, writeDurably } from './durable-files.ts';
 import { FsStepError, fsStep, storeError } from './fs-step.ts';
 
@@ -70,6 +75,13 @@ export interface DirectoryStoreOptions {
   staleAfterMs?: number;
   /** The clock retention ages entries by (tests). */
   now?: () => Date;
+  /** Every node sees this root (a network mount): a restore may run on any node. */
+  shared?: boolean;
+  /**
+   * The registry view serving `root` (or a directory above it) at `address` on every node that
+   * mounts it: store() then answers image references. Absent: archive paths.
+   */
+  registryView?: { address: string; root: string };
 }
 
 export interface VerifyResult {
@@ -85,6 +97,8 @@ const DEFAULT_STALE_AFTER_MS = 10 * 60 * 1000;
 export class DirectoryStore implements CheckpointStore {
   readonly kind = 'directory' as const;
   readonly root: string;
+  readonly shared: boolean;
+  readonly #registryView: { address: string; root: string } | undefined;
   readonly #logger: Logger;
   readonly #staleAfterMs: number;
   readonly #now: () => Date;
@@ -92,6 +106,8 @@ export class DirectoryStore implements CheckpointStore {
 
   constructor(options: DirectoryStoreOptions) {
     this.root = path.resolve(options.root);
+    this.shared = options.shared ?? false;
+    this.#registryView = options.registryView;
     this.#logger = options.logger.child({ store: 'directory', root: this.root });
     this.#staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     this.#now = options.now ?? (() => new Date());
@@ -132,6 +148,8 @@ export class DirectoryStore implements CheckpointStore {
         );
       }
       const digest = `sha256:${copy.sha256Hex}`;
+      const createdAt = this.#now();
+      const image = buildCheckpointImage(request, { digest, size: copy.bytes }, hostFacts(), createdAt);
       const sidecar: ArchiveSidecar = {
         version: 1,
         archive: paths.fileName,
@@ -141,7 +159,7 @@ export class DirectoryStore implements CheckpointStore {
         containerName,
         checkpointName: checkpoint.name,
         checkpointUid: checkpoint.uid,
-        createdAt: this.#now().toISOString(),
+        createdAt: createdAt.toISOString(),
         checkpointedTime: archive.checkpointedTime,
         sizeBytes: copy.bytes,
         digest,
@@ -151,6 +169,7 @@ export class DirectoryStore implements CheckpointStore {
         baseImage: archive.baseImage,
         baseImageId: archive.baseImageId,
         mountDestinations: archive.mountDestinations,
+        image: { manifest: image.manifest.bytes.toString('utf8'), config: image.config.bytes.toString('utf8') },
       };
       await writeDurably(temps.sha256, sha256Line(copy.sha256Hex, paths.fileName));
       await writeDurably(temps.sidecar, `${JSON.stringify(sidecar, null, 2)}\n`);
@@ -169,12 +188,24 @@ export class DirectoryStore implements CheckpointStore {
       await syncDirectory(paths.dir);
 
       const durationMs = performance.now() - started;
-      this.#logger.info({ archive: paths.archive, sizeBytes: copy.bytes, digest, durationMs: Math.round(durationMs) }, 'stored checkpoint archive');
-      return { restoreReference: paths.archive, referenceType: 'archive', sizeBytes: copy.bytes, digest, durationMs };
+      const manifest = { digest: image.manifest.digest, sizeBytes: image.manifest.bytes.length };
+      const served = this.#imageName(paths.dir);
+      const restoreReference = served === undefined ? paths.archive : `${served}@${manifest.digest}`;
+      this.#logger.info({ archive: paths.archive, restoreReference, sizeBytes: copy.bytes, digest, durationMs: Math.round(durationMs) }, 'stored checkpoint archive');
+      return { restoreReference, referenceType: served === undefined ? 'archive' : 'image', archivePath: paths.archive, sizeBytes: copy.bytes, digest, durationMs, manifest };
     } catch (err) {
       await this.#undo(temps, placed, paths, createdDirs);
       throw this.#failure(err, request, paths, temps);
     }
+  }
+
+  /** The image name the registry view serves `containerDir` as; undefined (and why, logged) when none. */
+  #imageName(containerDir: string): string | undefined {
+    if (this.#registryView === undefined) return undefined;
+    const named = directoryImageName(this.#registryView.address, this.#registryView.root, containerDir);
+    if ('name' in named) return named.name;
+    this.#logger.warn({ dir: containerDir, problem: named.problem }, 'the registry view cannot serve this archive as an image; its Checkpoint names the archive path, which pods cannot restore from');
+    return undefined;
   }
 
   /** Writes the pod checkpoint document beside its containers' directories: temp file, fsync, rename, fsync. */
@@ -220,8 +251,9 @@ export class DirectoryStore implements CheckpointStore {
     const entries = await this.#scan();
     const doomed = new Set(selectForRemoval(entries.map((e) => e.entry), policy, this.#now()));
     const removed: StoredEntry[] = [];
+    const removedCheckpoints = new Set<string>();
     const kept: StoredEntry[] = [];
-    for (const { entry } of entries) {
+    for (const { entry, sidecar } of entries) {
       if (!doomed.has(entry)) {
         kept.push(entry);
         continue;
@@ -233,24 +265,28 @@ export class DirectoryStore implements CheckpointStore {
         await this.#unlinkIfPresent(entry.restoreReference + SHA256_SUFFIX);
         await syncDirectory(path.dirname(entry.restoreReference));
         removed.push(entry);
+        removedCheckpoints.add(`${sidecar.namespace}/${sidecar.checkpointName}/${sidecar.checkpointUid}`);
         this.#logger.info({ archive: entry.restoreReference, sizeBytes: entry.sizeBytes, createdAt: entry.createdAt.toISOString(), scope: policy.scope }, 'removed checkpoint archive by retention');
       } catch (err) {
         kept.push(entry);
         this.#logger.error({ err, archive: entry.restoreReference }, 'could not remove checkpoint archive by retention; it stays and counts against the next run');
       }
     }
-    await this.#removePodCheckpointsOf(removed);
+    await this.#removePodCheckpointsOf(removed, removedCheckpoints);
     return { kept, removed };
   }
 
-  /** A pod checkpoint is whole or gone: those naming an archive retention removed go too. */
-  async #removePodCheckpointsOf(removed: readonly StoredEntry[]): Promise<void> {
-    const gone = new Set(removed.map((e) => e.restoreReference));
+  /**
+   * A pod checkpoint is whole or gone: the documents of the Checkpoints one of whose archives
+   * retention removed go too (matched by the Checkpoint's namespace, name and uid, whatever their
+   * references name).
+   */
+  async #removePodCheckpointsOf(removed: readonly StoredEntry[], goneCheckpoints: ReadonlySet<string>): Promise<void> {
     for (const podDir of new Set(removed.map((e) => path.dirname(path.dirname(e.restoreReference))))) {
       for (const name of (await this.#readdir(podDir)).filter((n) => n.endsWith(POD_CHECKPOINT_SUFFIX) && !n.startsWith('.'))) {
         const file = path.join(podDir, name);
         const parsed = parsePodCheckpoint(await readFile(file, 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined));
-        if (typeof parsed === 'string' || !parsed.containers.some((c) => gone.has(c.restoreReference))) continue;
+        if (typeof parsed === 'string' || !goneCheckpoints.has(`${parsed.checkpoint.namespace}/${parsed.checkpoint.name}/${parsed.checkpoint.uid}`)) continue;
         await this.#unlinkIfPresent(file).then(
           () => this.#logger.info({ podCheckpoint: file }, 'removed pod checkpoint with its container archives by retention'),
           (err: unknown) => this.#logger.error({ err, podCheckpoint: file }, 'could not remove a pod checkpoint whose archives retention removed'),

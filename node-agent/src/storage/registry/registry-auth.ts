@@ -27,6 +27,11 @@ const DEFAULT_TOKEN_SECONDS = 60;
 export interface RegistryAuthOptions {
   registry: string;
   credentials?: RegistryCredentials;
+  /**
+   * A token realm over plain HTTP is taken only for a registry the operator marked insecure:
+   * the credentials would cross the network in the clear.
+   */
+  allowPlainHttpRealm?: boolean;
   transport: HttpTransport;
   now?: () => number;
 }
@@ -34,6 +39,7 @@ export interface RegistryAuthOptions {
 export class RegistryAuth {
   private readonly registry: string;
   private readonly credentials: RegistryCredentials | undefined;
+  private readonly allowPlainHttpRealm: boolean;
   private readonly transport: HttpTransport;
   private readonly now: () => number;
   private scheme: 'none' | 'basic' | 'bearer' = 'none';
@@ -44,6 +50,7 @@ export class RegistryAuth {
   constructor(options: RegistryAuthOptions) {
     this.registry = options.registry;
     this.credentials = options.credentials;
+    this.allowPlainHttpRealm = options.allowPlainHttpRealm ?? false;
     this.transport = options.transport;
     this.now = options.now ?? Date.now;
   }
@@ -83,7 +90,8 @@ export class RegistryAuth {
   /** Why a request still failed with 401, for the error message. */
   describeRefusal(): string {
     if (this.credentials === undefined) return 'the registry requires authentication and the push secret has no credentials for it';
-    if (this.scheme === 'basic') return `the registry refused the credentials of user "${this.credentials.username}"`;
+    // Not the user name: this message goes into the Checkpoint's status, which the namespace reads.
+    if (this.scheme === 'basic') return 'the registry refused the credentials of the push secret';
     if (this.scheme === 'bearer') return `the registry refused the token issued by ${this.realm?.origin ?? 'its token service'}`;
     return 'the registry asked for an authentication scheme this client does not speak';
   }
@@ -102,6 +110,13 @@ export class RegistryAuth {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new StoreError(`registry ${this.registry} named a token realm with an unsupported scheme: ${realm}`, { retriable: false });
+    }
+    if (url.protocol === 'http:' && !this.allowPlainHttpRealm) {
+      throw new StoreError(
+        `registry ${this.registry} named a token realm over plain HTTP (${url.origin}): the push secret's credentials would cross the network in the clear. ` +
+          'Serve the token service over HTTPS, or set --registry-insecure for a registry on a trusted network',
+        { retriable: false },
+      );
     }
     return url;
   }

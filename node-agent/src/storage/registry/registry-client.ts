@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff, type Logger } from '@cryo/common';
+import { OCI_INDEX, OCI_MANIFEST } from '../checkpoint-image/checkpoint-image.ts';
 import { StoreError } from '../checkpoint-store.ts';
 import { parseAuthChallenge } from './auth-challenge.ts';
 import type { BodyWriter, HttpResponse, HttpTransport } from './http-transport.ts';
@@ -55,8 +56,6 @@ export function isRetriable(err: unknown): boolean {
   return false;
 }
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
 
 interface SendOptions {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { rejectionOf } from '@cryo/test';
+import { StoreError } from '../checkpoint-store.ts';
 import { parseAuthChallenge } from './auth-challenge.ts';
+import { HttpTransport } from './http-transport.ts';
+import { RegistryAuth } from './registry-auth.ts';
 import { credentialsFor } from './docker-config.ts';
 import { checkpointTag, parseRepository } from './image-reference.ts';
 
@@ -66,5 +70,29 @@ describe('checkpointTag', () => {
     expect(a).toMatch(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/);
     expect(a).not.toBe(b);
     expect(a.endsWith('_abcdef01')).toBe(true);
+  });
+});
+
+describe('RegistryAuth token realms', () => {
+  const challenge = { scheme: 'bearer' as const, params: { realm: 'http://auth.example/token', service: 'registry' } };
+  const credentials = { username: 'robot', password: 'secret' };
+
+  it('refuses a realm over plain HTTP unless the registry is marked insecure: the credentials would travel in the clear', async () => {
+    const auth = new RegistryAuth({ registry: 'registry.example', credentials, transport: new HttpTransport({ timeoutMs: 1_000 }) });
+    const refused = await rejectionOf(auth.accept(challenge, 'repository:a/b:pull,push'), StoreError);
+    expect(refused).toMatchObject({ retriable: false, message: expect.stringMatching(/token realm over plain HTTP \(http:\/\/auth\.example\).*set --registry-insecure/) });
+  });
+
+  it('takes it for an insecure registry (it then asks that realm for a token)', async () => {
+    const auth = new RegistryAuth({ registry: 'registry.example', credentials, transport: new HttpTransport({ timeoutMs: 1_000 }), allowPlainHttpRealm: true });
+    // 127.0.0.1:9 (discard) refuses: the realm was accepted and dialled, not refused as insecure.
+    const failed = await rejectionOf(auth.accept({ ...challenge, params: { ...challenge.params, realm: 'http://127.0.0.1:9/token' } }, 'repository:a/b:pull'), StoreError);
+    expect(failed.message).toMatch(/cannot reach the token service http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('never names the push secret\'s user in a refusal (the message reaches the Checkpoint status)', async () => {
+    const auth = new RegistryAuth({ registry: 'registry.example', credentials, transport: new HttpTransport({ timeoutMs: 1_000 }) });
+    await auth.accept({ scheme: 'basic', params: {} }, 'repository:a/b:pull');
+    expect(auth.describeRefusal()).not.toContain('robot');
   });
 });

@@ -13,15 +13,16 @@ import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionR
 import { StoreError } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import { uploadFileBlob } from './blob-upload.ts';
-import type { HostFacts } from './checkpoint-annotations.ts';
-import { CRYO_ANNOTATIONS } from './checkpoint-annotations.ts';
-import { buildCheckpointImage, buildPodCheckpointIndex, hostFacts, sha256Digest } from './checkpoint-image.ts';
+import type { HostFacts } from '../checkpoint-image/checkpoint-annotations.ts';
+import { CRYO_ANNOTATIONS } from '../checkpoint-image/checkpoint-annotations.ts';
+import { buildCheckpointImage, buildPodCheckpointIndex, hostFacts, sha256Digest } from '../checkpoint-image/checkpoint-image.ts';
 import { credentialsFor } from './docker-config.ts';
 import { HttpTransport } from './http-transport.ts';
 import { checkpointTag, parseRepository } from './image-reference.ts';
 import { RegistryAuth } from './registry-auth.ts';
 import type { RetryPolicy } from './registry-client.ts';
-import { OCI_INDEX, OCI_MANIFEST, RegistryClient } from './registry-client.ts';
+import { OCI_INDEX, OCI_MANIFEST } from '../checkpoint-image/checkpoint-image.ts';
+import { RegistryClient } from './registry-client.ts';
 
 export interface RegistryStoreOptions {
   /** `host[:port]/path`: a Checkpoint's spec.storage.registry.repository (or the cluster default). */
@@ -113,7 +114,7 @@ export class RegistryStore implements CheckpointStore {
       throw new StoreError(`the registry store's chunkSizeBytes must be an integer of at least ${MIN_CHUNK_SIZE_BYTES}, got ${options.chunkSizeBytes}`, { retriable: false });
     }
     this.transport = new HttpTransport({ ca: options.caBundle, timeoutMs: options.requestTimeoutMs ?? 120_000 });
-    const auth = new RegistryAuth({ registry, credentials, transport: this.transport });
+    const auth = new RegistryAuth({ registry, credentials, transport: this.transport, allowPlainHttpRealm: options.insecure === true });
     const retry = { ...DEFAULT_RETRY, ...options.retry };
     this.client = new RegistryClient({ registry, name, insecure: options.insecure === true, transport: this.transport, auth, retry, logger: options.logger });
     this.listConcurrency = Math.max(1, options.listConcurrency ?? 4);

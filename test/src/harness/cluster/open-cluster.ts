@@ -8,6 +8,7 @@
  * Cryo goes on it as users install it: installCryo() builds the images from the Dockerfiles and
  * applies the test overlay (test/cluster/overlay) with kubectl apply -k.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { waitFor } from '../wait-for.ts';
@@ -24,7 +25,12 @@ export interface Cluster {
   /** kubectl as cluster-admin, whatever its exit code. */
   kubectlResult(args: string[], options?: CommandOptions): Promise<CommandResult>;
   /** kubectl as whoever `token` names (a service account's, say), whatever its exit code. */
-  kubectlWithToken(token: string, args: string[]): Promise<CommandResult>;
+  kubectlWithToken(token: string, args: string[], options?: CommandOptions): Promise<CommandResult>;
+  /**
+   * kubectl as cluster-admin impersonating `user` with `extra` (e.g. the node name a pod-bound
+   * token would carry, which no token of another node can), whatever its exit code.
+   */
+  kubectlAs(user: { name: string; extra?: Record<string, string[]> }, args: string[], options?: CommandOptions): Promise<CommandResult>;
   /** `kubectl get -o json` of what the arguments name. */
   get<T = Record<string, unknown>>(args: string[]): Promise<T>;
   /** `kubectl apply` of objects given as JSON. */
@@ -70,9 +76,22 @@ export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings =
     down: async () => void (await script(['down'])),
     kubectl,
     kubectlResult,
-    kubectlWithToken: (token, args) =>
+    kubectlWithToken: (token, args, options = {}) =>
       runCommand([join(settings.clusterDir, 'bin/kubectl'), '--kubeconfig', '/dev/null', '--server', `https://${settings.nodeIp}:6443`,
-        '--certificate-authority', join(settings.clusterDir, 'state/pki/ca.crt'), '--token', token, ...args], { timeoutMs: 60_000 }),
+        '--certificate-authority', join(settings.clusterDir, 'state/pki/ca.crt'), '--token', token, ...args], { timeoutMs: 60_000, ...options }),
+    async kubectlAs(user, args, options = {}) {
+      // kubectl has no flag for an impersonated user's extra; a kubeconfig has (as-user-extra).
+      const config = JSON.parse(await kubectl(['config', 'view', '--raw', '-o', 'json'])) as { users: Array<{ user: Record<string, unknown> }> };
+      for (const entry of config.users) Object.assign(entry.user, { as: user.name, 'as-user-extra': user.extra ?? {} });
+      const file = join(settings.repoRoot, '.tmp', `kubeconfig-as-${randomBytes(6).toString('hex')}.json`);
+      await mkdir(join(settings.repoRoot, '.tmp'), { recursive: true });
+      await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+      try {
+        return await runCommand([join(settings.clusterDir, 'bin/kubectl'), '--kubeconfig', file, ...args], { timeoutMs: 60_000, ...options });
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
     get: async <T>(args: string[]) => JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T,
     apply: async (...objects: object[]) => void (await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })),
     exec: (argv, options) => runCommand(['nsenter', `--mount=${settings.nsPath}`, '--', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options),

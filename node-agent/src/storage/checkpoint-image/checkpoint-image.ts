@@ -1,5 +1,7 @@
 /**
- * The checkpoint image around an uploaded archive: an OCI image manifest with one layer, the
+ * The checkpoint image around an archive, the same for both stores (the registry store pushes it;
+ * the directory store keeps its manifest and config in the archive's sidecar and serves them on
+ * the node, directory-registry-view.ts): an OCI image manifest with one layer, the
  * archive itself (an uncompressed tar of the files that belong at `/`; CRIU's pages do not
  * compress, so gzip would only cost CPU), and a minimal config whose diff_id is that same
  * digest. The checkpoint annotations go on the manifest, where CRI-O, containerd and Podman
@@ -13,8 +15,9 @@ import type { PodCheckpoint } from '@cryo/common';
 import type { StoreRequest } from '../checkpoint-store.ts';
 import type { HostFacts } from './checkpoint-annotations.ts';
 import { checkpointAnnotations, CRYO_ANNOTATIONS, cryoAnnotations, podCheckpointAnnotations } from './checkpoint-annotations.ts';
-import { OCI_INDEX, OCI_MANIFEST } from './registry-client.ts';
 
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
 
