@@ -698,10 +698,9 @@ up() {
   start_runtime
   echo "$RUNTIME" >"$RUN_DIR/runtime"
   write_kubelet_config
-  start kubelet "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
-    --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
+  start_kubelet
   start_kube_proxy
-  if ! poll 90 sh -c "$(printf '%q ' "${KUBECTL[@]}") get node $NODE_NAME -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"; then
+  if ! wait_node_ready 90; then
     # What the node says and the kubelet's last words, for a failure seen only in CI logs.
     {
       echo "node $NODE_NAME conditions:"
@@ -712,6 +711,34 @@ up() {
     die "node $NODE_NAME Ready did not come up in 90s (logs: $LOG_DIR)"
   fi
   log "cluster up on $RUNTIME in $(elapsed "$start_time")s (kubectl: sudo bash $0 kubectl ...)"
+}
+
+start_kubelet() {
+  start kubelet "$BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
+    --node-ip="$NODE_IP" --hostname-override="$NODE_NAME" --v=1
+}
+
+node_ready() {
+  "${KUBECTL[@]}" get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True
+}
+
+# Waits for the node to turn Ready, starting the kubelet again whenever it exits. It exits when the
+# runtime's socket is there but its CRI does not answer yet ("validate CRI v1 runtime API for
+# endpoint ...: server is not ready"): seen every time containerd came up right after CRI-O ran.
+wait_node_ready() { # seconds
+  local i restarts=0
+  for i in $(seq $(($1 * 5))); do
+    if node_ready; then return 0; fi
+    if ! running kubelet; then
+      if [ "$restarts" -ge 10 ]; then return 1; fi
+      restarts=$((restarts + 1))
+      log "kubelet exited ($(tail -n 1 "$LOG_DIR/kubelet.log" | cut -c1-240)); starting it again"
+      sleep 1
+      start_kubelet
+    fi
+    sleep 0.2
+  done
+  return 1
 }
 
 down() {

@@ -12,7 +12,8 @@ export const CHECKPOINT_PLURAL = 'checkpoints';
 export const CHECKPOINT_KIND = 'Checkpoint';
 export const CHECKPOINT_API_VERSION = `${CHECKPOINT_GROUP}/${CHECKPOINT_VERSION}`;
 
-export const CHECKPOINT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+/** Expired: it had Succeeded, and retention has since removed its data (the message says when and why). */
+export const CHECKPOINT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Expired'] as const;
 export type CheckpointPhase = (typeof CHECKPOINT_PHASES)[number];
 
 /** Where the node agent stores a checkpoint; the cluster default applies when a Checkpoint names none. */

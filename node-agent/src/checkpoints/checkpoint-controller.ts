@@ -27,7 +27,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
 import { CheckpointStatusWriter, formatBytes } from './checkpoint-status.ts';
-import type { CheckpointStore, RetentionPolicy } from '../storage/checkpoint-store.ts';
+import type { CheckpointStore, RetentionPolicy, StoredEntry } from '../storage/checkpoint-store.ts';
 
 export interface PodLookup {
   /** A pod of this node, from the agent's watch. */
@@ -47,7 +47,7 @@ export interface CheckpointControllerOptions {
   retention?: RetentionPolicy;
 }
 
-const TERMINAL = new Set(['Succeeded', 'Failed']);
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Expired']);
 
 export class CheckpointController {
   private readonly options: CheckpointControllerOptions;
@@ -202,14 +202,34 @@ export class CheckpointController {
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointSucceeded', `${result.message}: ${result.containers.map((c) => c.restoreReference).join(', ')}`);
     const retention = this.options.retention;
     if (retention !== undefined) {
-      const applied = await store.applyRetention(retention).catch((error: unknown) => {
+      // Only data this node's Checkpoints own (or nobody's any more): only their status may it update.
+      const owner = (entry: StoredEntry) => {
+        const owning = this.cache.get(entry.namespace, entry.checkpointName);
+        return owning !== undefined && owning.metadata?.uid === entry.checkpointUid ? owning : undefined;
+      };
+      const applied = await store.applyRetention(retention, { mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName }).catch((error: unknown) => {
         log.warn({ err: (error as Error).message }, 'retention could not be applied');
         return undefined;
       });
       if (applied !== undefined && applied.removed.length > 0) {
         log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
+        const expired = new Map(applied.removed.flatMap((entry) => { const c = owner(entry); return c === undefined ? [] : [[c.metadata!.uid!, c] as const]; }));
+        for (const owning of expired.values()) await this.expire(owning, retention).catch((error: unknown) => log.warn({ err: describeApiError(error), checkpoint: owning.metadata?.name }, 'could not mark a Checkpoint whose data retention removed'));
       }
     }
+  }
+
+  /** Its data is gone: say so, so that no pod is admitted to restore from it and `kubectl get` shows it. */
+  private async expire(checkpoint: Checkpoint, policy: RetentionPolicy): Promise<void> {
+    if (checkpoint.status?.phase !== 'Succeeded') return;
+    const limits = [
+      policy.maxCount !== undefined ? `at most ${policy.maxCount}` : '',
+      policy.maxTotalBytes !== undefined ? `at most ${formatBytes(policy.maxTotalBytes)}` : '',
+      policy.maxAgeSeconds !== undefined ? `none older than ${policy.maxAgeSeconds}s` : '',
+    ].filter((l) => l !== '').join(', ');
+    const message = `retention removed its data on ${new Date().toISOString()} (keep ${limits} per ${policy.scope}); take a new Checkpoint to restore from`;
+    await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Expired', message });
+    await this.status.event(checkpoint, null, 'Normal', 'CheckpointExpired', message);
   }
 
   /** A final status must land: retry conflicts against the newest version (only this node writes it now). */

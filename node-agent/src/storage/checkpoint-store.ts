@@ -58,8 +58,20 @@ export interface StoredEntry {
   podName: string;
   containerName: string;
   checkpointName: string;
+  /** The uid of the Checkpoint that stored it ('' when the store did not record it). */
+  checkpointUid: string;
   sizeBytes: number;
   createdAt: Date;
+}
+
+/** How far one retention run may reach. */
+export interface RetentionScope {
+  /**
+   * Whether this agent may remove `entry`: an agent removes only data whose Checkpoint is its own
+   * node's (or gone), since it may update no other Checkpoint's status. Entries it may not remove
+   * stay, and still count in their group. Absent: every entry.
+   */
+  mayRemove?(entry: StoredEntry): boolean;
 }
 
 export interface RetentionResult {
@@ -82,7 +94,7 @@ export interface CheckpointStore {
   /** What the store holds (for retention and for status reconciliation). */
   list(): Promise<StoredEntry[]>;
   /** Removes the oldest entries beyond the policy. */
-  applyRetention(policy: RetentionPolicy): Promise<RetentionResult>;
+  applyRetention(policy: RetentionPolicy, scope?: RetentionScope): Promise<RetentionResult>;
 }
 
 export class StoreError extends Error {

@@ -16,6 +16,7 @@ function entry(name: string, ageSeconds: number, o: { size?: number; ns?: string
     podName,
     containerName,
     checkpointName: name,
+    checkpointUid: `uid-${name}`,
     sizeBytes: o.size ?? MiB,
     createdAt: new Date(NOW.getTime() - ageSeconds * 1000),
   };
@@ -153,5 +154,15 @@ describe('validateRetentionPolicy', () => {
   ] as [RetentionPolicy, string][])('refuses %j', (policy, message) => {
     expect(() => validateRetentionPolicy(policy)).toThrow(RangeError);
     expect(() => selectForRemoval([], policy, NOW)).toThrow(message);
+  });
+});
+
+describe('retention within the agent\'s reach', () => {
+  it('removes only what mayRemove allows, and what it may not still counts in its group', () => {
+    // Newest first: c (node-b's), b, a. Keep 1: b and a are over; b is node-b's too.
+    const entries = [entry('a', 300), entry('b', 200), entry('c', 100)];
+    const theirs = new Set(['b', 'c']);
+    const removed = selectForRemoval(entries, container({ maxCount: 1 }), NOW, { mayRemove: (e) => !theirs.has(e.checkpointName) });
+    expect(removed.map((e) => e.checkpointName)).toEqual(['a']);
   });
 });

@@ -22,9 +22,10 @@
  * "Newest" is createdAt (when the store stored it); of equal times the greater restoreReference
  * counts as newer, so the result never depends on input order.
  */
-import type { RetentionPolicy, StoredEntry } from './checkpoint-store.ts';
+import type { RetentionPolicy, RetentionScope, StoredEntry } from './checkpoint-store.ts';
 
-export function selectForRemoval(entries: readonly StoredEntry[], policy: RetentionPolicy, now: Date): StoredEntry[] {
+/** `scope.mayRemove` narrows what is removed, never what is counted: an entry left to its own node still holds its place. */
+export function selectForRemoval(entries: readonly StoredEntry[], policy: RetentionPolicy, now: Date, scope: RetentionScope = {}): StoredEntry[] {
   validateRetentionPolicy(policy);
   const groups = new Map<string, StoredEntry[]>();
   for (const entry of entries) {
@@ -38,7 +39,7 @@ export function selectForRemoval(entries: readonly StoredEntry[], policy: Retent
   for (const group of groups.values()) {
     group.sort(newestFirst);
     const keep = Math.min(keptByCount(group, policy), keptBySize(group, policy), keptByAge(group, policy, now));
-    removed.push(...group.slice(keep));
+    removed.push(...group.slice(keep).filter((entry) => scope.mayRemove?.(entry) ?? true));
   }
   // Oldest first overall: removing in this order, an interrupted run has removed the oldest.
   return removed.sort((a, b) => newestFirst(b, a));

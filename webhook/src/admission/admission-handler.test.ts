@@ -226,6 +226,14 @@ describe('restores that would fail are refused with what to fix', () => {
     expect(status.message).toMatch(/is Running: checkpointing container app; only a Succeeded checkpoint/);
   });
 
+  it('a checkpoint whose data retention removed: 410 checkpoint-expired, saying to take a new one', async () => {
+    const review = loadAdmissionReview('restore-deployment-pod');
+    const expired = registry();
+    expired.status = { ...expired.status, phase: 'Expired', message: 'retention removed its data on 2026-12-03T10:00:00.000Z (keep at most 1 per container); take a new Checkpoint to restore from' };
+    const status = await refusal(review, expired);
+    expect(status).toMatchObject({ code: 410, reason: 'checkpoint-expired', message: expect.stringMatching(/is Expired: retention removed its data on .*its data is gone, so no pod can restore from it: take a new Checkpoint$/) });
+  });
+
   it('no container name matches: 422 listing both sides', async () => {
     const review = loadAdmissionReview('restore-deployment-pod');
     review.request.object.spec!.containers[0].name = 'api';

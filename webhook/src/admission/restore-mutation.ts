@@ -43,6 +43,13 @@ export function checkpointProblem(checkpoint: Checkpoint | undefined, namespace:
     );
   }
   const status = checkpoint.status ?? {};
+  if (status.phase === 'Expired') {
+    return new AdmissionDenial(
+      410,
+      'checkpoint-expired',
+      `Checkpoint "${namespace}/${name}" is Expired: ${status.message ?? 'retention removed its data'}; its data is gone, so no pod can restore from it: take a new Checkpoint`,
+    );
+  }
   if (status.phase !== 'Succeeded') {
     const detail = status.message ? `: ${status.message}` : '';
     return new AdmissionDenial(

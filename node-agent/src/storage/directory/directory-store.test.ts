@@ -113,7 +113,7 @@ describe('DirectoryStore.store', () => {
       image: { manifest: expect.any(String), config: expect.any(String) },
     });
     expect(await store.list()).toEqual([
-      { restoreReference: archive, namespace: 'shop', podName: 'orders-api-7c9f8d6b5-x2vqz', containerName: 'app', checkpointName: 'orders-warm', sizeBytes: small.sizeBytes, createdAt: new Date('2026-12-01T12:00:00Z') },
+      { restoreReference: archive, namespace: 'shop', podName: 'orders-api-7c9f8d6b5-x2vqz', containerName: 'app', checkpointName: 'orders-warm', checkpointUid: '0a1b2c3d-4e5f-6789-abcd-ef0123456789', sizeBytes: small.sizeBytes, createdAt: new Date('2026-12-01T12:00:00Z') },
     ]);
     // The stored archive is itself a valid checkpoint archive.
     expect(await readCheckpointArchive(archive)).toEqual({ ...small, path: archive });

@@ -38,6 +38,7 @@ import {
   type PodCheckpointRequest,
   type RetentionPolicy,
   type RetentionResult,
+  type RetentionScope,
   type StoreRequest,
   type StoredCheckpoint,
   type StoredEntry,
@@ -245,11 +246,11 @@ export class DirectoryStore implements CheckpointStore {
     return sidecars.map(({ entry }) => entry);
   }
 
-  async applyRetention(policy: RetentionPolicy): Promise<RetentionResult> {
+  async applyRetention(policy: RetentionPolicy, scope: RetentionScope = {}): Promise<RetentionResult> {
     validateRetentionPolicy(policy);
     await this.#initialSweep;
     const entries = await this.#scan();
-    const doomed = new Set(selectForRemoval(entries.map((e) => e.entry), policy, this.#now()));
+    const doomed = new Set(selectForRemoval(entries.map((e) => e.entry), policy, this.#now(), scope));
     const removed: StoredEntry[] = [];
     const removedCheckpoints = new Set<string>();
     const kept: StoredEntry[] = [];
@@ -369,6 +370,7 @@ export class DirectoryStore implements CheckpointStore {
           podName: sidecar.podName,
           containerName: sidecar.containerName,
           checkpointName: sidecar.checkpointName,
+          checkpointUid: sidecar.checkpointUid,
           sizeBytes: size,
           createdAt: new Date(sidecar.createdAt),
         },

@@ -9,7 +9,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Logger } from '@cryo/common';
-import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
+import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
 import { StoreError } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import { uploadFileBlob } from './blob-upload.ts';
@@ -192,12 +192,12 @@ export class RegistryStore implements CheckpointStore {
   }
 
   /** Deletes, oldest first, the manifests the shared retention rule (../retention.ts) selects; their blobs go at the registry's garbage collection. */
-  async applyRetention(policy: RetentionPolicy): Promise<RetentionResult> {
+  async applyRetention(policy: RetentionPolicy, scope: RetentionScope = {}): Promise<RetentionResult> {
     validateRetentionPolicy(policy);
     // One scan serves both: the images retention weighs, and the pod indexes that go with them.
     const contents = await this.scanTags();
     const entries = entriesOf(contents);
-    const doomed = selectForRemoval(entries, policy, this.now());
+    const doomed = selectForRemoval(entries, policy, this.now(), scope);
     const removed: StoredEntry[] = [];
     const failures: StoreError[] = [];
     for (const entry of doomed) {
@@ -267,6 +267,7 @@ export class RegistryStore implements CheckpointStore {
         podName: annotation(CRYO_ANNOTATIONS.podName),
         containerName: annotation(CRYO_ANNOTATIONS.containerName),
         checkpointName: annotation(CRYO_ANNOTATIONS.checkpointName),
+        checkpointUid: annotation(CRYO_ANNOTATIONS.checkpointUid),
         sizeBytes: (parsed.layers ?? []).reduce((sum, layer) => sum + (typeof layer.size === 'number' ? layer.size : 0), 0),
         createdAt,
       },
