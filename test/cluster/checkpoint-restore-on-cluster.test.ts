@@ -259,6 +259,45 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       await cluster.kubectl(['delete', 'namespace', `${NS}-other`, '--wait=false']);
     });
 
+    it("keeps a tenant of another namespace from another's checkpoints and hook sockets, whatever its Role allows at home", async () => {
+      // The tenant Role of docs/security.md, in a namespace of its own, for the user tenant-b.
+      const TENANT = `${NS}-tenant`;
+      await cluster.apply(
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: TENANT } },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cryo-checkpointer', namespace: TENANT }, rules: [
+          { apiGroups: ['cryo.dev'], resources: ['checkpoints'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch'] },
+        ] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'tenant-b', namespace: TENANT },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cryo-checkpointer' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'tenant-b' }] },
+      );
+      const asTenant = (args: string[], input?: object) => cluster.kubectlAs({ name: 'tenant-b' }, args, input === undefined ? {} : { input: JSON.stringify(input) });
+      const inTenant = (object: { metadata: object }) => ({ ...object, metadata: { ...object.metadata, namespace: TENANT } });
+
+      // Neither read nor delete another namespace's Checkpoint, nor write a status at home.
+      expect((await asTenant(['-n', NS, 'get', 'checkpoint', 'web-1'])).stderr).toMatch(/Forbidden/);
+      expect((await asTenant(['-n', NS, 'delete', 'checkpoint', 'web-1'])).stderr).toMatch(/Forbidden/);
+      expect((await cluster.get<CheckpointObject>(['-n', NS, 'checkpoint', 'web-1'])).status?.phase).toBe('Succeeded');
+      // Restore it by name: the webhook looks the name up in the pod's own namespace only.
+      const byName = await asTenant(['apply', '-f', '-'], inTenant(pod('restore-theirs', { 'cryo.dev/restore-from': 'web-1' }, appSpec())));
+      expect(byName.stderr).toMatch(/Checkpoint "web-1" not found in namespace "cryo-e2e-tenant"/);
+      // Push elsewhere: a repository the administrator did not allow fails the Checkpoint.
+      const sleeper = { terminationGracePeriodSeconds: 0, containers: [{ name: 'sleep', image: `${cluster.settings.registry}/cryo-test/busybox:1`, command: ['/bin/sh', '-c', 'exec sleep 3600'] }] };
+      expect((await asTenant(['apply', '-f', '-'], inTenant(pod('sleeper', {}, sleeper)))).code).toBe(0);
+      await waitFor(async () => ready(await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper'])), { timeoutMs: 60_000, intervalMs: 500, what: 'the tenant pod Ready' });
+      const elsewhere = { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'elsewhere', namespace: TENANT }, spec: { podName: 'sleeper', storage: { registry: { repository: `${cluster.settings.registryForPods}/someone-else` } } } };
+      expect((await asTenant(['apply', '-f', '-'], elsewhere)).code).toBe(0);
+      const refused = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'elsewhere']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint to fail' });
+      expect(refused.status?.message).toMatch(/registry repository .*\/someone-else is not one this node agent pushes to/);
+      // Reach the hook directory: the admission policy refuses it (no Cryo annotation: the webhook is not asked).
+      const hostHooks = { volumes: [{ name: 'all-hooks', hostPath: { path: '/var/run/cryo/hooks' } }], containers: [{ ...sleeper.containers[0], volumeMounts: [{ name: 'all-hooks', mountPath: '/hooks' }] }] };
+      const hooks = await asTenant(['apply', '-f', '-'], inTenant(pod('hook-thief', {}, hostHooks)));
+      expect(hooks.stderr).toMatch(/cryo-hook-socket-own-pod.*reaches Cryo's hook directory/);
+      const parent = { ...hostHooks, volumes: [{ name: 'all-hooks', hostPath: { path: '/run' } }] };
+      expect((await asTenant(['apply', '-f', '-'], inTenant(pod('hook-thief-2', {}, parent)))).stderr).toMatch(/cryo-hook-socket-own-pod/);
+      await cluster.kubectl(['delete', 'namespace', TENANT, '--wait=false']);
+    });
+
     it("keeps the webhook's identity to its caBundle, and an agent's to the Checkpoints of its own node", async () => {
       // The webhook: its caBundle, nothing else of its configuration.
       const webhookToken = (await cluster.kubectl(['-n', 'cryo-system', 'create', 'token', 'cryo-webhook'])).trim();
