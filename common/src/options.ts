@@ -39,6 +39,17 @@ export function parseBoolean(raw: string): boolean {
   throw new OptionError(`expected true or false, got "${raw}"`);
 }
 
+/** An absolute path: a daemon may be started from any directory, so a relative one would mean whatever its cwd is. */
+export function parseAbsolutePath(raw: string): string {
+  if (!raw.startsWith('/')) throw new OptionError(`expected an absolute path, got "${raw}"`);
+  return raw;
+}
+
+/** '' (not set) or an absolute path. */
+export function parseOptionalAbsolutePath(raw: string): string {
+  return raw === '' ? raw : parseAbsolutePath(raw);
+}
+
 export function parseDurationSeconds(raw: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw);
   if (match === null) throw new OptionError(`expected a duration such as 30s, 10m, 24h or 7d, got "${raw}"`);
@@ -98,7 +109,7 @@ export function describeOptions(specs: Record<string, OptionSpec<unknown>>): str
 /** Options more than one Cryo process has, declared once. */
 export const sharedOptionSpecs = {
   hostHooksDir: {
-    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseString,
+    flag: '--host-hooks-dir', env: 'CRYO_HOST_HOOKS_DIR', default: DEFAULT_HOST_HOOKS_DIR, parse: parseAbsolutePath,
     description: 'Host directory with one hook socket directory per pod: the node agent serves them, the webhook mounts them. Set it the same in both.',
   } satisfies OptionSpec<string>,
   kubeconfig: {

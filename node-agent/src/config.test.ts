@@ -54,4 +54,17 @@ describe('readNodeAgentConfig', () => {
   it('shows the CRIU log directory default in --help as the flag would take it, quoted like the other paths', () => {
     expect(describeOptions(nodeAgentOptionSpecs)).toContain('--criu-log-dirs <value>   env CRYO_CRIU_LOG_DIRS, default "/run/containerd/io.containerd.runtime.v2.task/k8s.io,/var/lib/containers/storage/overlay-containers"\n');
   });
+
+  it('refuses at start a registry repository with a scheme, tag or digest, and a store directory or hooks directory that is not absolute', () => {
+    expect(withNode('--registry-repository', 'registry.example.com:5000/cryo/checkpoints/').registryRepository).toBe('registry.example.com:5000/cryo/checkpoints');
+    expect(withNode('--registry-repository', '[::1]:5000/cryo').registryRepository).toBe('[::1]:5000/cryo');
+    for (const bad of ['http://registry.example.com/cryo', 'registry.example.com/cryo:latest', 'registry.example.com', 'Registry.Example/cryo']) {
+      expect(() => withNode('--registry-repository', bad)).toThrow(/--registry-repository \(env CRYO_REGISTRY_REPOSITORY\): expected a repository such as registry.example.com\/cryo\/checkpoints/);
+    }
+    expect(() => withNode('--directory', 'checkpoints')).toThrow('--directory (env CRYO_DIRECTORY): expected an absolute path, got "checkpoints"');
+    expect(withNode('--directory', '').directory).toBe('');
+    expect(() => withNode('--host-hooks-dir', 'hooks')).toThrow(/--host-hooks-dir.*expected an absolute path, got "hooks"/);
+    expect(withNode('--registry-allowed-repositories', 'a.example/x, b.example:5000/y/').registryAllowedRepositories).toEqual(['a.example/x', 'b.example:5000/y']);
+    expect(() => withNode('--registry-allowed-repositories', 'a.example/x,https://b.example/y')).toThrow(/not one: "https:\/\/b.example\/y"/);
+  });
 });

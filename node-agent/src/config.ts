@@ -3,7 +3,7 @@
  * (README.md#node-agent-configuration lists the same table).
  */
 import { isAbsolute } from 'node:path';
-import { nodeLabels, OptionError, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { nodeLabels, OptionError, parseAbsolutePath, parseOptionalAbsolutePath, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
 import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
 import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
@@ -34,18 +34,26 @@ function parseAbsolutePaths(raw: string): readonly string[] {
   return paths;
 }
 
-/** Comma-separated `host[:port]/path` repositories, no scheme, tag or digest. */
+/** `host[:port]/path`: what the registry store takes, so that a scheme, tag or digest is refused at start, not at the first checkpoint. */
+const REPOSITORY = /^([a-z0-9.-]+|\[[0-9a-f:]+\])(:\d+)?(\/[a-z0-9._-]+)+$/;
+
+/** Comma-separated repositories. */
 function parseRepositoryList(raw: string): readonly string[] {
   const repositories = raw.split(',').map((r) => r.trim().replace(/\/+$/, '')).filter((r) => r !== '');
-  const bad = repositories.filter((r) => !/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/.test(r));
+  const bad = repositories.filter((r) => !REPOSITORY.test(r));
   if (bad.length > 0) throw new OptionError(`expected repositories such as registry.example.com/cryo/checkpoints separated by commas (no scheme, tag or digest); not one: ${bad.map((r) => `"${r}"`).join(', ')}`);
   return repositories;
 }
 
-function parseAbsolutePath(raw: string): string {
-  if (!isAbsolute(raw)) throw new OptionError(`expected an absolute path, got "${raw}"`);
-  return raw;
+/** '' (no default registry) or one repository. */
+function parseRepository(raw: string): string {
+  const repository = raw.trim().replace(/\/+$/, '');
+  if (repository !== '' && !REPOSITORY.test(repository)) {
+    throw new OptionError(`expected a repository such as registry.example.com/cryo/checkpoints (host[:port]/path, no scheme, tag or digest), got "${raw}"`);
+  }
+  return repository;
 }
+
 
 /** `host:port` with a numeric IPv4 host (the registry view's listen address, also the image names' registry), or '' for none. */
 function parseListenAddress(raw: string): string {
@@ -142,7 +150,7 @@ export const nodeAgentOptionSpecs = {
     description: 'Checkpoints run at once on this node (one per pod at a time in any case).',
   } satisfies OptionSpec<number>,
   registryRepository: {
-    flag: '--registry-repository', env: 'CRYO_REGISTRY_REPOSITORY', default: '', parse: parseString,
+    flag: '--registry-repository', env: 'CRYO_REGISTRY_REPOSITORY', default: '', parse: parseRepository,
     description: 'Default store: push checkpoint images to this repository (<host>[:port]/<path>), unless a Checkpoint names its own storage.',
   } satisfies OptionSpec<string>,
   registryAllowedRepositories: {
@@ -166,7 +174,7 @@ export const nodeAgentOptionSpecs = {
     description: 'Bytes per PATCH when pushing a layer; 0 sends it in one, as docker and containerd do (fastest). Set it for a proxy that limits request bodies.',
   } satisfies OptionSpec<number>,
   directory: {
-    flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseString,
+    flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseOptionalAbsolutePath,
     description: 'Default store when no registry is set: file archives under this directory (a hostPath or network mount).',
   } satisfies OptionSpec<string>,
   directoryShared: {
