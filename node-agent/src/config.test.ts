@@ -67,4 +67,12 @@ describe('readNodeAgentConfig', () => {
     expect(withNode('--registry-allowed-repositories', 'a.example/x, b.example:5000/y/').registryAllowedRepositories).toEqual(['a.example/x', 'b.example:5000/y']);
     expect(() => withNode('--registry-allowed-repositories', 'a.example/x,https://b.example/y')).toThrow(/not one: "https:\/\/b.example\/y"/);
   });
+
+  it("serves the directory store's registry view on 127.0.0.1:5051 unless told another address or off (an empty value means the default, as for every flag)", () => {
+    expect(withNode().directoryRegistryAddress).toBe('127.0.0.1:5051');
+    expect(withNode('--directory-registry-address', '').directoryRegistryAddress).toBe('127.0.0.1:5051');
+    expect(withNode('--directory-registry-address', 'off').directoryRegistryAddress).toBe('');
+    expect(withNode('--directory-registry-address', '127.0.0.1:0').directoryRegistryAddress).toBe('127.0.0.1:0');
+    expect(() => withNode('--directory-registry-address', 'localhost:5051')).toThrow(/expected an IPv4 address and port such as 127.0.0.1:5051, or off, got "localhost:5051"/);
+  });
 });

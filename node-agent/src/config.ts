@@ -55,12 +55,16 @@ function parseRepository(raw: string): string {
 }
 
 
-/** `host:port` with a numeric IPv4 host (the registry view's listen address, also the image names' registry), or '' for none. */
+/**
+ * `host:port` with a numeric IPv4 host (the registry view's listen address, also the image names'
+ * registry), or `off`, read as '' (none). Not '' itself: readOptions takes an empty value for
+ * "not set", which means the default.
+ */
 function parseListenAddress(raw: string): string {
-  if (raw === '') return raw;
+  if (raw === 'off') return '';
   const match = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(raw);
   if (match === null || match[1].split('.').some((octet) => Number(octet) > 255) || Number(match[2]) > 65535) {
-    throw new OptionError(`expected an IPv4 address and port such as 127.0.0.1:5051, or '' to turn it off, got "${raw}"`);
+    throw new OptionError(`expected an IPv4 address and port such as 127.0.0.1:5051, or off, got "${raw}"`);
   }
   return raw;
 }
@@ -183,7 +187,7 @@ export const nodeAgentOptionSpecs = {
   } satisfies OptionSpec<boolean>,
   directoryRegistryAddress: {
     flag: '--directory-registry-address', env: 'CRYO_DIRECTORY_REGISTRY_ADDRESS', default: '127.0.0.1:5051', parse: parseListenAddress,
-    description: "With --directory: serve the directory store read-only as a registry at this address on the node (the agent runs with the host's network), so pods restore from directory checkpoints by image; the runtime must allow plain HTTP to it (docs/operations.md). Port 0 picks a free port; '' turns it off: directory checkpoints are then archives only Podman restores.",
+    description: "With --directory: serve the directory store read-only as a registry at this address on the node (the agent runs with the host's network), so pods restore from directory checkpoints by image; the runtime must allow plain HTTP to it (docs/operations.md). Port 0 picks a free port; off turns it off: directory checkpoints are then archives only Podman restores.",
   } satisfies OptionSpec<string>,
   retentionMaxCount: {
     flag: '--retention-max-count', env: 'CRYO_RETENTION_MAX_COUNT', default: 0, parse: parseInteger(0, 1_000_000),

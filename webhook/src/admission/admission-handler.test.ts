@@ -279,7 +279,7 @@ describe('restores that would fail are refused with what to fix', () => {
         'only from images and refuses a file path as image (InvalidImageName), so no pod can be restored from it. ' +
         'The node agent serves directory checkpoints as images when its --directory-registry-address is set (the ' +
         "default); this one was taken by an agent that served none (an older one, or one run with " +
-        "--directory-registry-address=''). Take a new Checkpoint and restore from that one (or use a registry store: " +
+        "--directory-registry-address=off). Take a new Checkpoint and restore from that one (or use a registry store: " +
         "spec.storage.registry.repository, or the node agent's --registry-repository)",
     );
   });

@@ -4,7 +4,7 @@
  * the kubelet parses a container's image as an image reference before any runtime sees it. A
  * node agent serves its directory store as a registry on the node's loopback
  * (--directory-registry-address, on by default), so directory checkpoints are images too; one
- * recorded as archive paths (an older agent, or that address set to '') is refused rather than
+ * recorded as archive paths (an older agent, or that address set to off) is refused rather than
  * admitted into a pod that could never start (InvalidImageName).
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
@@ -86,7 +86,7 @@ export function checkpointProblem(checkpoint: Checkpoint | undefined, namespace:
         `${archived.restoreReference}); the kubelet starts containers only from images and refuses a file path ` +
         'as image (InvalidImageName), so no pod can be restored from it. The node agent serves directory checkpoints ' +
         'as images when its --directory-registry-address is set (the default); this one was taken by an agent that ' +
-        "served none (an older one, or one run with --directory-registry-address=''). Take a new Checkpoint and " +
+        "served none (an older one, or one run with --directory-registry-address=off). Take a new Checkpoint and " +
         "restore from that one (or use a registry store: spec.storage.registry.repository, or the node agent's " +
         '--registry-repository)',
     );
