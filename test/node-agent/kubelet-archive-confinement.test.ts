@@ -1,81 +1,39 @@
 /**
  * The node agent reads and deletes only kubelet archives that are regular files in
  * --kubelet-checkpoints-dir, whatever path the kubelet answers: the whole agent (startNodeAgent)
- * against the shared fake kube-apiserver and the shared kubelet stand-in, whose answers are set
+ * against the shared fake kube-apiserver and the shared kubelet stand-in (agent-on-fakes.ts), whose answers are set
  * per test (`failNext` with a 200 body: the kubelet's exact answer shape, with a path of the
  * test's choosing). No lab needed: no container is dumped.
  */
-import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger, type Checkpoint } from '@cryo/common';
-import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
-import { buildCheckpointArchive, FakeKubeApiServer, FakeKubelet, waitFor } from '../src/index.ts';
-
-const TOKEN = 'node-agent-sa-token';
+import { buildCheckpointArchive } from '../src/index.ts';
+import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 describe('the node agent confines kubelet archives to --kubelet-checkpoints-dir', () => {
-  let dir: string;
-  let api: FakeKubeApiServer;
-  let kubelet: FakeKubelet;
-  let agent: RunningNodeAgent;
+  let fakes: AgentOnFakes;
   let checkpointsDir: string;
-  let storeDir: string;
   let outside: string;
-  const podUid = randomUUID();
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cryo-agent-archive-paths-'));
-    checkpointsDir = join(dir, 'kubelet', 'checkpoints');
-    storeDir = join(dir, 'store');
-    outside = join(dir, 'outside');
+    fakes = await startAgentOnFakes('cryo-agent-archive-paths-');
+    checkpointsDir = fakes.checkpointsDir;
+    outside = join(fakes.dir, 'outside');
     await mkdir(outside);
-    api = await FakeKubeApiServer.start();
-    kubelet = await FakeKubelet.start({ checkpointsDir, token: TOKEN });
-    await writeFile(join(dir, 'token'), TOKEN);
-    await writeFile(join(dir, 'kubelet-ca.crt'), kubelet.caPem);
-    api.put({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'orders-0', namespace: 'shop', uid: podUid },
-      spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] },
-      status: { phase: 'Running', containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'shop/orders:1', imageID: '', state: { running: {} } }] },
-    });
-    const flags = [
-      '--node-name', 'node-a', '--host-hooks-dir', join(dir, 'hooks'), '--port', '0',
-      '--kubelet-url', kubelet.url, '--kubelet-ca-file', join(dir, 'kubelet-ca.crt'), '--token-file', join(dir, 'token'),
-      '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--directory-registry-address', '',
-    ];
-    agent = await startNodeAgent(readNodeAgentConfig(flags, {}), { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
   });
 
   afterAll(async () => {
-    await agent?.stop();
-    await kubelet?.close();
-    await api?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await fakes?.stop();
   });
 
-  /** The kubelet answers `archivePath` for the next checkpoint; the Checkpoint's end state. */
-  async function checkpointAnswering(name: string, archivePath: string): Promise<Checkpoint> {
-    kubelet.failNext({ status: 200, body: JSON.stringify({ items: [archivePath] }) });
-    api.put({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: 'shop' }, spec: { podName: 'orders-0' } });
-    return waitFor(
-      () => {
-        const current: Checkpoint | undefined = api.get('cryo.dev/v1alpha1', 'checkpoints', 'shop', name);
-        return current?.status?.phase === 'Succeeded' || current?.status?.phase === 'Failed' ? current : undefined;
-      },
-      { timeoutMs: 20_000, intervalMs: 50, what: `Checkpoint ${name} to finish` },
-    );
-  }
+  const checkpointAnswering = (name: string, archivePath: string) => fakes.checkpointAnswering(name, archivePath);
 
   const refusedMessage = (answered: string) =>
     `the archive of container "app" was refused, so nothing was stored and the app resumed: the kubelet answered the archive path "${answered}", which the agent does not read or delete: `;
 
   it('reads, stores and then deletes a regular file in the directory', async () => {
-    const archive = await buildCheckpointArchive({ dir: checkpointsDir, pod: { name: 'orders-0', namespace: 'shop', uid: podUid }, containerName: 'app' });
+    const archive = await buildCheckpointArchive({ dir: checkpointsDir, pod: fakes.pod, containerName: 'app' });
     const done = await checkpointAnswering('orders-good', archive.path);
     expect(done.status?.phase, done.status?.message).toBe('Succeeded');
     expect(done.status?.containers?.[0]).toMatchObject({ name: 'app', sizeBytes: archive.sizeBytes });
