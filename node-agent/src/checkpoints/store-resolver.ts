@@ -16,7 +16,7 @@
 import path from 'node:path';
 import { isAtOrBelow, resolveThroughSymlinks } from '../host-files/resolved-path.ts';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { annotations, describeApiError, type Checkpoint, type Logger } from '@cryo/common';
+import { annotations, describeApiError, isNotFound, type Checkpoint, type Logger } from '@cryo/common';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
@@ -143,21 +143,20 @@ export class StoreResolver {
   /** The push Secret `name` in the agent's namespace, if it says that `namespace` may use it. */
   private async readPushSecret(name: string, namespace: string): Promise<{ dockerConfig: string } | { error: string }> {
     const where = `${this.defaults.namespace}/${name}`;
+    // The same answer whether or not the Secret exists: a namespace learns nothing of others' Secrets.
+    const notAvailable = { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
     if (this.core === undefined) return { error: `push secret ${where} cannot be read: no API access` };
     try {
       const secret = await this.core.readNamespacedSecret({ namespace: this.defaults.namespace, name });
       const users = (secret.metadata?.annotations?.[annotations.PUSH_SECRET_NAMESPACES] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
       if (!users.includes('*') && !users.includes(namespace)) {
-        // The same answer whether or not the Secret exists: a namespace learns nothing of others' Secrets.
-        return { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
+        return notAvailable;
       }
       const data = secret.data?.['.dockerconfigjson'];
       if (data === undefined) return { error: `push secret ${where} has no .dockerconfigjson; create it with kubectl create secret docker-registry` };
       return { dockerConfig: Buffer.from(data, 'base64').toString('utf8') };
     } catch (error) {
-      if ((error as { code?: number }).code === 404) {
-        return { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
-      }
+      if (isNotFound(error)) return notAvailable;
       return { error: `push secret ${where} cannot be read: ${describeApiError(error)}` };
     }
   }
