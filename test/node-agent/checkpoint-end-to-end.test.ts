@@ -157,7 +157,11 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     // The app prepared, was dumped, and resumed.
     const state = await waitFor(() => appState().then((s) => (s.lastOutcome === 'resumed' ? s : undefined), () => undefined), { what: 'the app to resume' });
     expect(state.events).toEqual(expect.arrayContaining(['before shop/orders-warm', 'after shop/orders-warm resumed 0']));
-    const events: Array<{ reason: string; regarding: { name: string }; related?: { name: string } }> = api.list('events.k8s.io/v1', 'events', 'shop');
+    // Events are written after the status: wait for the last one.
+    const events = await waitFor(() => {
+      const all = api.list<{ reason: string; regarding: { name: string }; related?: { name: string } }>('events.k8s.io/v1', 'events', 'shop');
+      return all.some((e) => e.reason === 'CheckpointSucceeded') ? all : undefined;
+    }, { what: 'the CheckpointSucceeded Event' });
     expect(events.filter((e) => e.regarding.name === 'orders-warm').map((e) => e.reason).sort()).toEqual(['CheckpointStarted', 'CheckpointSucceeded']);
     expect(events.find((e) => e.reason === 'CheckpointSucceeded')?.related?.name).toBe('orders-0');
   }, 90_000);

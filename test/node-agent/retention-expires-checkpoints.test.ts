@@ -56,8 +56,11 @@ describe('retention in the node agent', () => {
     // Keep 1 per container: the first goes, and says so; node-b's stays for node-b's agent.
     const expired = await waitFor(() => (get('first')?.status?.phase === 'Expired' ? get('first') : undefined), { timeoutMs: 10_000, intervalMs: 50, what: 'the first Checkpoint to expire' });
     expect(expired.status).toMatchObject({ nodeName: 'node-a', message: expect.stringMatching(/^retention removed its data on .* \(keep at most 1 per container\); take a new Checkpoint to restore from$/) });
-    const events: Array<{ reason: string; regarding: { name: string } }> = api.list('events.k8s.io/v1', 'events', 'shop');
-    expect(events.some((e) => e.reason === 'CheckpointExpired' && e.regarding.name === 'first')).toBe(true);
+    // The Event is written after the status, so it may come a moment later.
+    await waitFor(
+      () => api.list<{ reason: string; regarding: { name: string } }>('events.k8s.io/v1', 'events', 'shop').some((e) => e.reason === 'CheckpointExpired' && e.regarding.name === 'first'),
+      { timeoutMs: 10_000, intervalMs: 50, what: 'the CheckpointExpired Event of the first Checkpoint' },
+    );
     expect(get('second')?.status?.phase).toBe('Succeeded');
     expect(get('theirs')?.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-b' });
     expect(await archivesInStore()).toEqual([`second-${second.metadata!.uid!.slice(0, 8)}.tar`, `theirs-${theirsUid.slice(0, 8)}.tar`].sort());
