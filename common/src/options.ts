@@ -57,6 +57,37 @@ export function parseDurationSeconds(raw: string): number {
   return Number(match[1]) * factor;
 }
 
+const BYTE_SUFFIXES: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A byte size as Kubernetes writes quantities: `1048576`, `512Mi`, `10Gi`, `1G` (decimal), whole bytes from min to max. */
+export function parseByteSize(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const match = /^(\d+(?:\.\d+)?)(k|K|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(raw);
+    const bytes = match === null ? Number.NaN : Number(match[1]) * BYTE_SUFFIXES[match[2] ?? ''];
+    if (!Number.isInteger(bytes) || bytes < min || bytes > max) {
+      throw new OptionError(`expected a size in bytes from ${formatBytesForHelp(min)} to ${formatBytesForHelp(max)} such as 1048576, 512Mi or 10Gi, got "${raw}"`);
+    }
+    return bytes;
+  };
+}
+
+/** A size as parseByteSize reads it back: the largest binary unit it divides exactly. */
+export function formatBytesForHelp(bytes: number): string {
+  for (const unit of ['Ti', 'Gi', 'Mi', 'Ki'] as const) {
+    const size = BYTE_SUFFIXES[unit];
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** A duration as parseDurationSeconds reads it back: `90s` → `90s`, `7200` → `2h`, `604800` → `7d`. */
+export function formatDurationForHelp(seconds: number): string {
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return seconds < 1 && seconds > 0 ? `${Math.round(seconds * 1000)}ms` : `${seconds}s`;
+}
+
 type Values<S extends Record<string, OptionSpec<unknown>>> = { [K in keyof S]: S[K]['default'] };
 
 export function readOptions<S extends Record<string, OptionSpec<unknown>>>(
@@ -74,7 +105,9 @@ export function readOptions<S extends Record<string, OptionSpec<unknown>>>(
     if (key === undefined) {
       throw new OptionError(`unknown argument "${arg}"; run with --help for the list of flags`);
     }
-    let value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    // A boolean flag alone means true, as in kubectl: --registry-insecure, --registry-insecure=false.
+    const isBoolean = specs[key].parse === parseBoolean;
+    let value = eq === -1 ? (isBoolean && (argv[i + 1] === undefined || argv[i + 1].startsWith('--')) ? 'true' : argv[++i]) : arg.slice(eq + 1);
     if (value === undefined) throw new OptionError(`${flag} needs a value`);
     value = value.trim();
     fromFlags.set(key, value);
@@ -100,7 +133,7 @@ export function readOptions<S extends Record<string, OptionSpec<unknown>>>(
 export function describeOptions(specs: Record<string, OptionSpec<unknown>>): string {
   return Object.values(specs)
     .map((spec) => {
-      const def = spec.defaultText ?? (spec.default === '' || spec.default === undefined ? '(none)' : JSON.stringify(spec.default));
+      const def = spec.defaultText ?? (spec.default === '' || spec.default === undefined ? '(none)' : spec.parse === parseDurationSeconds ? formatDurationForHelp(spec.default as number) : JSON.stringify(spec.default));
       return `  ${spec.flag} <value>   env ${spec.env}, default ${def}\n      ${spec.description}`;
     })
     .join('\n');

@@ -3,6 +3,8 @@
  * KUBECONFIG), else the in-cluster service account, else the default kubeconfig.
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -18,13 +20,21 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
     }
   } else if (process.env.KUBERNETES_SERVICE_HOST !== undefined && existsSync(IN_CLUSTER_TOKEN)) {
     kc.loadFromCluster();
-  } else {
+  } else if (defaultKubeconfigFiles().some((file) => existsSync(file))) {
     kc.loadFromDefault();
   }
+  // Without any of those, client-node's loadFromDefault makes up http://localhost:8080, and every
+  // request then fails with "HTTP protocol is not allowed": say what is missing instead.
   if (kc.getCurrentCluster() === null) {
     throw new Error(
       'no Kubernetes cluster configured: run inside a pod, set KUBECONFIG, or pass --kubeconfig <file>',
     );
   }
   return kc;
+}
+
+/** Where kubectl looks without --kubeconfig: the files in KUBECONFIG, else ~/.kube/config. */
+function defaultKubeconfigFiles(): string[] {
+  const fromEnv = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter((file) => file !== '');
+  return fromEnv.length > 0 ? fromEnv : [path.join(homedir(), '.kube', 'config')];
 }
