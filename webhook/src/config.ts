@@ -3,13 +3,17 @@
  * (README.md#webhook-configuration lists the same table).
  */
 import {
+  OptionError,
+  parseByteSize,
   parseDurationSeconds,
   parseInteger,
+  parseOptionalAbsolutePath,
   parseString,
   readOptions,
   sharedOptionSpecs,
   type OptionSpec,
 } from '@cryo/common';
+import { readClientCaFile } from './tls/client-auth.ts';
 
 export const webhookOptionSpecs = {
   port: {
@@ -52,6 +56,19 @@ export const webhookOptionSpecs = {
     flag: '--tls-resync', env: 'CRYO_TLS_RESYNC', default: 60, parse: parseDurationSeconds,
     description: 'How often to re-read the TLS Secret and re-check the caBundle, besides watching it.',
   } satisfies OptionSpec<number>,
+  // Read here too, so that a missing or wrong file stops the start with the flag's name.
+  clientCaFile: {
+    flag: '--client-ca-file', env: 'CRYO_CLIENT_CA_FILE', default: '', parse: (raw) => {
+      const file = parseOptionalAbsolutePath(raw);
+      if (file !== '') readClientCaFile(file);
+      return file;
+    },
+    description: "PEM CA bundle; when set, POST /mutate answers only a client whose certificate it verifies (the kube-apiserver's, from its admission configuration: docs/security.md); others get 401. /healthz, /readyz and /metrics need no certificate.",
+  } satisfies OptionSpec<string>,
+  clientAllowedNames: {
+    flag: '--client-allowed-names', env: 'CRYO_CLIENT_ALLOWED_NAMES', default: [] as readonly string[], defaultText: '(any the CA signed)', parse: parseNameList,
+    description: 'With --client-ca-file: comma-separated names, one of which the client certificate must carry as its subject CommonName or a DNS SAN (exact match); others get 403. Set it when the CA signs more than the kube-apiserver (a cluster CA does).',
+  } satisfies OptionSpec<readonly string[]>,
   checkpointPullSecret: {
     flag: '--checkpoint-pull-secret', env: 'CRYO_CHECKPOINT_PULL_SECRET', default: '', parse: parseString,
     description: "imagePullSecret added to restored pods whose checkpoint is an image (must exist in the pod's namespace).",
@@ -62,7 +79,7 @@ export const webhookOptionSpecs = {
   // that pod with what the apiserver adds before admission (managedFields, the request's
   // userInfo, uid, kind, options; oldObject is null on CREATE): 1 MiB more covers them.
   maxBodyBytes: {
-    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 4 * 1024 * 1024, parse: parseInteger(64 * 1024, 64 * 1024 * 1024),
+    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 4 * 1024 * 1024, defaultText: '4Mi', parse: parseByteSize(64 * 1024, 64 * 1024 * 1024),
     description: "Largest AdmissionReview accepted (the apiserver's 3 MiB request limit plus 1 MiB for the review around the pod); larger bodies get 413.",
   } satisfies OptionSpec<number>,
   shutdownDelaySeconds: {
@@ -75,5 +92,15 @@ export const webhookOptionSpecs = {
 export type WebhookConfig = ReturnType<typeof readWebhookConfig>;
 
 export function readWebhookConfig(argv: readonly string[] = process.argv.slice(2), env = process.env) {
-  return readOptions(webhookOptionSpecs, argv, env);
+  const config = readOptions(webhookOptionSpecs, argv, env);
+  if (config.clientAllowedNames.length > 0 && config.clientCaFile === '') {
+    throw new OptionError('--client-allowed-names needs --client-ca-file: names are checked only on certificates that CA verified');
+  }
+  return config;
+}
+
+function parseNameList(raw: string): readonly string[] {
+  const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  if (names.length === 0) throw new OptionError(`expected names separated by commas, got "${raw}"`);
+  return names;
 }

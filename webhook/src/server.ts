@@ -2,15 +2,18 @@
  * The webhook's HTTPS server (express): POST /mutate takes AdmissionReview v1; /healthz says the
  * process is alive, /readyz that it can decide admissions (TLS loaded, Checkpoint cache synced),
  * /metrics is Prometheus text. A client's mistake gets 400 with a message (413 for a body over
- * --max-body-bytes); it never crashes us. A 500 means a bug of ours.
+ * --max-body-bytes); it never crashes us. A 500 means a bug of ours. With --client-ca-file,
+ * /mutate answers a client without a verified certificate 401, one of another name 403.
  */
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger, TlsKeyPair } from '@cryo/common';
 import { BadAdmissionReview } from './admission/admission-review.ts';
 import type { AdmissionHandler } from './admission/admission-handler.ts';
+import { clientRefusal, type ClientAuth } from './tls/client-auth.ts';
 import type { WebhookMetrics } from './webhook-metrics.ts';
 
 export interface WebhookServerDeps {
@@ -20,6 +23,8 @@ export interface WebhookServerDeps {
   /** What /readyz reports: undefined when ready, else why not. */
   notReadyReason: () => string | undefined;
   maxBodyBytes: number;
+  /** Client certificates /mutate requires; any client is answered when absent. */
+  clientAuth?: ClientAuth;
 }
 
 export function createWebhookApp(deps: WebhookServerDeps): express.Express {
@@ -28,15 +33,27 @@ export function createWebhookApp(deps: WebhookServerDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const badRequest = (res: Response, reason: string, message: string, status = 400) => {
+  const badRequest = (res: Response, reason: string, message: string, status = 400, extra: { log?: object; body?: object } = {}) => {
     metrics.badRequests.inc({ reason });
-    logger.warn({ reason, message, status }, 'bad admission request');
-    res.status(status).json({ error: message });
+    logger.warn({ reason, message, status, ...extra.log }, 'bad admission request');
+    res.status(status).json({ error: message, ...extra.body });
   };
 
   // The hot path reads and answers the body itself: body-parser's async-scope bookkeeping and
   // res.json's extra passes cost more than the admission decision (see the benchmark).
   app.post('/mutate', (req, res, next) => {
+    // Before anything of the body is read: a client that may not ask learns nothing else.
+    const refusal = deps.clientAuth && clientRefusal(req.socket as TLSSocket, deps.clientAuth.allowedNames);
+    if (refusal) {
+      discardBody(req, deps.maxBodyBytes + DRAIN_BYTES);
+      badRequest(res, refusal.reason, refusal.message, refusal.status, {
+        log: { client: req.socket.remoteAddress, names: refusal.names },
+        // Also a metav1.Status: a kube-apiserver that is refused then shows this message in its
+        // error ("failed calling webhook …: failed to call webhook: <message>"), not "unknown".
+        body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: refusal.status, reason: refusal.status === 401 ? 'Unauthorized' : 'Forbidden', message: refusal.message },
+      });
+      return;
+    }
     if (!req.is('application/json')) {
       discardBody(req, deps.maxBodyBytes + DRAIN_BYTES);
       const type = req.get('content-type') ?? null;
@@ -204,8 +221,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function listenHttps(app: express.Express, pair: TlsKeyPair, port: number, host?: string): Promise<RunningServer> {
-  const server = https.createServer({ ...pair, minVersion: 'TLSv1.2' }, app);
+export async function listenHttps(app: express.Express, pair: TlsKeyPair, port: number, host?: string, clientCa?: string): Promise<RunningServer> {
+  // A new serving certificate replaces the whole secure context, so the client CA goes into each.
+  const context = (next: TlsKeyPair) => ({ ...next, minVersion: 'TLSv1.2' as const, ...(clientCa === undefined ? {} : { ca: clientCa }) });
+  // Every client is asked for a certificate, none is turned away in the handshake: probes and
+  // scrapers have none, and /mutate refuses by what the socket says (createWebhookApp).
+  const server = https.createServer({ ...context(pair), ...(clientCa === undefined ? {} : { requestCert: true, rejectUnauthorized: false }) }, app);
   // The apiserver keeps connections alive; outlast its idle timeout so it rarely reconnects.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -216,7 +237,7 @@ export async function listenHttps(app: express.Express, pair: TlsKeyPair, port: 
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    rotate: (next) => server.setSecureContext({ ...next, minVersion: 'TLSv1.2' }),
+    rotate: (next) => server.setSecureContext(context(next)),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -10,7 +10,7 @@ export function createWebhookMetrics(metrics = new Metrics()) {
       ['decision', 'reason'],
     ),
     admissionDuration: metrics.histogram('webhook_admission_duration_seconds', 'Time to decide one admission', ['decision']),
-    badRequests: metrics.counter('webhook_bad_requests_total', 'Requests refused with HTTP 400 or 413, by reason', ['reason']),
+    badRequests: metrics.counter('webhook_bad_requests_total', 'Requests refused with HTTP 400, 401, 403 or 413, by reason', ['reason']),
     checkpointLookups: metrics.counter(
       'webhook_checkpoint_lookups_total',
       'Checkpoint lookups by source (cache, api) and result (found, missing, error, throttled)',

@@ -5,3 +5,4 @@ export { GeneratedTlsSource, type GeneratedTlsSourceOptions, type GeneratedTlsSt
 export { FileTlsSource, type FileTlsSourceOptions } from './file-tls-source.ts';
 export { SharedTlsSecret, assessSecret, type SharedTlsMaterial, type SharedTlsSecretOptions, type SyncResult } from './shared-tls-secret.ts';
 export { CaBundleKeeper, caBundlePatch, type CaBundleKeeperOptions, type CaBundleState } from './ca-bundle.ts';
+export { clientRefusal, readClientCaFile, type ClientAuth, type ClientRefusal } from './client-auth.ts';
