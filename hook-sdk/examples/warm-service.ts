@@ -10,6 +10,8 @@
  * - what a restored copy must renew: its instance id and anything random (every copy restored from
  *   one checkpoint starts with the same memory, so the same "random" state), and wall-clock
  *   deadlines such as token expiry (CLOCK_REALTIME jumps over the time spent checkpointed).
+ * - after a migration's checkpoint (outcome `superseded`: a copy carries on elsewhere) the helpers
+ *   keep it off the network, its pool closed and its job paused, until SIGTERM ends it.
  */
 import { createServer } from 'node:http';
 import { createCheckpointHooks, httpServerHook, kernelRandomUUID, ManagedResource, ManagedTimers } from '@cryo/hook-sdk';

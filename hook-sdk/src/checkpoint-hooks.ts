@@ -1,8 +1,8 @@
 /**
  * The app's end of the hook protocol: one connection to the node agent's per-pod socket, kept up
  * with backoff, that runs the registered hooks when the agent asks and tells the agent how they
- * went. Nothing here keeps the event loop alive or throws into the app: without an agent it logs
- * once and waits quietly.
+ * went. Nothing here throws into the app, or keeps the event loop alive except between `ready`
+ * and the outcome and after a `superseded` one: without an agent it logs once and waits quietly.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +16,7 @@ import {
   CONTAINER_NAME_ENV,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_SOCKET_PATH,
+  Feature,
   HELLO_TIMEOUT_MS,
   MAX_MESSAGE_BYTES,
   parseMessage,
@@ -25,7 +26,7 @@ import {
   PROTOCOL_VERSION,
   SOCKET_ENV,
 } from './protocol.ts';
-import type { Failed, HandshakeAnswer, Hello, Prepare, ProtocolError, Ready } from './protocol.ts';
+import type { Failed, HandshakeAnswer, Hello, Prepare, ProtocolError, Ready, Resumed } from './protocol.ts';
 import { describeFailure, HookRegistry } from './hook-registry.ts';
 import type { HookContext, HookDefinition, RestoreOutcome } from './hook-registry.ts';
 import { stderrLogger } from './hook-logger.ts';
@@ -69,6 +70,8 @@ export interface CheckpointHooksEvents {
 export type CheckpointHooksState = 'idle' | 'connecting' | 'connected' | 'checkpointing' | 'stopped';
 
 const UNSUPPORTED_VERSION_RETRY_MS = 60_000;
+/** The protocol features this client implements (hello.features). */
+const FEATURES: string[] = [Feature.superseded];
 /** Where the runtime puts the pod's hostname: bind-mounted from the pod's sandbox by CRI-O and containerd alike. */
 const DEFAULT_HOSTNAME_FILE = '/etc/hostname';
 
@@ -104,6 +107,10 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
   private heartbeatIntervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS;
   private absentLogged = false;
   private nextRetryOverrideMs: number | null = null;
+  /** Whether the last outcome was `superseded`. */
+  private supersededNow = false;
+  /** Holds the event loop from a `superseded` outcome until the next outcome or stop(). */
+  private supersededKeepAlive: NodeJS.Timeout | undefined;
 
   constructor(options: CheckpointHooksOptions = {}) {
     super();
@@ -136,6 +143,15 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     return this.restoreCount;
   }
 
+  /**
+   * True from a `superseded` outcome until the outcome of a later checkpoint of this process (if
+   * there ever is one): a copy carries on from the checkpoint elsewhere, so this process must
+   * stay quiet until it is stopped. For code that the hooks do not reach (a loop taking jobs).
+   */
+  get superseded(): boolean {
+    return this.supersededNow;
+  }
+
   /** Starts connecting to the agent. Safe to call more than once. */
   start(): this {
     if (this.started || this.stopped) return this;
@@ -151,6 +167,8 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
     clearTimeout(this.retryTimer);
     clearTimeout(this.watchdog);
     clearTimeout(this.outcomeTimer);
+    clearInterval(this.supersededKeepAlive);
+    this.supersededKeepAlive = undefined;
     const socket = this.socket;
     if (socket === null || socket.readyState === WebSocket.CLOSED) return;
     await new Promise<void>((resolve) => {
@@ -204,6 +222,7 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
       restoreCount: this.restoreCount,
       pendingCheckpoint: this.pendingCheckpoint,
       client: { name: SDK_NAME, version: SDK_VERSION },
+      features: FEATURES,
     };
     this.send(socket, hello);
     this.armWatchdog(socket, HELLO_TIMEOUT_MS * 2);
@@ -298,7 +317,27 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
       this.settleOutcome('restored', answer.checkpointId);
       return;
     }
-    this.settleOutcome(answer.outcome === 'aborted' ? 'aborted' : 'resumed');
+    this.settleOutcome(this.outcomeOf(answer));
+  }
+
+  /** §3: what post-restore hooks are told after `resumed`. A value this client does not know means stay quiet. */
+  private outcomeOf(answer: Resumed): RestoreOutcome {
+    const outcome: unknown = answer.outcome;
+    switch (outcome) {
+      case 'done':
+      case 'unknown':
+        return 'resumed';
+      case 'aborted':
+        return 'aborted';
+      case 'superseded':
+        return 'superseded';
+      default:
+        this.logger.warn(
+          { checkpointId: answer.checkpointId, outcome },
+          'the agent sent a checkpoint outcome this SDK does not know; taking it as superseded (staying quiet) rather than resuming',
+        );
+        return 'superseded';
+    }
   }
 
   private async onPrepare(socket: WebSocket, prepare: Prepare): Promise<void> {
@@ -374,6 +413,15 @@ export class CheckpointHooks extends EventEmitter<CheckpointHooksEvents> {
 
   private runAfterRestore(context: HookContext): Promise<void> {
     this.preparing = false;
+    clearInterval(this.supersededKeepAlive);
+    this.supersededKeepAlive = undefined;
+    this.supersededNow = context.outcome === 'superseded';
+    if (this.supersededNow && !this.stopped) {
+      // The app's servers stay closed from now on: without this the process could run out of
+      // work, exit, and be restarted as a fresh instance beside its copy. SIGTERM still ends it.
+      this.supersededKeepAlive = setInterval(() => {}, 1 << 30);
+      this.logger.info({ checkpointId: context.checkpointId }, 'superseded: a copy carries on from this checkpoint elsewhere; staying quiet until stopped');
+    }
     this.afterRestoreRun = this.runAfterRestoreHooks(context);
     return this.afterRestoreRun;
   }

@@ -5,7 +5,18 @@
  * higher runs later before a checkpoint and earlier after restore). Each hook has its own timeout.
  */
 
-export type RestoreOutcome = 'resumed' | 'restored' | 'aborted';
+/**
+ * What post-restore hooks learn:
+ * - `resumed`: the checkpoint was taken and this is the original, carrying on.
+ * - `restored`: this process is a copy started from the checkpoint (perhaps the hundredth).
+ * - `aborted`: no checkpoint was taken; the original carries on.
+ * - `superseded`: the checkpoint was taken for a migration and a copy carries on from it
+ *   elsewhere. This process must stay quiet until it is stopped (SIGTERM): keep listeners closed,
+ *   take no new requests or jobs, finish nothing with side effects (no writes, no messages sent),
+ *   since the copy redoes whatever came after the checkpoint. An outcome this SDK does not know
+ *   is reported as `superseded` too: staying quiet is the safe mistake.
+ */
+export type RestoreOutcome = 'resumed' | 'restored' | 'aborted' | 'superseded';
 
 export interface HookContext {
   /** `<namespace>/<Checkpoint name>`, or null when the agent could not say (a copy of an unannounced checkpoint). */

@@ -30,6 +30,20 @@ export const CHECKPOINT_CLOSE_REASON = 'checkpoint';
 
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9._:-]{16,128}$/;
 
+/**
+ * What a client lists in `hello.features`: parts of version 1 added after it that an older
+ * client would misread, so the agent uses them only with clients that list them.
+ * `superseded`: the client understands the `resumed` outcome `superseded` (§2.2); the agent
+ * refuses to prepare a Migration checkpoint of a process that does not list it.
+ */
+export const Feature = {
+  superseded: 'superseded',
+} as const;
+export type Feature = (typeof Feature)[keyof typeof Feature];
+/** What the agent keeps of `hello.features`: at most this many names of at most this many characters. */
+export const MAX_FEATURES = 32;
+export const MAX_FEATURE_LENGTH = 64;
+
 export interface Hello {
   type: 'hello';
   protocol: number;
@@ -40,6 +54,8 @@ export interface Hello {
   restoreCount: number;
   pendingCheckpoint: string | null;
   client?: { name: string; version: string };
+  /** The features (Feature) this client implements; absent means none. */
+  features?: string[];
 }
 
 /** Fields every handshake answer carries. */
@@ -56,7 +72,13 @@ export interface Welcome extends SessionInfo {
   type: 'welcome';
 }
 
-export type CheckpointOutcome = 'done' | 'aborted' | 'unknown';
+/**
+ * `done`: the checkpoint was taken, the original carries on. `aborted`: it was not taken.
+ * `unknown`: the agent has no record (treat as done). `superseded`: it was taken for a migration,
+ * a copy carries on from it elsewhere, and this process must stay quiet until it is stopped; sent
+ * only to clients whose hello lists the `superseded` feature.
+ */
+export type CheckpointOutcome = 'done' | 'aborted' | 'unknown' | 'superseded';
 
 export interface Resumed extends SessionInfo {
   type: 'resumed';

@@ -4,16 +4,26 @@
  */
 import { mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { HookServer, type HookServerOptions, type HookPod } from '@cryo/node-agent';
+import { HookServer, type FinishOutcome, type HookServerOptions, type HookPod } from '@cryo/node-agent';
 import { silentLogger } from '@cryo/common';
 import { ConformanceProcess } from './conformance-process.ts';
 import { conformanceClients } from './conformance-clients.ts';
 
 const podA: HookPod = { uid: randomUUID(), name: 'warm-jvm-0', namespace: 'shop' };
 const podB: HookPod = { uid: randomUUID(), name: 'warm-jvm-copy', namespace: 'shop' };
+
+/** Whether something listens on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
 
 describe.each(conformanceClients)('hook protocol conformance: $name', (client) => {
   let argv: string[];
@@ -68,6 +78,8 @@ describe.each(conformanceClients)('hook protocol conformance: $name', (client) =
     expect(p.of('connected')[0]).toMatchObject({ kind: 'welcome', message: { type: 'welcome', protocol: 1, podUid: podA.uid, podName: 'warm-jvm-0', namespace: 'shop' } });
     const [session] = server.sessions(podA.uid);
     expect(session).toMatchObject({ container: 'app', kind: 'welcome', sessionId: expect.stringMatching(/^[A-Za-z0-9._:-]{16,128}$/) });
+    // It understands the outcome a migration ends with, so the agent may migrate it.
+    expect(session.features).toContain('superseded');
     expect(session.pid).toBeGreaterThan(0);
     expect(session.client).not.toBe('');
   });
@@ -88,6 +100,56 @@ describe.each(conformanceClients)('hook protocol conformance: $name', (client) =
     expect(p.of('connected')[1]).toMatchObject({ kind: 'resumed', message: { checkpointId: 'shop/ckpt-1', outcome: 'done' } });
     expect(p.hookCalls().slice(3)).toEqual(['after a', 'after b', 'after c']);
     expect(p.of('hook')[3].context).toMatchObject({ checkpointId: 'shop/ckpt-1', outcome: 'resumed', restoreCount: 0 });
+  });
+
+  it('a migration: is told superseded, runs its post hooks with it, and keeps its listener closed', async () => {
+    const p = await connectedApp([{ name: 'a' }]);
+    await p.command({ cmd: 'listen', name: 'http' });
+    await p.command({ cmd: 'register', name: 'z' });
+    const port = Number(p.of('listener')[0].port);
+    expect(await accepts(port)).toBe(true);
+    const result = await server.prepare(podA.uid, { checkpointId: 'shop/move-1', reason: 'migration', timeoutMs: 5_000, purpose: 'Migration' });
+    expect(result).toMatchObject({ status: 'ready', sessions: [{ container: 'app' }] });
+    expect(p.of('listener').map((e) => e.listening)).toEqual([true, false]);
+
+    await server.finish(podA.uid, 'shop/move-1', 'superseded');
+    // Post hooks run in registration order: once z started, the listener's hook is over.
+    await p.waitFor((events) => events.some((e) => e.event === 'hook' && e.phase === 'after' && e.name === 'z'), 'the post hooks');
+    expect(p.of('connected')[1]).toMatchObject({ kind: 'resumed', message: { type: 'resumed', checkpointId: 'shop/move-1', outcome: 'superseded' } });
+    expect(p.hookCalls()).toEqual(['before z', 'before a', 'after a', 'after z']);
+    expect(p.of('hook').slice(2).map((e) => e.context)).toEqual([
+      expect.objectContaining({ checkpointId: 'shop/move-1', reason: 'migration', outcome: 'superseded', restoreCount: 0 }),
+      expect.objectContaining({ outcome: 'superseded' }),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(p.of('listener').map((e) => e.listening)).toEqual([true, false]);
+    expect(await accepts(port)).toBe(false);
+    // Still connected: waiting, quietly, to be stopped.
+    expect(server.sessions(podA.uid)).toMatchObject([{ kind: 'resumed' }]);
+  });
+
+  it('takes an outcome it does not know (a later agent\'s) for superseded, never for resumed', async () => {
+    const p = await connectedApp([{ name: 'a' }]);
+    await p.command({ cmd: 'listen', name: 'http' });
+    await p.command({ cmd: 'register', name: 'z' });
+    await server.prepare(podA.uid, { checkpointId: 'shop/later-1', timeoutMs: 5_000 });
+    await server.finish(podA.uid, 'shop/later-1', 'handed-over' as FinishOutcome);
+    await p.waitFor((events) => events.some((e) => e.event === 'hook' && e.phase === 'after' && e.name === 'z'), 'the post hooks');
+    expect(p.of('connected')[1]).toMatchObject({ kind: 'resumed', message: { outcome: 'handed-over' } });
+    expect(p.of('hook').slice(2).map((e) => (e.context as { outcome: string }).outcome)).toEqual(['superseded', 'superseded']);
+    expect(p.of('listener').map((e) => e.listening)).toEqual([true, false]);
+  });
+
+  it('a snapshot: its listener listens again on the same port', async () => {
+    const p = await connectedApp();
+    await p.command({ cmd: 'listen', name: 'http' });
+    await p.command({ cmd: 'register', name: 'z' });
+    const port = Number(p.of('listener')[0].port);
+    await server.prepare(podA.uid, { checkpointId: 'shop/snap-1', timeoutMs: 5_000, purpose: 'Snapshot' });
+    await server.finish(podA.uid, 'shop/snap-1', 'done');
+    await p.waitFor((events) => events.some((e) => e.event === 'hook' && e.phase === 'after' && e.name === 'z'), 'the post hooks');
+    expect(p.of('listener')).toMatchObject([{ listening: true, port }, { listening: false, port }, { listening: true, port }]);
+    expect(await accepts(port)).toBe(true);
   });
 
   it('orders by priority first: higher runs later before and earlier after', async () => {

@@ -2,8 +2,10 @@
  * The Node SDK's conformance app: the commands and events of test/hook-conformance/README.md,
  * over stdin/stdout. The Java client has the same program (hook-sdk-java/src/conformance).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { CheckpointHooks, silentHookLogger, type HookContext } from '@cryo/hook-sdk';
+import { CheckpointHooks, httpServerHook, silentHookLogger, type HookContext } from '@cryo/hook-sdk';
 
 type Behaviour = 'ok' | 'throw' | 'hang' | { sleepMs: number };
 
@@ -65,6 +67,20 @@ lines.on('line', (line) => {
             afterRestore: behave(name, 'after', command.after),
           }),
         );
+        break;
+      }
+      case 'listen': {
+        // The SDK's own helper: closed before a checkpoint, listening again after unless superseded.
+        const name = command.name ?? '';
+        const server = createServer((_req, res) => res.end(name));
+        let port = 0;
+        server.on('listening', () => {
+          port = (server.address() as AddressInfo).port;
+          emit({ event: 'listener', name, listening: true, port });
+        });
+        server.on('close', () => emit({ event: 'listener', name, listening: false, port }));
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        unregister.set(name, hooks.register(httpServerHook(server, { name })));
         break;
       }
       case 'unregister':

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe('hook-sdk/examples/warm-service.ts', () => {
-  it('goes off the network for a checkpoint and comes back after it', async () => {
+  async function startExample() {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cryo-example-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const pod = { uid: randomUUID(), name: 'warm-0', namespace: 'demo' };
@@ -41,7 +41,11 @@ describe('hook-sdk/examples/warm-service.ts', () => {
     const first = await waitFor(() => ask().catch(() => undefined), { what: 'the example to listen', timeoutMs: 20_000, intervalMs: 100 });
     expect(first.value).toBe((7 * 2654435761) % 1_000_003);
     await waitFor(() => server.sessions(pod.uid).length === 1, { what: 'its hook session' });
+    return { server, pod, child, ask, first };
+  }
 
+  it('goes off the network for a checkpoint and comes back after it', async () => {
+    const { server, pod, ask, first } = await startExample();
     const prepared = await server.prepare(pod.uid, { checkpointId: 'demo/warm-1', timeoutMs: 5_000 });
     expect(prepared.status).toBe('ready');
     await expect(ask()).rejects.toThrow(/fetch failed/);
@@ -49,5 +53,19 @@ describe('hook-sdk/examples/warm-service.ts', () => {
     const after = await waitFor(() => ask().catch(() => undefined), { what: 'it to listen again', intervalMs: 20 });
     // Resumed, not restored: the same instance.
     expect(after.instanceId).toBe(first.instanceId);
+  }, 60_000);
+
+  it('after a migration\'s checkpoint (superseded) stays off the network, and SIGTERM ends it', async () => {
+    const { server, pod, child, ask } = await startExample();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    expect((await server.prepare(pod.uid, { checkpointId: 'demo/move-1', timeoutMs: 5_000, purpose: 'Migration' })).status).toBe('ready');
+    await server.finish(pod.uid, 'demo/move-1', 'superseded');
+    await waitFor(() => server.sessions(pod.uid)[0]?.kind === 'resumed', { what: 'it to hear the outcome' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect(ask()).rejects.toThrow(/fetch failed/);
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGTERM');
+    // Its own SIGTERM handler stops the SDK, and nothing else holds the process.
+    expect(await exited).toEqual({ code: 0, signal: null });
   }, 60_000);
 });

@@ -49,7 +49,7 @@ describe('the published @cryo/hook-sdk', () => {
       path.join(app, 'app.ts'),
       `import { createCheckpointHooks, type HookContext } from '@cryo/hook-sdk';
        const hooks = createCheckpointHooks();
-       hooks.register({ name: 'db', timeoutMs: 5_000, afterRestore: (ctx: HookContext) => { const o: 'resumed' | 'restored' | 'aborted' | null = ctx.outcome; return o; } });
+       hooks.register({ name: 'db', timeoutMs: 5_000, afterRestore: (ctx: HookContext) => { const o: 'resumed' | 'restored' | 'aborted' | 'superseded' | null = ctx.outcome; return o; } });
        // @ts-expect-error: a hook's timeout is a number
        hooks.register({ name: 'bad', timeoutMs: 'soon', beforeCheckpoint: () => {} });
        export {};`,

@@ -11,6 +11,8 @@ import type { HookContext } from '../hook-registry.ts';
 
 const before: HookContext = { checkpointId: 'ns/c', reason: '', deadline: null, restoreCount: 0, outcome: null };
 const after: HookContext = { ...before, outcome: 'restored', restoreCount: 1 };
+/** A migration's checkpoint: a copy carries on elsewhere, this process stays quiet until stopped. */
+const superseded: HookContext = { ...before, outcome: 'superseded' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A fresh agent each time, so a refused connection is not hidden behind a pooled one.
@@ -56,6 +58,25 @@ describe('httpServerHook', () => {
     expect(server.listening).toBe(false);
   });
 
+  it('stays closed after a superseded outcome, and listens again only if a later checkpoint ends otherwise', async () => {
+    server = createServer((_req, res) => res.end('hi'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const hook = httpServerHook(server);
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(superseded);
+    expect(server.listening).toBe(false);
+    await expect(get(port)).rejects.toThrow(/ECONNREFUSED/);
+    // Checkpointed again (say, a migration tried anew) and this time a copy: it serves where it did.
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(superseded);
+    expect(server.listening).toBe(false);
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(after);
+    expect((server.address() as AddressInfo).port).toBe(port);
+    expect(await get(port)).toBe('hi');
+  });
+
   it('lets an in-flight request finish before closing', async () => {
     server = createServer((_req, res) => void setTimeout(() => res.end('slow'), 100));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -96,6 +117,26 @@ describe('ManagedTimers', () => {
   });
 });
 
+describe('ManagedTimers after a superseded outcome', () => {
+  it('stays paused: what the timers start is the copy\'s work now', async () => {
+    const timers = new ManagedTimers();
+    let ticks = 0;
+    const interval = timers.setInterval(() => ticks++, 10);
+    const hook = timers.hook();
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(superseded);
+    await sleep(60);
+    expect(ticks).toBe(0);
+    expect(timers.isPaused).toBe(true);
+    // A later checkpoint that ends otherwise resumes them.
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(after);
+    await sleep(60);
+    expect(ticks).toBeGreaterThan(0);
+    interval.clear();
+  });
+});
+
 describe('ManagedResource', () => {
   it('closes the resource before a checkpoint, opens a new one after, and makes users wait meanwhile', async () => {
     const log: string[] = [];
@@ -119,6 +160,37 @@ describe('ManagedResource', () => {
     await hook.afterRestore!(after);
     await waiting;
     expect(waited).toEqual({ id: 2 });
+    expect(log).toEqual(['open start', 'close 1', 'open restored']);
+  });
+
+  it('stays closed after a superseded outcome: get() keeps waiting, nothing is opened or closed twice', async () => {
+    const log: string[] = [];
+    let opened = 0;
+    const resource = new ManagedResource({
+      name: 'pool',
+      open: (context) => {
+        opened++;
+        log.push(`open ${context?.outcome ?? 'start'}`);
+        return { id: opened };
+      },
+      close: (pool) => void log.push(`close ${pool.id}`),
+    });
+    await resource.get();
+    const hook = resource.hook();
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(superseded);
+    let got: { id: number } | undefined;
+    const waiting = resource.get().then((pool) => (got = pool));
+    await sleep(30);
+    expect(got).toBeUndefined();
+    // Checkpointed again while closed: nothing to close (and nothing to wait for), then a copy opens it.
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(superseded);
+    expect(got).toBeUndefined();
+    await hook.beforeCheckpoint!(before);
+    await hook.afterRestore!(after);
+    await waiting;
+    expect(got).toEqual({ id: 2 });
     expect(log).toEqual(['open start', 'close 1', 'open restored']);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * A hook that takes an http(s) server off the network before a checkpoint and puts it back after:
  * CRIU cannot dump established TCP connections, so the server stops listening, lets in-flight
- * requests finish (up to `drainTimeoutMs`), closes idle and keep-alive connections, and after any
- * outcome listens again on the address it had.
+ * requests finish (up to `drainTimeoutMs`), closes idle and keep-alive connections, and after the
+ * checkpoint listens again on the address it had, except when the outcome is `superseded`: then
+ * a copy serves from the checkpoint elsewhere and this server stays closed (should a later
+ * checkpoint of this process end otherwise, it listens again then).
  */
 import type { Server } from 'node:http';
 import type { HookDefinition } from '../hook-registry.ts';
@@ -42,8 +44,8 @@ export function httpServerHook(server: Server, options: HttpServerHookOptions = 
         server.closeIdleConnections();
       });
     },
-    afterRestore: async () => {
-      if (address === null || server.listening) return;
+    afterRestore: async (context) => {
+      if (context.outcome === 'superseded' || address === null || server.listening) return;
       const target = address;
       await new Promise<void>((resolve, reject) => {
         const onError = (error: Error) => reject(error);

@@ -2,6 +2,8 @@
  * The connection-pool pattern: a resource (a pool, a client, a socket) that is closed before a
  * checkpoint and opened anew after it. Code asks for it with `get()`, which waits while the
  * resource is closed for a checkpoint instead of failing, so requests arriving meanwhile queue.
+ * After a `superseded` outcome it stays closed and `get()` keeps waiting: a copy carries on from
+ * the checkpoint, and nothing here may write through the resource any more.
  */
 import type { HookDefinition, HookContext } from '../hook-registry.ts';
 
@@ -37,11 +39,14 @@ export class ManagedResource<T> {
       ...(this.options.priority !== undefined ? { priority: this.options.priority } : {}),
       ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
       beforeCheckpoint: async () => {
+        // Still closed since a checkpoint that superseded this process: nothing to close.
+        if (reopen !== undefined) return;
         const previous = this.current;
         this.current = new Promise<T>((resolve) => (reopen = resolve));
         await this.options.close(await previous);
       },
       afterRestore: async (context) => {
+        if (context.outcome === 'superseded') return;
         const opened = Promise.resolve().then(() => this.options.open(context));
         if (reopen !== undefined) {
           reopen(opened);

@@ -58,13 +58,18 @@ export class ManagedTimers {
     }
   }
 
-  /** Register this with CheckpointHooks: pause before, resume after (whatever the outcome). */
+  /**
+   * Register this with CheckpointHooks: pause before, resume after, except when the outcome is
+   * `superseded` (a copy carries on from the checkpoint; what the timers would start is its work now).
+   */
   hook(options: { name?: string; priority?: number } = {}): HookDefinition {
     return {
       name: options.name ?? 'timers',
       ...(options.priority !== undefined ? { priority: options.priority } : {}),
       beforeCheckpoint: () => this.pause(),
-      afterRestore: () => this.resume(),
+      afterRestore: (context) => {
+        if (context.outcome !== 'superseded') this.resume();
+      },
     };
   }
 

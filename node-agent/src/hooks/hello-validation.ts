@@ -5,7 +5,11 @@
 import { protocol } from '@cryo/hook-sdk';
 
 /** A hello with every field present (defaults filled in) and its type checked. */
-export type ValidHello = Omit<protocol.Hello, 'type' | 'client'> & { client: NonNullable<protocol.Hello['client']> | null };
+export type ValidHello = Omit<protocol.Hello, 'type' | 'client' | 'features'> & {
+  client: NonNullable<protocol.Hello['client']> | null;
+  /** The names of hello.features the agent keeps (protocol.MAX_FEATURES of at most MAX_FEATURE_LENGTH characters); [] when absent. */
+  features: string[];
+};
 
 // `client` is only for logs: longer text is cut rather than refused.
 const MAX_CLIENT_TEXT_LENGTH = 128;
@@ -37,6 +41,12 @@ export function validateHello(message: Record<string, unknown>): { hello: ValidH
           version: protocol.stringField((rawClient as { version?: unknown }).version).slice(0, MAX_CLIENT_TEXT_LENGTH),
         }
       : null;
+  const rawFeatures = message.features ?? [];
+  if (!Array.isArray(rawFeatures) || !rawFeatures.every((f) => typeof f === 'string')) {
+    return { error: 'hello.features must be an array of strings (the protocol features the client implements, e.g. ["superseded"])' };
+  }
+  // Names the agent does not know are ignored; a name too long to be one is dropped, not cut.
+  const features = rawFeatures.filter((f) => f.length <= protocol.MAX_FEATURE_LENGTH).slice(0, protocol.MAX_FEATURES);
   return {
     hello: {
       protocol: version as number,
@@ -47,6 +57,7 @@ export function validateHello(message: Record<string, unknown>): { hello: ValidH
       restoreCount: restoreCount as number,
       pendingCheckpoint: pending,
       client,
+      features,
     },
   };
 }

@@ -239,6 +239,99 @@ describe('a checkpoint', () => {
   });
 });
 
+/** A hand-written client: hello (features as given), then nothing unless the test sends it. */
+async function rawHello(socketPath: string, fields: Record<string, unknown>) {
+  const raw = await rawClient(socketPath);
+  raw.ws.send(JSON.stringify({ type: 'hello', protocol: 1, pid: 11, container: 'app', podUid: podA.uid, restoreCount: 0, pendingCheckpoint: null, ...fields }));
+  await waitFor(() => raw.messages.length >= 1, { what: 'the answer to hello' });
+  return raw;
+}
+
+describe('a checkpoint for a migration (superseded)', () => {
+  it('ends superseded: the SDK runs its post hooks with it', async () => {
+    const contexts: HookContext[] = [];
+    const hooks = client();
+    hooks.register({ name: 'server', beforeCheckpoint: () => {}, afterRestore: (ctx) => void contexts.push(ctx) });
+    hooks.start();
+    await connected(hooks);
+    expect(server.sessions(podA.uid)).toMatchObject([{ features: ['superseded'] }]);
+    const result = await server.prepare(podA.uid, { checkpointId: 'shop/move-1', reason: 'migration', timeoutMs: 2_000, purpose: 'Migration' });
+    expect(result).toMatchObject({ status: 'ready', sessions: [{ sessionId: hooks.sessionId }] });
+    const answer = new Promise((resolve) => hooks.once('connected', (_kind, message) => resolve(message)));
+    await server.finish(podA.uid, 'shop/move-1', 'superseded');
+    expect(await answer).toMatchObject({ type: 'resumed', checkpointId: 'shop/move-1', outcome: 'superseded' });
+    await waitFor(() => contexts.length === 1, { what: 'the post hook' });
+    expect(contexts[0]).toMatchObject({ checkpointId: 'shop/move-1', reason: 'migration', outcome: 'superseded', restoreCount: 0 });
+    expect(hooks.superseded).toBe(true);
+  });
+
+  it('tells a process that asks about its pending checkpoint superseded, each time it asks', async () => {
+    await server.prepare(podA.uid, { checkpointId: 'shop/move-2', timeoutMs: 1_000, purpose: 'Migration' });
+    await server.finish(podA.uid, 'shop/move-2', 'superseded');
+    for (const sessionId of ['c'.repeat(32), 'c'.repeat(32)]) {
+      const raw = await rawHello(server.socketPath(podA.uid)!, { sessionId, features: ['superseded'], pendingCheckpoint: 'shop/move-2' });
+      expect(raw.messages[0]).toMatchObject({ type: 'resumed', checkpointId: 'shop/move-2', outcome: 'superseded', podUid: podA.uid });
+      raw.ws.close();
+      await raw.closed;
+    }
+  });
+
+  it('refuses, before asking anyone, when a process would misread superseded; a snapshot still asks it', async () => {
+    const aware = await rawHello(server.socketPath(podA.uid)!, { sessionId: 'd'.repeat(32), features: ['superseded'] });
+    const unaware = await rawHello(server.socketPath(podA.uid)!, { sessionId: 'e'.repeat(32), pid: 12, client: { name: 'old-sdk', version: '0.0.9' } });
+    expect(server.sessions(podA.uid).map((s) => s.features).sort()).toEqual([[], ['superseded']]);
+    const result = await server.prepare(podA.uid, { checkpointId: 'shop/move-3', timeoutMs: 2_000, purpose: 'Migration' });
+    expect(result.status).toBe('failed');
+    expect(result.status === 'failed' && result.reasons).toEqual([
+      `process 12 (container "app", session ${'e'.repeat(32)}) cannot be told that a migration superseded it: its hook client (old-sdk 0.0.9) lists no "superseded" feature and would take the outcome for resumed; update the app's hook SDK`,
+    ]);
+    // Nobody was asked to prepare: both stay connected, untouched.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect([aware.messages.length, unaware.messages.length]).toEqual([1, 1]);
+    expect(server.sessions(podA.uid)).toHaveLength(2);
+    await server.finish(podA.uid, 'shop/move-3', 'aborted');
+
+    // Any other checkpoint asks it as before.
+    const snapshot = server.prepare(podA.uid, { checkpointId: 'shop/snap-1', timeoutMs: 150, purpose: 'Snapshot' });
+    await waitFor(() => unaware.messages.length === 2, { what: 'the prepare' });
+    expect(unaware.messages[1]).toMatchObject({ type: 'prepare', checkpointId: 'shop/snap-1' });
+    expect((await snapshot).status).toBe('failed'); // nobody answers here
+    aware.ws.close();
+    unaware.ws.close();
+  });
+
+  it('does not mind processes it does not address', async () => {
+    const sidecar = await rawHello(server.socketPath(podA.uid)!, { sessionId: 'f'.repeat(32), container: 'sidecar' });
+    const app = client({ container: 'app' }).start();
+    await connected(app);
+    const result = await server.prepare(podA.uid, { checkpointId: 'shop/move-4', timeoutMs: 2_000, containers: ['app'], purpose: 'Migration' });
+    expect(result).toMatchObject({ status: 'ready', sessions: [{ container: 'app' }] });
+    expect(sidecar.messages).toHaveLength(1);
+    await server.finish(podA.uid, 'shop/move-4', 'superseded');
+    sidecar.ws.close();
+  });
+
+  it.each([
+    ['not an array', 'superseded', /hello.features must be an array of strings/],
+    ['an array with a number', ['superseded', 2], /hello.features must be an array of strings/],
+  ])('refuses hello.features that is %s', async (_what, features, message) => {
+    const raw = await rawClient(server.socketPath(podA.uid)!);
+    raw.ws.send(JSON.stringify({ type: 'hello', protocol: 1, sessionId: 'g'.repeat(32), features }));
+    expect(await raw.closed).toBe(4002);
+    expect(raw.messages).toEqual([{ type: 'error', code: 'bad-message', message: expect.stringMatching(message) }]);
+  });
+
+  it('keeps 32 feature names, drops ones too long to be one, and ignores the ones it does not know', async () => {
+    const names = ['x'.repeat(65), 'superseded', ...Array.from({ length: 40 }, (_, i) => `later-${i}`)];
+    const raw = await rawHello(server.socketPath(podA.uid)!, { sessionId: 'h'.repeat(32), features: names });
+    expect(raw.messages[0]).toMatchObject({ type: 'welcome' });
+    const [session] = server.sessions(podA.uid);
+    expect(session.features).toHaveLength(32);
+    expect(session.features[0]).toBe('superseded');
+    raw.ws.close();
+  });
+});
+
 describe('a restored copy', () => {
   it('is told it was restored when its session connects from another pod', async () => {
     // The copy keeps the original's memory: same session id, same remembered pod. A symlink

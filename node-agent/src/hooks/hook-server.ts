@@ -11,7 +11,7 @@ import { readdir, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Logger } from '@cryo/common';
+import type { CheckpointPurpose, Logger } from '@cryo/common';
 import { protocol } from '@cryo/hook-sdk';
 import { describePod, POD_UID_PATTERN, type HookPod } from './hook-pod.ts';
 import { PodSocketListener } from './pod-socket-listener.ts';
@@ -56,6 +56,13 @@ export interface PrepareOptions {
   timeoutMs: number;
   /** Only processes of these containers are asked (processes that did not say their container always are). */
   containers?: readonly string[];
+  /**
+   * What the checkpoint is for (Checkpoint.spec.purpose; default Snapshot). A Migration's
+   * checkpoint ends with `finish(…, 'superseded')` once dumped, which only a client listing the
+   * `superseded` feature understands: with any addressed process that does not, the prepare fails
+   * before a single process is asked, and nothing is dumped.
+   */
+  purpose?: CheckpointPurpose;
 }
 
 export interface PreparedSession {
@@ -73,7 +80,12 @@ export type PrepareResult =
   | { status: 'ready'; sessions: PreparedSession[]; durationMs: number }
   | { status: 'failed'; reasons: string[]; sessions: PreparedSession[]; durationMs: number };
 
-export type FinishOutcome = 'done' | 'aborted';
+/**
+ * `done`: dumped, the pod carries on. `aborted`: nothing was dumped (or it failed). `superseded`:
+ * dumped for a migration, a copy carries on from it and the pod's processes must stay quiet until
+ * the pod is stopped.
+ */
+export type FinishOutcome = 'done' | 'aborted' | 'superseded';
 
 export interface SessionSummary {
   sessionId: string;
@@ -82,6 +94,8 @@ export interface SessionSummary {
   kind: protocol.HandshakeAnswer['type'];
   connectedAt: Date;
   client: string;
+  /** The protocol features its hello listed (protocol.Feature), as far as the agent keeps them. */
+  features: string[];
   /** Bytes queued for the process that it has not read yet. */
   unsentBytes: number;
 }
@@ -317,11 +331,8 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     const prepared: PreparedSession[] = [];
 
     const one = async (session: HookSession): Promise<void> => {
-      // A connection still in its handshake is a socket CRIU would refuse: wait for its hello or its end.
-      if (session.hello === null) await Promise.race([onceEstablished(session), session.closed()]);
-      if (!session.isOpen || !addressed(session)) return;
       const hello = session.hello!;
-      const who = `process ${hello.pid} (container "${hello.container}", session ${hello.sessionId})`;
+      const who = describeProcess(hello);
       const sentAt = performance.now();
       const answer: SessionAnswer = await session.prepare({
         checkpointId: options.checkpointId,
@@ -345,7 +356,26 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     // takes longer than the setup timeout: a connection not upgraded by then is destroyed, and a
     // session without hello by then is closed.
     const settled = this.upgradesSettled(state);
-    const targets = () => [...state.sessions].filter((s) => s.isOpen);
+    const askAll = async (): Promise<void> => {
+      await settled;
+      const sessions = [...state.sessions].filter((s) => s.isOpen);
+      // A connection still in its handshake is a socket CRIU would refuse: wait for its hello or its end.
+      await Promise.all(sessions.filter((s) => s.hello === null).map((s) => Promise.race([onceEstablished(s), s.closed()])));
+      const asked = sessions.filter((s) => s.isOpen && addressed(s));
+      if (options.purpose === 'Migration') {
+        // Told `resumed` with an outcome it does not know, such a client would carry on as the
+        // original, serving beside its copy: refuse before anyone is asked.
+        const unaware = asked.filter((s) => !s.hello!.features.includes(protocol.Feature.superseded));
+        if (unaware.length > 0) {
+          throw new HookPrepareError(
+            unaware
+              .map((s) => `${describeProcess(s.hello!)} cannot be told that a migration superseded it: its hook client${s.hello!.client === null ? '' : ` (${s.hello!.client.name} ${s.hello!.client.version})`} lists no "superseded" feature and would take the outcome for resumed; update the app's hook SDK`)
+              .join('; '),
+          );
+        }
+      }
+      await Promise.all(asked.map(one));
+    };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -354,7 +384,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       );
     });
     try {
-      await Promise.race([settled.then(() => Promise.all(targets().map(one))), timeout]);
+      await Promise.race([askAll(), timeout]);
     } catch (error) {
       reasons.push((error as Error).message);
     } finally {
@@ -372,7 +402,10 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     return { status, reasons, sessions: prepared, durationMs };
   }
 
-  /** Ends the pod's checkpoint: the socket accepts again, reconnecting processes learn `outcome`. */
+  /**
+   * Ends the pod's checkpoint: the socket accepts again, and processes reconnecting with it pending
+   * learn `outcome` (as long as the agent runs: the last 32 checkpoints' outcomes are kept).
+   */
   async finish(uid: string, checkpointId: string, outcome: FinishOutcome): Promise<void> {
     const state = this.pods.get(uid);
     if (state === undefined) return;
@@ -513,6 +546,8 @@ export class HookServer extends EventEmitter<HookServerEvents> {
       return { ...base, type: 'restored', checkpointId: hello.pendingCheckpoint, restoreCount: hello.restoreCount + 1, previousPodUid };
     }
     if (hello.pendingCheckpoint !== null) {
+      // `superseded` only ever ends a checkpoint whose every addressed process listed the feature
+      // (prepare refuses the others), and a process presents the same hello each time.
       return { ...base, type: 'resumed', checkpointId: hello.pendingCheckpoint, outcome: state.outcomes.get(hello.pendingCheckpoint) ?? 'unknown' };
     }
     return { ...base, type: 'welcome' };
@@ -534,8 +569,13 @@ function summarize(session: HookSession): SessionSummary {
     kind: session.answer?.type ?? 'welcome',
     connectedAt: new Date(session.connectedAt),
     client: hello?.client === null || hello === null ? '' : `${hello.client.name} ${hello.client.version}`,
+    features: hello?.features ?? [],
     unsentBytes: session.unsentBytes,
   };
+}
+
+function describeProcess(hello: ValidHello): string {
+  return `process ${hello.pid} (container "${hello.container}", session ${hello.sessionId})`;
 }
 
 function onceEstablished(session: HookSession): Promise<void> {

@@ -19,7 +19,9 @@ import java.util.concurrent.CountDownLatch;
  * A JDK HttpServer app ready for Cryo: it stops listening before a checkpoint (CRIU cannot dump
  * established TCP connections, and a listening socket is better recreated on the new node) and
  * listens again afterwards; a restored copy also gets a fresh random generator and instance id,
- * which it would otherwise share with the original and every other copy.
+ * which it would otherwise share with the original and every other copy. After a migration's
+ * checkpoint ({@code SUPERSEDED}) the original does not listen again: its copy serves, and it
+ * waits to be stopped.
  *
  * <pre>
  * java -cp .tmp/java/classes dev.cryo.hooks.examples.HttpServerExample 8080
@@ -44,7 +46,11 @@ public final class HttpServerExample {
         CheckpointHooks hooks = CheckpointHooks.global();
         hooks.register(CheckpointHook.named("http-server").timeout(Duration.ofSeconds(5))
                 .beforeCheckpoint(ctx -> app.close())
-                .afterRestore(ctx -> app.listen())
+                .afterRestore(ctx -> {
+                    if (ctx.outcome() != Outcome.SUPERSEDED) {
+                        app.listen();
+                    }
+                })
                 .build());
         // Priority 10 > 0: after restore this runs before http-server listens again, so no
         // request of a restored copy is served with the original's random state or id.

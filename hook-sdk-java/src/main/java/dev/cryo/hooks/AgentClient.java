@@ -49,6 +49,8 @@ final class AgentClient {
     /** Pre-checkpoint hooks queued or running; post-restore hooks alone do not refuse a prepare. */
     private final AtomicInteger preparing = new AtomicInteger();
     private final Backoff backoff = new Backoff();
+    /** Whether the outcome of the last checkpoint was {@link Outcome#SUPERSEDED}. */
+    private volatile boolean superseded;
 
     private final Object lock = new Object();
     private int generation;
@@ -106,6 +108,10 @@ final class AgentClient {
 
     Session session() {
         return session;
+    }
+
+    boolean superseded() {
+        return superseded;
     }
 
     Registration addListener(ClientListener listener) {
@@ -361,8 +367,7 @@ final class AgentClient {
                 Log.LOGGER.fine("resumed for a checkpoint whose outcome was already settled");
                 return;
             }
-            Outcome outcome = "aborted".equals(message.get("outcome")) ? Outcome.ABORTED : Outcome.RESUMED;
-            runAfterRestore(prepared.withOutcome(outcome, session.restoreCount()), true);
+            runAfterRestore(prepared.withOutcome(outcomeOf(prepared, message.get("outcome")), session.restoreCount()), true);
             return;
         }
         String checkpointId = message.get("checkpointId") instanceof String ? (String) message.get("checkpointId") : null;
@@ -370,6 +375,22 @@ final class AgentClient {
                 ? prepared
                 : new HookContext(checkpointId, null, null, 0, null);
         runAfterRestore(base.withOutcome(Outcome.RESTORED, session.restoreCount()), prepared != null);
+    }
+
+    /** §3: what post-restore hooks are told after {@code resumed}; a value this client does not know means stay quiet. */
+    private static Outcome outcomeOf(HookContext prepared, Object outcome) {
+        if ("done".equals(outcome) || "unknown".equals(outcome)) {
+            return Outcome.RESUMED;
+        }
+        if ("aborted".equals(outcome)) {
+            return Outcome.ABORTED;
+        }
+        if (!"superseded".equals(outcome)) {
+            Log.LOGGER.warning("the agent sent the outcome " + Json.write(outcome) + " for checkpoint "
+                    + prepared.checkpointId() + ", which this client does not know: taking it as superseded"
+                    + " (staying quiet) rather than resuming");
+        }
+        return Outcome.SUPERSEDED;
     }
 
     private void onPrepare(Link link, Map<String, Object> message) {
@@ -533,6 +554,11 @@ final class AgentClient {
     }
 
     private void afterRestore(HookContext context) {
+        superseded = context.outcome() == Outcome.SUPERSEDED;
+        if (superseded) {
+            Log.LOGGER.info("superseded: a copy carries on from checkpoint " + context.checkpointId()
+                    + " elsewhere; this process must stay quiet until it is stopped");
+        }
         List<HookError> errors = runner.run(registry.afterRestoreOrder(), HookRunner.Phase.AFTER, context,
                 HookRunner.NO_DEADLINE);
         Log.LOGGER.info("post-restore hooks ran (" + context.outcome().wireName() + ", checkpoint "

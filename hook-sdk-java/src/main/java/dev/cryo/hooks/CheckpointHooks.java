@@ -86,6 +86,16 @@ public final class CheckpointHooks {
         return Session.SESSION_ID;
     }
 
+    /**
+     * True from a {@link Outcome#SUPERSEDED} outcome until the outcome of a later checkpoint of
+     * this process (if there ever is one): a copy carries on from the checkpoint elsewhere, so
+     * this process must stay quiet until it is stopped. For code the hooks do not reach (a loop
+     * taking jobs). Set when the post-restore hooks start.
+     */
+    public boolean isSuperseded() {
+        return client.superseded();
+    }
+
     /** How many restores lie behind this process, as the agent last said. */
     public long restoreCount() {
         return client.session().restoreCount();

@@ -6,7 +6,8 @@ import java.time.Instant;
  * What a hook learns about the checkpoint it runs for. Immutable.
  *
  * <p>For pre-checkpoint hooks {@link #outcome()} is {@code null}. For post-restore hooks it tells
- * whether this process is the original carrying on, a restored copy, or the checkpoint was
+ * whether this process is the original carrying on, a restored copy, the original superseded by a
+ * copy that carries on elsewhere (a migration: stay quiet until stopped), or the checkpoint was
  * aborted; the other fields then describe the checkpoint as far as this process knows it (a copy
  * restored from a checkpoint this process did not take part in has a {@code null} reason and
  * deadline, and perhaps a {@code null} checkpoint id).

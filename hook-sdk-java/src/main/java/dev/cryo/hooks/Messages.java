@@ -10,6 +10,8 @@ final class Messages {
     static final int PROTOCOL = 1;
     static final String CLIENT_NAME = "cryo-hook-sdk-java";
     static final String CLIENT_VERSION = "0.1.0";
+    /** The protocol features this client implements (§2.1 {@code hello.features}). */
+    static final List<String> FEATURES = List.of("superseded");
     private static final int MAX_ERROR_MESSAGE_CHARS = 1_000;
 
     private Messages() {}
@@ -29,6 +31,7 @@ final class Messages {
         m.put("restoreCount", restoreCount);
         m.put("pendingCheckpoint", pendingCheckpoint);
         m.put("client", client);
+        m.put("features", new ArrayList<Object>(FEATURES));
         return m;
     }
 

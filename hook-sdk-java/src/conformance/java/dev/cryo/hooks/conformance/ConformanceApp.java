@@ -7,6 +7,7 @@ import dev.cryo.hooks.HookAction;
 import dev.cryo.hooks.HookContext;
 import dev.cryo.hooks.Json;
 import dev.cryo.hooks.Options;
+import dev.cryo.hooks.Outcome;
 import dev.cryo.hooks.Registration;
 
 import java.io.BufferedReader;
@@ -15,6 +16,9 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,8 +39,8 @@ import java.util.Map;
  * {@code CRYO_CONFORMANCE_OUTCOME_TIMEOUT_MS} (replaces the 120 s outcome fallback of §2.6).
  *
  * <p>Reads one JSON command per line from stdin, writes one JSON event per line to stdout, each
- * flushed at once; logs go to stderr. Commands: register, unregister, start, stop, exit (see the
- * suite's README). End of stdin exits with status 0.
+ * flushed at once; logs go to stderr. Commands: register, listen, unregister, start, stop, exit
+ * (see the suite's README). End of stdin exits with status 0.
  */
 public final class ConformanceApp {
     private static final DateTimeFormatter ISO_MILLIS =
@@ -114,6 +118,8 @@ public final class ConformanceApp {
         try {
             if ("register".equals(cmd)) {
                 register(command);
+            } else if ("listen".equals(cmd)) {
+                listenOn(string(command.get("name"), ""));
             } else if ("unregister".equals(cmd)) {
                 List<Registration> list = registrations.remove(string(command.get("name"), ""));
                 if (list != null) {
@@ -152,6 +158,59 @@ public final class ConformanceApp {
         }
         Registration registration = hooks.register(builder.build());
         registrations.computeIfAbsent(name, k -> new ArrayList<>()).add(registration);
+    }
+
+    /**
+     * A TCP listener on 127.0.0.1 and a hook that closes it before a checkpoint and opens it again
+     * on the same port after, unless the outcome is SUPERSEDED (a copy serves from the checkpoint).
+     */
+    private void listenOn(String name) {
+        Listener listener = new Listener(name);
+        try {
+            listener.open();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot listen", e);
+        }
+        Registration registration = hooks.register(CheckpointHook.named(name)
+                .beforeCheckpoint(ctx -> listener.close())
+                .afterRestore(ctx -> {
+                    if (ctx.outcome() != Outcome.SUPERSEDED) {
+                        listener.open();
+                    }
+                })
+                .build());
+        registrations.computeIfAbsent(name, k -> new ArrayList<>()).add(registration);
+    }
+
+    /** A listening socket that reports each change as a {@code listener} event. */
+    private final class Listener {
+        private final String name;
+        private ServerSocketChannel channel;
+        private int port;
+
+        Listener(String name) {
+            this.name = name;
+        }
+
+        synchronized void open() throws IOException {
+            if (channel != null) {
+                return;
+            }
+            ServerSocketChannel opened = ServerSocketChannel.open();
+            opened.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+            channel = opened;
+            port = ((InetSocketAddress) opened.getLocalAddress()).getPort();
+            emit(event("listener", "name", name, "listening", true, "port", port));
+        }
+
+        synchronized void close() throws IOException {
+            if (channel == null) {
+                return;
+            }
+            channel.close();
+            channel = null;
+            emit(event("listener", "name", name, "listening", false, "port", port));
+        }
     }
 
     /** "ok" (or omitted), "throw", "hang" or {"sleepMs": N}. */
