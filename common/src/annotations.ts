@@ -6,6 +6,13 @@ const PREFIX = 'cryo.dev/';
 
 /** Set by users on a pod (or pod template): restore its containers from this Checkpoint (same namespace). */
 export const RESTORE_FROM = `${PREFIX}restore-from`;
+/**
+ * Set by users on a pod (or pod template): `enabled` opts the pod in to live migration. `kubectl
+ * cryo drain` gives such pods a Migration (checkpoint, stop, restore elsewhere or, with --reboot,
+ * back on the same node) instead of evicting them; other pods are evicted as kubectl drain does.
+ */
+export const MIGRATE = `${PREFIX}migrate`;
+export const MIGRATE_ENABLED = 'enabled';
 /** Set by users on a pod: `enabled` mounts the node agent's hook socket into each container. */
 export const HOOKS = `${PREFIX}hooks`;
 export const HOOKS_ENABLED = 'enabled';
@@ -25,6 +32,12 @@ export const HOOKS_STATUS_INJECTED = 'injected';
  * namespaces whose Checkpoints may name it in spec.storage.registry.pushSecretName (`*`: all).
  */
 export const PUSH_SECRET_NAMESPACES = `${PREFIX}push-secret-namespaces`;
+
+/**
+ * Set by the administrator on a CheckpointStorageClass: `true` makes it the default for the
+ * namespaces it is open to (as storageclass.kubernetes.io/is-default-class does for volumes).
+ */
+export const IS_DEFAULT_CLASS = `${PREFIX}is-default-class`;
 
 /** True when the pod carries any annotation that asks Cryo for something. */
 export function hasCryoAnnotation(annotations: Record<string, string> | undefined): boolean {

@@ -3,7 +3,7 @@
  * (README.md#node-agent-configuration lists the same table).
  */
 import { isAbsolute } from 'node:path';
-import { nodeLabels, OptionError, parseAbsolutePath, parseOptionalAbsolutePath, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import { nodeLabels, OptionError, parseAbsolutePath, parseByteSize, parseOptionalAbsolutePath, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
 import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
 import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
@@ -20,7 +20,7 @@ function parseRetentionScope(raw: string): 'container' | 'pod' | 'namespace' {
 }
 
 function parseChunkSize(raw: string): number {
-  const bytes = parseInteger(0, Number.MAX_SAFE_INTEGER)(raw);
+  const bytes = parseByteSize(0, Number.MAX_SAFE_INTEGER)(raw);
   if (bytes !== 0 && bytes < MIN_CHUNK_SIZE_BYTES) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least ${MIN_CHUNK_SIZE_BYTES} bytes, got ${bytes}`);
   return bytes;
 }
@@ -194,8 +194,8 @@ export const nodeAgentOptionSpecs = {
     description: 'Keep at most this many checkpoints per --retention-scope (0: no limit).',
   } satisfies OptionSpec<number>,
   retentionMaxTotalBytes: {
-    flag: '--retention-max-total-bytes', env: 'CRYO_RETENTION_MAX_TOTAL_BYTES', default: 0, parse: parseInteger(0, Number.MAX_SAFE_INTEGER),
-    description: 'Keep at most this many bytes per --retention-scope (0: no limit).',
+    flag: '--retention-max-total-bytes', env: 'CRYO_RETENTION_MAX_TOTAL_BYTES', default: 0, parse: parseByteSize(0, Number.MAX_SAFE_INTEGER),
+    description: 'Keep at most this many bytes per --retention-scope, e.g. 50Gi (0: no limit).',
   } satisfies OptionSpec<number>,
   retentionMaxAgeSeconds: {
     flag: '--retention-max-age', env: 'CRYO_RETENTION_MAX_AGE', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node Kubernetes cluster on this machine, for Cryo's end-to-end tests: etcd,
+# A real Kubernetes cluster on this machine (one node; two with --nodes 2, second-node.sh), for Cryo's end-to-end tests: etcd,
 # kube-apiserver, controller-manager, scheduler, kube-proxy and a kubelet on containerd + runc +
 # CRIU (or CRI-O + crun + CRIU), a CNI bridge of its own and a local registry. The node's
 # programs run in a Debian 13 root entered through a private mount namespace (as the CRIU lab's),
@@ -8,13 +8,14 @@
 #   sudo bash scripts/cluster/cluster.sh [provision|up|down|status|check|kubectl ARGS|purge]
 #
 #   provision  the root, its packages and the Kubernetes binaries; seconds when already done
-#   up         start the cluster (provisions first if needed); --runtime containerd|crio
+#   up         start the cluster (provisions first if needed); --runtime containerd|crio;
+#              --nodes 2 adds a second node on this machine (second-node.sh)
 #   down       stop every process of the cluster, remove its network and namespace, empty etcd
 #              (certificates, images and the root stay)
 #   status     which parts run
 #   check      versions, `criu check`, and the guard's counters
 #   kubectl    kubectl as cluster-admin
-#   images     build this repository's webhook and node-agent images, offline, and push them
+#   images     build this repository's webhook, node-agent and controller images, offline, and push them
 #   app-image NAME DIR   an image of DIR (main.ts and its node_modules) on the Node base image
 #   purge      down, then delete the whole cluster directory
 #
@@ -24,6 +25,7 @@
 #                         SHA256SUMS of the plain binaries beside them or one folder up [none]
 #   CRYO_CRIO_BIN_DIR     crio, pinns (and crictl), likewise; only for --runtime crio [none]
 #   CRYO_CLUSTER_RUNTIME  containerd or crio [containerd]
+#   CRYO_CLUSTER_NODES    1, or 2 for node-2 beside node-1 (as --nodes) [1]
 #   CRYO_CLUSTER_DIR      state, root and logs [/var/lib/cryo-cluster]
 #   CRYO_CLUSTER_RUN_DIR  the namespace and pid files [/run/cryo-cluster]
 #
@@ -93,6 +95,8 @@ NS_EXTRA_MOUNTS='
 
 # shellcheck source=../lib/debian-root.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-root.sh"
+# shellcheck source=second-node.sh
+. "$(dirname "${BASH_SOURCE[0]}")/second-node.sh"
 
 KUBECTL=("$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig")
 
@@ -203,47 +207,80 @@ make_pki() {
   cert kube-proxy /CN=system:kube-proxy
   cert kubelet-client "/O=system:nodes/CN=system:node:$NODE_NAME"
   cert kubelet-serving "/O=system:nodes/CN=system:node:$NODE_NAME" "DNS:$NODE_NAME,DNS:localhost,IP:127.0.0.1,IP:$NODE_IP"
+  # What the kube-apiserver presents to Cryo's webhook, which answers no one else (its
+  # --client-ca-file is the cluster CA, --client-allowed-names this name). No group: the name
+  # may do nothing in the API.
+  cert apiserver-webhook-client /CN=kube-apiserver-webhook-client
   kubeconfig admin admin
   kubeconfig controller-manager controller-manager
   kubeconfig scheduler scheduler
   kubeconfig kube-proxy kube-proxy "https://$NODE_IP:6443"
   kubeconfig kubelet kubelet-client "https://$NODE_IP:6443"
+  admission_config
+}
+
+# The kube-apiserver's admission configuration: the client certificate it presents to the webhook
+# behind the Service cryo-webhook.cryo-system (port 443, so no port in the name; docs/security.md).
+admission_config() {
+  cat >"$STATE/admission-webhooks.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+users:
+- name: cryo-webhook.cryo-system.svc
+  user:
+    client-certificate: $PKI/apiserver-webhook-client.crt
+    client-key: $PKI/apiserver-webhook-client.key
+KC
+  cat >"$STATE/admission.yaml" <<AC
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $STATE/admission-webhooks.kubeconfig
+AC
 }
 
 # ---------------------------------------------------------------- network
 # The guard comes first, before any Service or pod traffic, and everything after checks it.
 guard_rules() {
+  # The bridge, and node-2's veth when it runs (second-node.sh).
+  local links ranges
+  links=$(guard_links)
+  ranges=$(guard_ranges)
   cat <<NFT
 table inet cryo_cluster_guard
 delete table inet cryo_cluster_guard
 table inet cryo_cluster_guard {
-  set cluster_ranges { type ipv4_addr; flags interval; elements = { $POD_CIDR, $SERVICE_CIDR } }
+  set cluster_ranges { type ipv4_addr; flags interval; elements = { $ranges } }
   chain output {
     type filter hook output priority 0; policy accept;
-    ip daddr @cluster_ranges oifname != { "lo", "$BRIDGE" } counter name escaped drop
+    ip daddr @cluster_ranges oifname != { "lo", $links } counter name escaped drop
   }
   chain postrouting {
     type filter hook postrouting priority 0; policy accept;
-    ip daddr @cluster_ranges oifname != { "lo", "$BRIDGE" } counter name escaped drop
-    ip saddr @cluster_ranges oifname != { "lo", "$BRIDGE" } counter name escaped drop
+    ip daddr @cluster_ranges oifname != { "lo", $links } counter name escaped drop
+    ip saddr @cluster_ranges oifname != { "lo", $links } counter name escaped drop
   }
   # Pods' packets to anywhere but the cluster's ranges and this host, dropped before routing:
   # counted whether or not this machine forwards (net.ipv4.ip_forward differs between machines).
   chain prerouting {
     type filter hook prerouting priority 0; policy accept;
-    iifname "$BRIDGE" ip daddr != @cluster_ranges fib daddr type != local counter name pod_egress_dropped drop
+    iifname { $links } ip daddr != @cluster_ranges fib daddr type != local counter name pod_egress_dropped drop
   }
   chain forward {
     type filter hook forward priority 0; policy accept;
-    iifname "$BRIDGE" oifname "$BRIDGE" accept
-    iifname "$BRIDGE" counter name forward_dropped drop
-    oifname "$BRIDGE" counter name forward_dropped drop
+    iifname { $links } oifname { $links } accept
+    iifname { $links } counter name forward_dropped drop
+    oifname { $links } counter name forward_dropped drop
     ip saddr @cluster_ranges counter name forward_dropped drop
     ip daddr @cluster_ranges counter name forward_dropped drop
   }
   chain input {
     type filter hook input priority 0; policy accept;
-    tcp dport { $GUARDED_PORTS } iifname != { "lo", "$BRIDGE" } counter name inbound_refused drop
+    tcp dport { $GUARDED_PORTS } iifname != { "lo", $links } counter name inbound_refused drop
   }
   counter escaped {}
   counter forward_dropped {}
@@ -367,6 +404,7 @@ start_control_plane() {
     --bind-address=0.0.0.0 --secure-port=6443 --advertise-address="$NODE_IP" \
     --endpoint-reconciler-type=lease --service-cluster-ip-range="$SERVICE_CIDR" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+    --admission-control-config-file="$STATE/admission.yaml" \
     --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP \
@@ -635,14 +673,14 @@ ensure_node_base_image() { # repo
   echo "127.0.0.1:$REGISTRY_PORT/$NODE_BASE:$tag"
 }
 
-# Builds this repository's webhook/Dockerfile and node-agent/Dockerfile with buildah, with no
+# Builds this repository's webhook/, node-agent/ and controller/Dockerfile with buildah, with no
 # network: on the base image above, with a copy of this host's npm cache (which `npm ci` filled)
 # mounted where npm looks. Pushes them and prints "name reference@digest" per image.
 images() {
   local repo=$REPO base cache component ref digest
   base=$(ensure_node_base_image "$repo")
   cache=$(mktemp -d)
-  for component in webhook node-agent; do
+  for component in webhook node-agent controller; do
     # A fresh copy each time: the Dockerfiles end with `npm cache clean`.
     rm -rf "$cache/_cacache"
     cp -a "$(npm config get cache)/_cacache" "$cache/_cacache"
@@ -683,6 +721,9 @@ up() {
     log "switching from $(cat "$RUN_DIR/runtime") to $RUNTIME"
     down
   fi
+  # One node asked for while node-2 runs (a cluster kept up): node-2 goes, and its Node below.
+  local drop_node2=
+  if [ "$NODES" = 1 ] && node2_present; then node2_down; drop_node2=1; fi
   make_ns
   # Shared inside the namespace, as systemd makes them on a real node: the kubelet and the runtime
   # refuse HostToContainer and Bidirectional mounts from private ones.
@@ -695,11 +736,13 @@ up() {
   ensure_pause_image
   ensure_busybox_image
   start_control_plane
+  if [ -n "$drop_node2" ]; then "${KUBECTL[@]}" delete node "$NODE2_NAME" --ignore-not-found >/dev/null; fi
   start_runtime
   echo "$RUNTIME" >"$RUN_DIR/runtime"
   write_kubelet_config
   start_kubelet
   start_kube_proxy
+  if [ "$NODES" = 2 ]; then node2_up; fi
   if ! wait_node_ready 90; then
     # What the node says and the kubelet's last words, for a failure seen only in CI logs.
     {
@@ -710,6 +753,7 @@ up() {
     } >&2
     die "node $NODE_NAME Ready did not come up in 90s (logs: $LOG_DIR)"
   fi
+  if [ "$NODES" = 2 ]; then node2_wait_ready 90; fi
   log "cluster up on $RUNTIME in $(elapsed "$start_time")s (kubectl: sudo bash $0 kubectl ...)"
 }
 
@@ -742,6 +786,7 @@ wait_node_ready() { # seconds
 }
 
 down() {
+  node2_down
   stop kubelet
   stop kube-proxy
   if ns_ok && [ -x "$BIN/kube-proxy" ]; then in_ns "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
@@ -765,6 +810,7 @@ status() {
   for name in registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd crio kubelet kube-proxy; do
     if running "$name"; then echo "$name: running (pid $(cat "$(pidfile "$name")"))"; else echo "$name: stopped"; fi
   done
+  node2_status
 }
 
 check() {
@@ -781,9 +827,12 @@ while [ $# -gt 0 ]; do
   case $1 in
     --runtime) RUNTIME=$2; shift 2 ;;
     --runtime=*) RUNTIME=${1#*=}; shift ;;
+    --nodes) NODES=$2; shift 2 ;;
+    --nodes=*) NODES=${1#*=}; shift ;;
     *) break ;;
   esac
 done
+case $NODES in 1 | 2) ;; *) die "--nodes (CRYO_CLUSTER_NODES) is 1 or 2, not '$NODES'" ;; esac
 require_root "$cmd"
 case "$cmd" in
   provision) provision ;;

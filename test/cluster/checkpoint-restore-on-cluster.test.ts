@@ -282,13 +282,34 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       const byName = await asTenant(['apply', '-f', '-'], inTenant(pod('restore-theirs', { 'cryo.dev/restore-from': 'web-1' }, appSpec())));
       expect(byName.stderr).toMatch(/Checkpoint "web-1" not found in namespace "cryo-e2e-tenant"/);
       // Push elsewhere: a repository the administrator did not allow fails the Checkpoint.
-      const sleeper = { terminationGracePeriodSeconds: 0, containers: [{ name: 'sleep', image: `${cluster.settings.registry}/cryo-test/busybox:1`, command: ['/bin/sh', '-c', 'exec sleep 3600'] }] };
+      // Pulled every time: the checkpoint records the base image by the digest the node has, which
+      // a restore pulls again; a copy of busybox:1 the node kept from an older registry would be gone there.
+      const sleeper = { terminationGracePeriodSeconds: 0, containers: [{ name: 'sleep', image: `${cluster.settings.registry}/cryo-test/busybox:1`, imagePullPolicy: 'Always', command: ['/bin/sh', '-c', 'exec sleep 3600'] }] };
       expect((await asTenant(['apply', '-f', '-'], inTenant(pod('sleeper', {}, sleeper)))).code).toBe(0);
       await waitFor(async () => ready(await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper'])), { timeoutMs: 60_000, intervalMs: 500, what: 'the tenant pod Ready' });
       const elsewhere = { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'elsewhere', namespace: TENANT }, spec: { podName: 'sleeper', storage: { registry: { repository: `${cluster.settings.registryForPods}/someone-else` } } } };
       expect((await asTenant(['apply', '-f', '-'], elsewhere)).code).toBe(0);
       const refused = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'elsewhere']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint to fail' });
       expect(refused.status?.message).toMatch(/registry repository .*\/someone-else is not one this node agent pushes to/);
+      // The administrator's storage class for this tenant: its Checkpoints go there, and a pod
+      // restoring from one gets the class's pull Secret of its own namespace. Other namespaces may not use it.
+      await cluster.apply(
+        { apiVersion: 'cryo.dev/v1alpha1', kind: 'CheckpointStorageClass', metadata: { name: 'tenant-registry' }, spec: { namespaces: [TENANT], registry: { repository: `${cluster.settings.registryForPods}/tenant-classes`, pullSecretName: 'tenant-pull' } } },
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tenant-pull', namespace: TENANT }, type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [cluster.settings.registryForPods]: { auth: Buffer.from('tenant-b:pull-only').toString('base64') } } })).toString('base64') } },
+      );
+      const viaClass = { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'via-class', namespace: TENANT }, spec: { podName: 'sleeper', storageClassName: 'tenant-registry' } };
+      expect((await asTenant(['apply', '-f', '-'], viaClass)).code).toBe(0);
+      const stored = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'via-class']); return c.status?.phase === 'Succeeded' || c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 60_000, intervalMs: 250, what: 'the Checkpoint through the class to finish' });
+      expect(stored.status, stored.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry', className: 'tenant-registry', pullSecretName: 'tenant-pull' } });
+      expect(stored.status?.containers?.[0].restoreReference).toMatch(new RegExp(`/tenant-classes/cryo-checkpoints/${TENANT}@sha256:`));
+      expect((await asTenant(['apply', '-f', '-'], inTenant(pod('sleeper-copy', { 'cryo.dev/restore-from': 'via-class' }, sleeper)))).code).toBe(0);
+      const copy = await waitFor(async () => { const p = await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper-copy']); return ready(p) ? p : undefined; }, { timeoutMs: 60_000, intervalMs: 500, what: 'the copy restored through the class Ready' });
+      expect(copy.spec.imagePullSecrets).toEqual([{ name: 'tenant-pull' }]);
+      await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'CheckpointStorageClass', metadata: { name: 'another-tenants-registry' }, spec: { namespaces: ['someone-else'], registry: { repository: `${cluster.settings.registryForPods}/tenant-classes` } } });
+      expect((await asTenant(['apply', '-f', '-'], { ...viaClass, metadata: { name: 'via-their-class', namespace: TENANT }, spec: { podName: 'sleeper', storageClassName: 'another-tenants-registry' } })).code).toBe(0);
+      const notOpen = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'via-their-class']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint through a class not open to it to fail' });
+      expect(notOpen.status?.message).toMatch(new RegExp(`^storage class another-tenants-registry is not open to namespace ${TENANT}: `));
       // Reach the hook directory: the admission policy refuses it (no Cryo annotation: the webhook is not asked).
       const hostHooks = { volumes: [{ name: 'all-hooks', hostPath: { path: '/var/run/cryo/hooks' } }], containers: [{ ...sleeper.containers[0], volumeMounts: [{ name: 'all-hooks', mountPath: '/hooks' }] }] };
       const hooks = await asTenant(['apply', '-f', '-'], inTenant(pod('hook-thief', {}, hostHooks)));
@@ -296,7 +317,8 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       const parent = { ...hostHooks, volumes: [{ name: 'all-hooks', hostPath: { path: '/run' } }] };
       expect((await asTenant(['apply', '-f', '-'], inTenant(pod('hook-thief-2', {}, parent)))).stderr).toMatch(/cryo-hook-socket-own-pod/);
       await cluster.kubectl(['delete', 'namespace', TENANT, '--wait=false']);
-    });
+      await cluster.kubectl(['delete', 'checkpointstorageclass', 'tenant-registry', 'another-tenants-registry']);
+    }, 240_000);
 
     it("keeps the webhook's identity to its caBundle, and an agent's to the Checkpoints of its own node", async () => {
       // The webhook: its caBundle, nothing else of its configuration.
@@ -336,6 +358,54 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(otherNode.stderr).toMatch(/belongs to node node-1, whose agent alone writes its status/);
       const noNode = await replaceStatus((args, options) => cluster.kubectlAs({ name: agentUser }, args, options));
       expect(noNode.stderr).toMatch(/its token names none/);
+    });
+
+    it("answers only the kube-apiserver's client certificate: a review posted from a pod or the node gets 401, the kubelet's certificate 403", async () => {
+      // A ready replica, by its pod IP: on the bridge, where a pod and the node reach it directly.
+      const replicas = await cluster.get<{ items: Pod[] }>(['-n', 'cryo-system', 'pods', '-l', 'app.kubernetes.io/name=cryo-webhook']);
+      const webhook = replicas.items.find(ready)!;
+      const url = (path: string) => `https://${webhook.status.podIP}:8443${path}`;
+      // What the apiserver would send for a hook-enabled pod; answered, it would come back patched.
+      const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {
+        uid: 'a1b2c3d4-0000-4000-8000-000000000001', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
+        namespace: NS, operation: 'CREATE', object: pod('forged', { 'cryo.dev/hooks': 'enabled' }, { containers: [{ name: 'app', image: 'app:1' }] }),
+      } });
+      const pki = `${cluster.settings.clusterDir}/state/pki`;
+      const fromNode = async (path: string, cert?: string) => {
+        const result = await cluster.exec(['curl', '-sk', '--max-time', '10', '-w', '\n%{http_code}', ...(cert ? ['--cert', `${pki}/${cert}.crt`, '--key', `${pki}/${cert}.key`] : []),
+          ...(path === '/mutate' ? ['-H', 'Content-Type: application/json', '--data-binary', '@-'] : []), url(path)], { input: review });
+        const lines = result.stdout.trimEnd().split('\n');
+        return { status: Number(lines.pop()), body: lines.join('\n') };
+      };
+
+      // From the node: no certificate, and the kubelet's (the same cluster CA, another name).
+      const anonymous = await fromNode('/mutate');
+      expect(anonymous.status).toBe(401);
+      expect(JSON.parse(anonymous.body).error).toMatch(/^no client certificate; this webhook answers only the kube-apiserver: configure the kube-apiserver's admission configuration/);
+      const kubelet = await fromNode('/mutate', 'kubelet-client');
+      expect(kubelet.status).toBe(403);
+      expect(JSON.parse(kubelet.body).error).toContain('names "system:node:node-1", none of --client-allowed-names');
+      // From a pod, as any tenant could.
+      await cluster.apply(pod('webhook-caller', {}, { terminationGracePeriodSeconds: 0, containers: [{ name: 'caller', image: `${cluster.settings.registry}/cryo-test/busybox:1`, command: ['/bin/sh', '-c', 'exec sleep 3600'] }] }));
+      await readyPod('webhook-caller');
+      const fromPod = await cluster.kubectlResult(['-n', NS, 'exec', 'webhook-caller', '--', '/bin/busybox', 'wget', '-q', '-O', '-', '--no-check-certificate',
+        '--header', 'Content-Type: application/json', '--post-data', review, url('/mutate')]);
+      expect(fromPod.code).not.toBe(0);
+      expect(fromPod.stderr).toContain('server returned error: HTTP/1.1 401 Unauthorized');
+      // The kubelet's probes and a scraper need no certificate; the refusals are counted.
+      expect((await fromNode('/healthz')).body).toBe('ok');
+      const metrics = (await fromNode('/metrics')).body;
+      expect(metrics).toMatch(/cryo_webhook_bad_requests_total\{reason="no-client-certificate"\} ([2-9]|\d\d)/);
+      expect(metrics).toMatch(/cryo_webhook_bad_requests_total\{reason="client-name-not-allowed"\} [1-9]/);
+
+      // The apiserver's certificate is answered, and pods created through the apiserver are mutated.
+      const asApiserver = await fromNode('/mutate', 'apiserver-webhook-client');
+      expect(asApiserver.status).toBe(200);
+      expect(JSON.parse(asApiserver.body).response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
+      const created = await cluster.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], {
+        input: JSON.stringify(pod('hooked-dry-run', { 'cryo.dev/hooks': 'enabled' }, { containers: [{ name: 'app', image: `${cluster.settings.registry}/cryo-test/busybox:1` }] })),
+      });
+      expect(JSON.parse(created).metadata.annotations).toMatchObject({ 'cryo.dev/hooks-status': 'injected' });
     });
 
     it('fails the checkpoint of an app holding an established connection without hooks, in CRIU\'s words; the app runs on', async () => {

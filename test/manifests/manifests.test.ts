@@ -20,6 +20,7 @@ import {
   CHECKPOINT_KIND,
   CHECKPOINT_PHASES,
   CHECKPOINT_PLURAL,
+  CHECKPOINT_PURPOSES,
   CHECKPOINT_VERSION,
   CONTAINER_RUNTIMES,
   type Checkpoint,
@@ -29,7 +30,23 @@ import {
   type CheckpointStorage,
   type RestoreReferenceType,
 } from '../../common/src/api/checkpoint.ts';
+import {
+  CHECKPOINT_STORAGE_CLASS_KIND,
+  CHECKPOINT_STORAGE_CLASS_PLURAL,
+  type CheckpointStorageClass,
+  type CheckpointStorageClassSpec,
+} from '../../common/src/api/checkpoint-storage-class.ts';
 import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
+import {
+  MIGRATION_KIND,
+  MIGRATION_PHASES,
+  MIGRATION_PLURAL,
+  type Migration,
+  type MigrationSpec,
+  type MigrationStatus,
+} from '../../common/src/api/migration.ts';
+import { controllerOptionSpecs } from '../../controller/src/config.ts';
+import { CONTROLLER_ENV, CONTROLLER_NODE_FLAGS } from '../../controller/src/node-runtime.ts';
 import { nodeAgentOptionSpecs } from '../../node-agent/src/config.ts';
 import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
 import { webhookOptionSpecs } from '../../webhook/src/config.ts';
@@ -73,16 +90,27 @@ const agentDefaults = {
 const NAME_LABEL = 'app.kubernetes.io/name';
 const WEBHOOK = 'cryo-webhook';
 const NODE_AGENT = 'cryo-node-agent';
+const CONTROLLER = 'cryo-controller';
+
+const controllerDefaults = {
+  port: controllerOptionSpecs.port.default,
+  namespace: controllerOptionSpecs.namespace.default,
+  leaseName: controllerOptionSpecs.leaseName.default,
+};
 
 /**
  * Cryo's components, by their app.kubernetes.io/name: the namespace each one's objects live in,
  * and the Pod Security level that namespace enforces. Only the node agent needs host paths
- * and root, so only its namespace is privileged.
+ * and root, so only its namespace is privileged. The controller shares the webhook's namespace.
  */
 const COMPONENTS: Record<string, { namespace: string; podSecurity: 'restricted' | 'baseline' | 'privileged' }> = {
   [WEBHOOK]: { namespace: defaults.namespace, podSecurity: 'restricted' },
   [NODE_AGENT]: { namespace: agentDefaults.namespace, podSecurity: 'privileged' },
+  [CONTROLLER]: { namespace: controllerDefaults.namespace, podSecurity: 'restricted' },
 };
+
+/** Each namespace once, though several components may live in one. */
+const componentNamespaces = (): string[] => [...new Set(Object.values(COMPONENTS).map((c) => c.namespace))].sort();
 
 const CLUSTER_SCOPED_KINDS = [
   'Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration',
@@ -168,13 +196,14 @@ describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', 
         if (object.kind === 'Namespace') created.add(object.metadata.name);
       }
     }
-    expect([...created].sort()).toEqual(Object.values(COMPONENTS).map((c) => c.namespace).sort());
+    expect([...created].sort()).toEqual(componentNamespaces());
   });
 
   it('creates one namespace per component, each enforcing the Pod Security level the component needs', () => {
-    expect(all('Namespace').map((n) => n.metadata.name).sort()).toEqual(Object.values(COMPONENTS).map((c) => c.namespace).sort());
+    expect(all('Namespace').map((n) => n.metadata.name).sort()).toEqual(componentNamespaces());
     expect(COMPONENTS[WEBHOOK]).toEqual({ namespace: 'cryo-system', podSecurity: 'restricted' });
     expect(COMPONENTS[NODE_AGENT]).toEqual({ namespace: 'cryo-node', podSecurity: 'privileged' });
+    expect(COMPONENTS[CONTROLLER]).toEqual({ namespace: 'cryo-system', podSecurity: 'restricted' });
     for (const { namespace, podSecurity } of Object.values(COMPONENTS)) {
       expect(the('Namespace', namespace).metadata.labels, namespace).toMatchObject({
         'pod-security.kubernetes.io/enforce': podSecurity,
@@ -196,9 +225,10 @@ describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', 
     }
   });
 
-  it('runs pods only from the webhook Deployment and the node agent DaemonSet, which the tests below check', () => {
+  it('runs pods only from the webhook and controller Deployments and the node agent DaemonSet, which the tests below check', () => {
     expect(all('Deployment', 'DaemonSet').map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual([
       `DaemonSet/${agentDefaults.namespace}/${NODE_AGENT}`,
+      `Deployment/${controllerDefaults.namespace}/${CONTROLLER}`,
       `Deployment/${defaults.namespace}/${WEBHOOK}`,
     ]);
   });
@@ -242,6 +272,10 @@ const pod = podTemplate.spec!;
 const service = the('Service', WEBHOOK);
 const webhookConfiguration = the('MutatingWebhookConfiguration', WEBHOOK);
 const webhook = webhookConfiguration.webhooks![0];
+
+const controllerDeployment = the('Deployment', CONTROLLER);
+const controllerPodLabels = controllerDeployment.spec!.template.metadata!.labels!;
+const controllerPod = controllerDeployment.spec!.template.spec!;
 
 const daemonSet = the('DaemonSet', NODE_AGENT);
 const agentPodLabels = daemonSet.spec!.template.metadata!.labels!;
@@ -292,8 +326,8 @@ describe("the webhook's names and ports agree with each other and with its defau
 });
 
 describe('the MutatingWebhookConfiguration', () => {
-  it('has one webhook, restore.cryo.dev, for pod CREATE and the UPDATE that adds ephemeral containers', () => {
-    expect(webhookConfiguration.webhooks).toHaveLength(1);
+  it('has restore.cryo.dev first, for pod CREATE and the UPDATE that adds ephemeral containers (and migrate.cryo.dev, below)', () => {
+    expect(webhookConfiguration.webhooks!.map((w) => w.name)).toEqual(['restore.cryo.dev', 'migrate.cryo.dev']);
     expect(webhook.name).toBe('restore.cryo.dev');
     expect(webhook.rules).toEqual([
       { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
@@ -331,6 +365,45 @@ describe('the MutatingWebhookConfiguration', () => {
     expect(expression).toContain('object.metadata.annotations');
     // Guarded: a pod without annotations must evaluate to false, not to an error.
     expect(expression).toMatch(/^has\(object\.metadata\.annotations\) &&/);
+  });
+});
+
+describe('the MutatingWebhookConfiguration: migrate.cryo.dev', () => {
+  const migrate = webhookConfiguration.webhooks!.find((w) => w.name === 'migrate.cryo.dev')!;
+
+  it('is sent pod creations only, at the same Service and path as restore.cryo.dev', () => {
+    expect(migrate.rules).toEqual([{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+    expect(migrate.clientConfig).toEqual({ service: webhook.clientConfig.service });
+  });
+
+  it('never blocks a workload: failurePolicy Ignore (the replacement then starts fresh and the Migration fails, saying so)', () => {
+    expect(migrate.failurePolicy).toBe('Ignore');
+    expect(migrate.sideEffects).toBe('None');
+    expect(migrate.admissionReviewVersions).toEqual(['v1']);
+    expect(migrate.matchPolicy).toBe('Equivalent');
+    expect(migrate.reinvocationPolicy).toBe('IfNeeded');
+    expect(migrate.timeoutSeconds).toBeGreaterThanOrEqual(1);
+    expect(migrate.timeoutSeconds).toBeLessThanOrEqual(webhook.timeoutSeconds!);
+  });
+
+  it('sees the namespaces restore.cryo.dev sees', () => {
+    expect(migrate.namespaceSelector).toEqual(webhook.namespaceSelector);
+  });
+
+  it('is called only for pods a ReplicaSet or StatefulSet controls (a CEL matchCondition; CEL is not evaluated here)', () => {
+    expect(migrate.matchConditions).toHaveLength(1);
+    const { expression } = migrate.matchConditions![0];
+    // Guarded: a pod without ownerReferences, or a reference without controller, is false, not an error.
+    expect(expression).toMatch(/^has\(object\.metadata\.ownerReferences\) &&/);
+    expect(expression).toContain('has(r.controller) && r.controller');
+    expect(expression).toContain("r.apiVersion == 'apps/v1'");
+    expect(expression).toContain("r.kind == 'ReplicaSet'");
+    expect(expression).toContain("r.kind == 'StatefulSet'");
+    expect(migrate.objectSelector).toBeUndefined();
+  });
+
+  it('carries no caBundle: the webhook writes it into every entry at runtime', () => {
+    expect(migrate.clientConfig.caBundle).toBeUndefined();
   });
 });
 
@@ -414,12 +487,18 @@ describe('RBAC grants the webhook what it uses and no more', () => {
     expectNoBroadRules(rules);
   });
 
-  it('has rules for Checkpoints, its MutatingWebhookConfiguration and Secrets only', () => {
-    expect([...new Set(rules.flatMap(({ rule }) => rule.resources ?? []))].sort()).toEqual([CHECKPOINT_PLURAL, 'mutatingwebhookconfigurations', 'secrets']);
+  it('has rules for Checkpoints, Migrations, its MutatingWebhookConfiguration and Secrets only', () => {
+    expect([...new Set(rules.flatMap(({ rule }) => rule.resources ?? []))].sort()).toEqual([CHECKPOINT_PLURAL, MIGRATION_PLURAL, 'mutatingwebhookconfigurations', 'secrets']);
+  });
+
+  it('watches Migrations (its cache: list and watch, no get), never writes them', () => {
+    expect(rulesFor(MIGRATION_PLURAL).map(({ role, rule }) => [role.kind, rule])).toEqual([
+      ['ClusterRole', { apiGroups: [CHECKPOINT_GROUP], resources: [MIGRATION_PLURAL], verbs: ['list', 'watch'] }],
+    ]);
   });
 
   it('reads Checkpoints, never writes them', () => {
-    const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
+    const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP) && rule.resources?.includes(CHECKPOINT_PLURAL));
     expect(checkpointRules).toHaveLength(1);
     expect(checkpointRules[0].rule.resources).toEqual([CHECKPOINT_PLURAL]);
     expect(checkpointRules[0].rule.verbs).toEqual(['get', 'list', 'watch']);
@@ -478,11 +557,13 @@ describe('RBAC grants the node agent what it uses and no more', () => {
     expect(podRules[0].role.kind).toBe('ClusterRole');
   });
 
-  it('lists and watches Checkpoints and updates only their status: it never creates, changes or deletes one', () => {
+  it('lists and watches Checkpoints and updates only their status (it never creates, changes or deletes one), and reads storage classes', () => {
     const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
     expect(checkpointRules.map(plain)).toEqual([
       { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['list', 'watch'] },
       { apiGroups: [CHECKPOINT_GROUP], resources: [`${CHECKPOINT_PLURAL}/status`], verbs: ['update'] },
+      // The class a Checkpoint names (get), or the default one (list); read-only.
+      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_STORAGE_CLASS_PLURAL], verbs: ['get', 'list'] },
     ]);
     for (const { rule } of rulesOn((r) => r === CHECKPOINT_PLURAL)) {
       expect(rule.verbs.filter((verb) => ['create', 'update', 'patch', 'delete', 'deletecollection'].includes(verb))).toEqual([]);
@@ -508,6 +589,7 @@ describe('RBAC grants the node agent what it uses and no more', () => {
       'ClusterRole /pods',
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}/status`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_STORAGE_CLASS_PLURAL}`,
       'ClusterRole events.k8s.io/events',
       'Role /secrets',
     ]);
@@ -516,6 +598,73 @@ describe('RBAC grants the node agent what it uses and no more', () => {
 
   it('binds each role to the node agent ServiceAccount, which the DaemonSet runs as', () => {
     expectRolesBoundTo(NODE_AGENT, agentPod);
+  });
+});
+
+describe('RBAC grants the controller what it uses and no more', () => {
+  const rules = rulesGrantedTo(the('ServiceAccount', CONTROLLER));
+  const plain = ({ rule }: { rule: IPolicyRule }) => rule;
+  const rulesOn = (resource: string) => rules.filter(({ rule }) => rule.resources?.includes(resource));
+
+  it('has no wildcard, no nodes/proxy and no escalate, bind or impersonate', () => {
+    expectNoBroadRules(rules);
+  });
+
+  it('reads Migrations (one list/watch, get after a lost race) and writes only their status', () => {
+    expect(rulesOn(MIGRATION_PLURAL).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [MIGRATION_PLURAL], verbs: ['get', 'list', 'watch'] }]);
+    expect(rulesOn(`${MIGRATION_PLURAL}/status`).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [`${MIGRATION_PLURAL}/status`], verbs: ['update'] }]);
+  });
+
+  it('creates and reads Checkpoints, never changes, deletes or writes the status of one (node agents do)', () => {
+    expect(rulesOn(CHECKPOINT_PLURAL).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['create', 'get', 'list', 'watch'] }]);
+    expect(rulesOn(`${CHECKPOINT_PLURAL}/status`)).toEqual([]);
+  });
+
+  it('reads pods and creates them (a bare pod re-created), stops them only through evictions: no delete, update or patch', () => {
+    expect(rulesOn('pods').map(plain)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'create'] }]);
+    expect(rulesOn('pods/eviction').map(plain)).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
+    for (const { rule } of rules) expect(rule.verbs.filter((verb) => ['delete', 'deletecollection', 'patch'].includes(verb)), rule.resources?.join()).toEqual([]);
+  });
+
+  it('reads Nodes, claims and volumes, and nothing else of them', () => {
+    expect(rulesOn('nodes').map(plain)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }]);
+    expect(rulesOn('persistentvolumeclaims').map(plain)).toEqual([{ apiGroups: [''], resources: ['persistentvolumeclaims', 'persistentvolumes'], verbs: ['get'] }]);
+  });
+
+  it('creates events (events.k8s.io), and does nothing else with them', () => {
+    expect(rulesOn('events').map(plain)).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
+  });
+
+  it('may create Leases in its namespace, and read or renew only its own', () => {
+    const leaseRules = rulesOn('leases');
+    for (const { role } of leaseRules) {
+      expect(role.kind).toBe('Role');
+      expect(role.metadata.namespace).toBe(controllerDefaults.namespace);
+    }
+    // create is authorized before the object has a name, so resourceNames cannot limit it.
+    expect(leaseRules.map(plain)).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [controllerDefaults.leaseName], verbs: ['get', 'update'] },
+    ]);
+  });
+
+  it('has those rules and no other', () => {
+    expect(rules.map(({ role, rule }) => `${role.kind} ${(rule.apiGroups ?? []).join(',')}/${(rule.resources ?? []).join(',')}`).sort()).toEqual([
+      'ClusterRole /nodes',
+      'ClusterRole /persistentvolumeclaims,persistentvolumes',
+      'ClusterRole /pods',
+      'ClusterRole /pods/eviction',
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${MIGRATION_PLURAL}`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${MIGRATION_PLURAL}/status`,
+      'ClusterRole events.k8s.io/events',
+      'Role coordination.k8s.io/leases',
+      'Role coordination.k8s.io/leases',
+    ]);
+  });
+
+  it('binds each role to the controller ServiceAccount, which the Deployment runs as', () => {
+    expectRolesBoundTo(CONTROLLER, controllerPod);
   });
 });
 
@@ -723,6 +872,70 @@ describe('the node agent DaemonSet', () => {
 });
 
 
+describe('the controller Deployment runs unprivileged, two replicas of which one leads', () => {
+  const [container] = controllerPod.containers;
+
+  it('runs the controller with its defaults: no args; its namespace and name (its leader-election identity) from the downward API', () => {
+    expect(controllerPod.containers).toHaveLength(1);
+    expect(container.command).toBeUndefined();
+    expect(container.args).toBeUndefined();
+    expect([controllerOptionSpecs.namespace.env, controllerOptionSpecs.leaderElectionIdentity.env]).toEqual(['POD_NAMESPACE', 'POD_NAME']);
+    expect(container.env).toEqual([
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ]);
+    expect(controllerDeployment.metadata.namespace).toBe(controllerDefaults.namespace);
+  });
+
+  it('listens on the default port, named http, and probes /readyz and /healthz there', () => {
+    expect(container.ports).toEqual([{ name: 'http', containerPort: controllerDefaults.port, protocol: 'TCP' }]);
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTP' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
+  });
+
+  it('runs as the webhook does: non-root, read-only root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no host paths', () => {
+    expect(controllerPod.securityContext).toEqual(pod.securityContext);
+    expect(container.securityContext).toEqual(pod.containers[0].securityContext);
+    expect(controllerPod.hostNetwork ?? false).toBe(false);
+    expect(controllerPod.hostPID ?? false).toBe(false);
+    for (const volume of controllerPod.volumes ?? []) expect(Object.keys(volume).sort()).toEqual(['emptyDir', 'name']);
+  });
+
+  it('requests and limits CPU and memory', () => {
+    expect(container.resources).toEqual({
+      requests: { cpu: expect.any(String), memory: expect.any(String) },
+      limits: { cpu: expect.any(String), memory: expect.any(String) },
+    });
+  });
+
+  it('runs two replicas on different nodes where it can, never drops one for an upgrade, and keeps one through drains', () => {
+    expect(controllerDeployment.spec?.replicas).toBe(2);
+    expect(controllerDeployment.spec?.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    const terms = controllerPod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+    expect(terms.map((t) => t.podAffinityTerm.topologyKey)).toEqual(['kubernetes.io/hostname']);
+    expect(selects(terms[0].podAffinityTerm.labelSelector, controllerPodLabels)).toBe(true);
+    const budget = the('PodDisruptionBudget', CONTROLLER);
+    expect(budget.spec?.minAvailable).toBe(1);
+    expect(selects(budget.spec?.selector, controllerPodLabels)).toBe(true);
+  });
+
+  it('gives a stopping replica time to release the Lease', () => {
+    expect(controllerPod.terminationGracePeriodSeconds).toBeGreaterThan(controllerOptionSpecs.retryPeriodSeconds.default);
+  });
+
+  it('selects its own pods only', () => {
+    expect(selects(controllerDeployment.spec?.selector, controllerPodLabels)).toBe(true);
+    expect(selects(controllerDeployment.spec?.selector, podLabels)).toBe(false);
+    expect(selects(deployment.spec?.selector, controllerPodLabels)).toBe(false);
+    expect(selects({ matchLabels: service.spec?.selector }, controllerPodLabels)).toBe(false);
+  });
+
+  it('the image is the plain cryo/controller reference at the controller package version, for kustomize images: to override', () => {
+    expect(container.image).toBe(`cryo/controller:${packageJson('controller').version}`);
+    expect(registryHostOf(container.image!)).toBeUndefined();
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // The Checkpoint CRD against common/src/api/checkpoint.ts
 // ---------------------------------------------------------------------------------------
@@ -735,7 +948,7 @@ describe('the node agent DaemonSet', () => {
 type FieldsOf<T> = { [K in keyof T]-?: Partial<Pick<T, K>> extends Pick<T, K> ? 'optional' : 'required' };
 
 const CHECKPOINT_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required', status: 'optional' } satisfies FieldsOf<Checkpoint>;
-const SPEC_FIELDS = { podName: 'required', containers: 'optional', storage: 'optional', reason: 'optional' } satisfies FieldsOf<CheckpointSpec>;
+const SPEC_FIELDS = { podName: 'required', containers: 'optional', storageClassName: 'optional', storage: 'optional', reason: 'optional', purpose: 'optional' } satisfies FieldsOf<CheckpointSpec>;
 const STORAGE_FIELDS = { registry: 'optional', directory: 'optional' } satisfies FieldsOf<CheckpointStorage>;
 const REGISTRY_FIELDS = { repository: 'required', pushSecretName: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorage['registry']>>;
 const DIRECTORY_FIELDS = { path: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorage['directory']>>;
@@ -750,11 +963,12 @@ const STATUS_FIELDS = {
   totalSizeBytes: 'optional',
   containers: 'optional',
   podCheckpoint: 'optional',
+  podTemplate: 'optional',
   conditions: 'optional',
   observedGeneration: 'optional',
 } satisfies FieldsOf<CheckpointStatus>;
 const POD_CHECKPOINT_FIELDS = { reference: 'required', referenceType: 'required' } satisfies FieldsOf<NonNullable<CheckpointStatus['podCheckpoint']>>;
-const STATUS_STORAGE_FIELDS = { type: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStatus['storage']>>;
+const STATUS_STORAGE_FIELDS = { type: 'required', shared: 'optional', className: 'optional', pullSecretName: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStatus['storage']>>;
 const CONTAINER_FIELDS = {
   name: 'required',
   restoreReference: 'required',
@@ -919,6 +1133,7 @@ describe('the Checkpoint CRD', () => {
 
   it('allows exactly the values of the TypeScript unions', () => {
     expect(node('.status.phase').enum).toEqual([...CHECKPOINT_PHASES]);
+    expect(node('.spec.purpose').enum).toEqual([...CHECKPOINT_PURPOSES]);
     expect(node('.status.containers[].referenceType').enum).toEqual(REFERENCE_TYPES);
     expect(node('.status.containers[].runtime').enum).toEqual([...CONTAINER_RUNTIMES]);
     expect(node('.status.storage.type').enum).toEqual(STORAGE_TYPES);
@@ -935,6 +1150,7 @@ describe('the Checkpoint CRD', () => {
     // CEL needs a kube-apiserver; here the rules are checked to be there, as written.
     expect(node('.spec')['x-kubernetes-validations']).toEqual([
       { rule: 'self == oldSelf', message: expect.stringMatching(/spec is immutable/) },
+      { rule: '!(has(self.storageClassName) && has(self.storage))', message: expect.stringMatching(/either a storageClassName or a storage, not both/) },
     ]);
     expect(node('.spec.storage')['x-kubernetes-validations']).toEqual([
       { rule: 'has(self.registry) != has(self.directory)', message: expect.stringMatching(/exactly one of registry or directory/) },
@@ -986,10 +1202,251 @@ describe('the Checkpoint CRD', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------
+// The CheckpointStorageClass CRD against common/src/api/checkpoint-storage-class.ts
+// ---------------------------------------------------------------------------------------
+
+const CLASS_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required' } satisfies FieldsOf<CheckpointStorageClass>;
+const CLASS_SPEC_FIELDS = { namespaces: 'required', registry: 'optional', directory: 'optional' } satisfies FieldsOf<CheckpointStorageClassSpec>;
+const CLASS_REGISTRY_FIELDS = { repository: 'required', pushSecretName: 'optional', pullSecretName: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorageClassSpec['registry']>>;
+const CLASS_DIRECTORY_FIELDS = { path: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorageClassSpec['directory']>>;
+const CLASS_FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
+  '': CLASS_FIELDS,
+  '.spec': CLASS_SPEC_FIELDS,
+  '.spec.registry': CLASS_REGISTRY_FIELDS,
+  '.spec.directory': CLASS_DIRECTORY_FIELDS,
+};
+
+const registryClass: CheckpointStorageClass = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_STORAGE_CLASS_KIND,
+  metadata: { name: 'team-registry', annotations: { 'cryo.dev/is-default-class': 'true' } },
+  spec: { namespaces: ['shop', 'billing'], registry: { repository: '10.0.0.5:5000/checkpoints', pushSecretName: 'checkpoint-push', pullSecretName: 'checkpoint-pull' } },
+};
+const directoryClass: CheckpointStorageClass = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_STORAGE_CLASS_KIND,
+  metadata: { name: 'node-local' },
+  spec: { namespaces: ['*'], directory: { path: '/var/lib/cryo/checkpoints', shared: false } },
+};
+
+describe('the CheckpointStorageClass CRD', () => {
+  const crd = the('CustomResourceDefinition', `${CHECKPOINT_STORAGE_CLASS_PLURAL}.${CHECKPOINT_GROUP}`);
+  const [version] = crd.spec.versions;
+  const schema = version.schema!.openAPIV3Schema as SchemaNode;
+  const node = (path: string): SchemaNode => {
+    const found = [...schemaNodes(schema)].find(([p]) => p === path);
+    expect(found, `schema node ${path}`).toBeDefined();
+    return found![1];
+  };
+
+  it('names a cluster-scoped API as common/src/api/checkpoint-storage-class.ts does, one version', () => {
+    expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
+    expect(crd.spec.scope).toBe('Cluster');
+    expect(crd.spec.names).toMatchObject({ kind: CHECKPOINT_STORAGE_CLASS_KIND, plural: CHECKPOINT_STORAGE_CLASS_PLURAL, shortNames: ['ckptclass'], categories: ['cryo'] });
+    expect(crd.spec.versions).toHaveLength(1);
+    expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true });
+  });
+
+  it('has a structural schema with exactly the fields of the TypeScript types', () => {
+    expect(structuralSchemaProblems(schema)).toEqual([]);
+    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
+    expect(objectNodes.sort()).toEqual(Object.keys(CLASS_FIELDS_BY_SCHEMA_PATH).sort());
+    for (const [path, fields] of Object.entries(CLASS_FIELDS_BY_SCHEMA_PATH)) {
+      const { properties, required = [] } = node(path);
+      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
+      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
+    }
+    expect(node('.spec')['x-kubernetes-validations']).toEqual([{ rule: 'has(self.registry) != has(self.directory)', message: expect.stringMatching(/exactly one of registry or directory/) }]);
+  });
+
+  describe('validates classes as the kube-apiserver would (CEL aside)', () => {
+    const validate = compileSchema(schema);
+    const check = (object: unknown): string => (validate(object) ? 'valid' : formatErrors(validate.errors));
+
+    it.each([
+      ['a registry class for two namespaces', registryClass],
+      ['a directory class for all namespaces', directoryClass],
+    ])('accepts %s', (_, storageClass) => {
+      expect(check(JSON.parse(JSON.stringify(storageClass)))).toBe('valid');
+    });
+
+    it.each([
+      ['no namespaces', registryClass, 'spec.namespaces', REMOVE, /^\/spec must have required property 'namespaces'$/],
+      ['an empty namespace list', registryClass, 'spec.namespaces', [], /^\/spec\/namespaces must NOT have fewer than 1 items$/],
+      ['a namespace that is no DNS label', registryClass, 'spec.namespaces', ['Shop'], /^\/spec\/namespaces\/0 must match pattern/],
+      ['a namespace pattern other than *', registryClass, 'spec.namespaces', ['team-*'], /^\/spec\/namespaces\/0 must match pattern/],
+      ['a repository with a scheme', registryClass, 'spec.registry.repository', 'http://10.0.0.5:5000/checkpoints', /^\/spec\/registry\/repository must match pattern/],
+      ['a repository with a tag', registryClass, 'spec.registry.repository', '10.0.0.5:5000/checkpoints:v1', /^\/spec\/registry\/repository must match pattern/],
+      ['a repository without a path', registryClass, 'spec.registry.repository', '10.0.0.5:5000', /^\/spec\/registry\/repository must match pattern/],
+      ['a relative directory', directoryClass, 'spec.directory.path', 'checkpoints', /^\/spec\/directory\/path must match pattern/],
+    ] as const)('refuses %s', (_, base, path, value, error) => {
+      expect(check(withField(JSON.parse(JSON.stringify(base)), path, value))).toMatch(error);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The Migration CRD against common/src/api/migration.ts
+// ---------------------------------------------------------------------------------------
+
+const MIGRATION_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required', status: 'optional' } satisfies FieldsOf<Migration>;
+const MIGRATION_SPEC_FIELDS = { podName: 'required', targetNodeName: 'optional', restartInPlace: 'optional', storageClassName: 'optional', reason: 'optional' } satisfies FieldsOf<MigrationSpec>;
+const MIGRATION_STATUS_FIELDS = {
+  phase: 'optional',
+  message: 'optional',
+  sourceNodeName: 'optional',
+  sourcePodUID: 'optional',
+  sourceOwner: 'optional',
+  checkpointName: 'optional',
+  targetPodName: 'optional',
+  targetNodeName: 'optional',
+  startTime: 'optional',
+  completionTime: 'optional',
+  downtimeSeconds: 'optional',
+  conditions: 'optional',
+  observedGeneration: 'optional',
+} satisfies FieldsOf<MigrationStatus>;
+const SOURCE_OWNER_FIELDS = { kind: 'required', name: 'required', uid: 'required' } satisfies FieldsOf<NonNullable<MigrationStatus['sourceOwner']>>;
+const MIGRATION_FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
+  '': MIGRATION_FIELDS,
+  '.spec': MIGRATION_SPEC_FIELDS,
+  '.status': MIGRATION_STATUS_FIELDS,
+  '.status.sourceOwner': SOURCE_OWNER_FIELDS,
+  '.status.conditions[]': CONDITION_FIELDS,
+};
+
+const deploymentMigration: Migration = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: MIGRATION_KIND,
+  metadata: { name: 'move-orders', namespace: 'shop' },
+  spec: { podName: 'orders-api-7c9f8d6b5-x2vqz', targetNodeName: 'worker-2', storageClassName: 'team-registry', reason: 'drain worker-1' },
+  status: {
+    phase: 'Succeeded',
+    message: 'pod orders-api-7c9f8d6b5-q8k2m runs Ready on node worker-2, restored from Checkpoint move-orders-3f2a1; downtime 2.4 s',
+    sourceNodeName: 'worker-1',
+    sourcePodUID: '0d7c7a52-1f0e-4b8e-9f3a-2c1d0e9b8a76',
+    sourceOwner: { kind: 'ReplicaSet', name: 'orders-api-7c9f8d6b5', uid: '5d1f4c2a-9b7e-4f0e-8f43-2a6b1c9d0e11' },
+    checkpointName: 'move-orders-3f2a1',
+    targetPodName: 'orders-api-7c9f8d6b5-q8k2m',
+    targetNodeName: 'worker-2',
+    startTime: '2026-12-01T10:00:00Z',
+    completionTime: '2026-12-01T10:00:09.512Z',
+    downtimeSeconds: 2.4,
+    conditions: [
+      { type: 'Progressing', status: 'False', reason: 'Succeeded', message: 'done', lastTransitionTime: new Date('2026-12-01T10:00:09.512Z') },
+      { type: 'SourceStopped', status: 'True', reason: 'Evicted', message: 'evicted', lastTransitionTime: new Date('2026-12-01T10:00:06.1Z') },
+    ],
+    observedGeneration: 1,
+  },
+};
+const rebootMigration: Migration = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: MIGRATION_KIND,
+  metadata: { name: 'reboot-db', namespace: 'shop' },
+  spec: { podName: 'db-0', restartInPlace: true },
+};
+
+describe('the Migration CRD', () => {
+  const crd = the('CustomResourceDefinition', `${MIGRATION_PLURAL}.${CHECKPOINT_GROUP}`);
+  const [version] = crd.spec.versions;
+  const schema = version.schema!.openAPIV3Schema as SchemaNode;
+  const node = (path: string): SchemaNode => {
+    const found = [...schemaNodes(schema)].find(([p]) => p === path);
+    expect(found, `schema node ${path}`).toBeDefined();
+    return found![1];
+  };
+
+  it('names a namespaced API as common/src/api/migration.ts does', () => {
+    expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
+    expect(crd.spec.scope).toBe('Namespaced');
+    expect(crd.spec.names).toEqual({ kind: MIGRATION_KIND, listKind: `${MIGRATION_KIND}List`, plural: MIGRATION_PLURAL, singular: 'migration', shortNames: ['mig'], categories: ['cryo'] });
+  });
+
+  it('serves and stores one version, with a status subresource', () => {
+    expect(crd.spec.versions).toHaveLength(1);
+    expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true, subresources: { status: {} } });
+  });
+
+  it('shows pod, phase, target, source and downtime (wide) and age in kubectl get', () => {
+    expect(version.additionalPrinterColumns).toEqual([
+      { name: 'Pod', type: 'string', jsonPath: '.spec.podName' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Target', type: 'string', jsonPath: '.status.targetNodeName' },
+      { name: 'Source', type: 'string', jsonPath: '.status.sourceNodeName', priority: 1 },
+      { name: 'Downtime', type: 'number', jsonPath: '.status.downtimeSeconds', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ]);
+  });
+
+  it('has a structural schema with exactly the fields of the TypeScript types, required where they are required', () => {
+    expect(structuralSchemaProblems(schema)).toEqual([]);
+    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
+    expect(objectNodes.sort()).toEqual(Object.keys(MIGRATION_FIELDS_BY_SCHEMA_PATH).sort());
+    for (const [path, fields] of Object.entries(MIGRATION_FIELDS_BY_SCHEMA_PATH)) {
+      const { properties, required = [] } = node(path);
+      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
+      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
+    }
+  });
+
+  it('allows exactly the phases of the TypeScript union, and keys conditions by type', () => {
+    expect(node('.status.phase').enum).toEqual([...MIGRATION_PHASES]);
+    expect(node('.status.conditions')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+    // The same metav1.Condition schema as the Checkpoint's.
+    const checkpointCrd = the('CustomResourceDefinition', `${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`).spec.versions[0].schema!.openAPIV3Schema as SchemaNode;
+    expect(node('.status.conditions')).toEqual([...schemaNodes(checkpointCrd)].find(([p]) => p === '.status.conditions')![1]);
+  });
+
+  it('makes spec immutable and refuses restartInPlace with a target, with CEL rules whose messages say so', () => {
+    expect(node('.spec')['x-kubernetes-validations']).toEqual([
+      { rule: 'self == oldSelf', message: expect.stringMatching(/spec is immutable/) },
+      { rule: '!(has(self.targetNodeName) && has(self.restartInPlace) && self.restartInPlace)', message: expect.stringMatching(/leave targetNodeName out/) },
+    ]);
+  });
+
+  it('bounds every string in spec, which keeps the CEL cost of self == oldSelf small', () => {
+    for (const [path, n] of schemaNodes(node('.spec'))) {
+      if (n.type === 'string') expect(n.maxLength, `.spec${path}`).toBeDefined();
+    }
+  });
+
+  describe('validates Migrations as the kube-apiserver would (CEL aside)', () => {
+    const validate = compileSchema(schema);
+    const check = (object: unknown): string => (validate(object) ? 'valid' : formatErrors(validate.errors));
+    const wireMigration = (migration: Migration): unknown => JSON.parse(JSON.stringify(migration));
+
+    it.each([
+      ['a finished move of a Deployment pod', deploymentMigration],
+      ['a restart in place just created', rebootMigration],
+      ['one that names only its pod (the scheduler picks the target)', { ...rebootMigration, spec: { podName: 'db-0' } }],
+    ])('accepts %s', (_, migration) => {
+      expect(check(wireMigration(migration))).toBe('valid');
+    });
+
+    it.each([
+      ['no spec.podName', rebootMigration, 'spec.podName', REMOVE, /^\/spec must have required property 'podName'$/],
+      ['a podName that is no DNS subdomain', rebootMigration, 'spec.podName', 'DB_0', /^\/spec\/podName must match pattern/],
+      ['a target that is no node name', deploymentMigration, 'spec.targetNodeName', 'Worker 2', /^\/spec\/targetNodeName must match pattern/],
+      ['restartInPlace that is no boolean', rebootMigration, 'spec.restartInPlace', 'yes', /^\/spec\/restartInPlace must be boolean$/],
+      ['a reason over 1024 characters', rebootMigration, 'spec.reason', 'x'.repeat(1025), /^\/spec\/reason must NOT have more than 1024 characters$/],
+      ['a field the API does not have', rebootMigration, 'spec.nodeName', 'worker-2', /^\/spec must NOT have additional properties$/],
+      ['a phase that does not exist', deploymentMigration, 'status.phase', 'Moving', /^\/status\/phase must be equal to one of the allowed values$/],
+      ['a negative downtime', deploymentMigration, 'status.downtimeSeconds', -1, /^\/status\/downtimeSeconds must be >= 0$/],
+      ['a source owner without uid', deploymentMigration, 'status.sourceOwner.uid', REMOVE, /^\/status\/sourceOwner must have required property 'uid'$/],
+      ['a startTime that is no date-time', deploymentMigration, 'status.startTime', 'just now', /^\/status\/startTime must match format "date-time"$/],
+      ['a condition without a reason', deploymentMigration, 'status.conditions.0.reason', REMOVE, /^\/status\/conditions\/0 must have required property 'reason'$/],
+    ] as const)('refuses %s', (_, base, path, value, error) => {
+      expect(check(withField(wireMigration(base), path, value))).toMatch(error);
+    });
+  });
+});
+
 describe.each([
   { dir: 'webhook', bin: 'cryo-webhook', user: 'USER 65532:65532', port: defaults.port, podSpec: pod, nodeFlags: [], nodeEnv: {} },
   // The node agent runs as root (its DaemonSet says why): the image sets no USER.
   { dir: 'node-agent', bin: 'cryo-node-agent', user: undefined, port: agentDefaults.port, podSpec: agentPod, nodeFlags: NODE_AGENT_NODE_FLAGS, nodeEnv: NODE_AGENT_ENV },
+  { dir: 'controller', bin: 'cryo-controller', user: 'USER 65532:65532', port: controllerDefaults.port, podSpec: controllerPod, nodeFlags: CONTROLLER_NODE_FLAGS, nodeEnv: CONTROLLER_ENV },
 ])('the $dir image ($dir/Dockerfile)', ({ dir, bin, user, port, podSpec, nodeFlags, nodeEnv }) => {
   const dockerfile = readFileSync(join(REPO_ROOT, dir, 'Dockerfile'), 'utf8');
   const instructions = dockerfile

@@ -202,6 +202,22 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     }
   }, 60_000);
 
+  it("pushes through a CheckpointStorageClass open to the namespace, to the class's repository with its push Secret, and records its pull Secret", async () => {
+    showOnFailure();
+    // The administrator's class: its repository is in no allow-list flag and its push Secret
+    // (given by annotation to team-b only) is the class's to grant.
+    api.put({ apiVersion: 'cryo.dev/v1alpha1', kind: 'CheckpointStorageClass', metadata: { name: 'shop-registry' }, spec: { namespaces: ['shop'], registry: { repository: `${registry.host}/classes`, pushSecretName: 'team-b-push', pullSecretName: 'shop-checkpoint-pull' } } });
+    api.put({ apiVersion: 'cryo.dev/v1alpha1', kind: 'CheckpointStorageClass', metadata: { name: 'team-b-registry' }, spec: { namespaces: ['team-b'], registry: { repository: `${registry.host}/classes` } } });
+    const done = await checkpoint('orders-class', { containers: ['app'], storageClassName: 'shop-registry' });
+    expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry', className: 'shop-registry', pullSecretName: 'shop-checkpoint-pull' } });
+    const [stored] = done.status!.containers!;
+    expect(stored.restoreReference).toMatch(new RegExp(`^${registry.host}/classes/cryo-checkpoints/shop@sha256:[0-9a-f]{64}$`));
+    const inspect = await lab.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${stored.restoreReference}`]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    const refused = await checkpoint('orders-other-class', { containers: ['app'], storageClassName: 'team-b-registry' });
+    expect(refused.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/^storage class team-b-registry is not open to namespace shop: /) });
+  }, 60_000);
+
   it('checkpoints every container of the pod when none are named: an archive per container', async () => {
     showOnFailure();
     const done = await checkpoint('orders-whole-pod');

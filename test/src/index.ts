@@ -11,5 +11,6 @@ export * from './harness/line-echo-upstream.ts';
 export * from './harness/projected-volume.ts';
 export * from './harness/rejection.ts';
 export * from './harness/wait-for.ts';
+export * from './harness/migration-fixtures.ts';
 export * from './harness/lab/index.ts';
 export * from './harness/cluster/index.ts';

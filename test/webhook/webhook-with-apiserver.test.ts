@@ -84,7 +84,8 @@ describe('the webhook against the kube-apiserver', () => {
     // Readiness does not wait for the caBundle (the configuration may be applied after the
     // webhook): the keeper writes it as soon as it can.
     await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle');
-    expect(caBundles()).toHaveLength(1);
+    // restore.cryo.dev and migrate.cryo.dev.
+    expect(caBundles()).toHaveLength(2);
     const review = loadAdmissionReview('restore-deployment-pod');
     const response = await admit(webhook, review);
     expect(response.allowed).toBe(true);
@@ -191,7 +192,7 @@ describe('the webhook against the kube-apiserver', () => {
     const ca = caFromSecret();
     await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle in sync');
     api.put(mutatingWebhookManifest);
-    expect(caBundles()).toEqual([undefined]);
+    expect(caBundles()).toEqual([undefined, undefined]);
     await until(() => caBundles().every((bundle) => bundle === ca), 'the caBundle to be rewritten');
   });
 

@@ -1,14 +1,15 @@
 /**
- * Assembles a running webhook from its configuration: Checkpoint cache, TLS source, admission
+ * Assembles a running webhook from its configuration: Checkpoint and Migration caches, TLS source, admission
  * handler and HTTPS server. main.ts runs it as a process; tests and the benchmark run it in-process.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, loadKubeConfig, type Logger } from '@cryo/common';
 import { createAdmissionHandler } from './admission/admission-handler.ts';
 import { CheckpointCache } from './checkpoint-cache.ts';
+import { MigrationCache } from './migration-cache.ts';
 import type { WebhookConfig } from './config.ts';
 import { createWebhookApp, listenHttps, type RunningServer } from './server.ts';
-import { createTlsSource } from './tls/index.ts';
+import { createTlsSource, readClientCaFile } from './tls/index.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './webhook-metrics.ts';
 
 export interface RunningWebhook {
@@ -33,6 +34,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
   const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const metrics = createWebhookMetrics();
   const checkpoints = new CheckpointCache(kubeConfig, logger.child({ part: 'checkpoint-cache' }), metrics);
+  const migrations = new MigrationCache(kubeConfig, logger.child({ part: 'migration-cache' }));
   const tls = createTlsSource(config, { kubeConfig, logger: logger.child({ part: 'tls' }), metrics: metrics.metrics });
   let stopping = false;
 
@@ -40,16 +42,19 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
     if (stopping) return 'shutting down';
     if (!tls.status.ready) return 'no valid serving certificate yet';
     if (!checkpoints.hasSynced) return 'Checkpoint cache not synced yet';
+    if (!migrations.hasSynced) return 'Migration cache not synced yet';
     return undefined;
   };
 
-  await checkpoints.start();
+  await Promise.all([checkpoints.start(), migrations.start()]);
   let server: RunningServer;
   try {
     const pair = await tls.start();
+    const clientAuth = config.clientCaFile === '' ? undefined : { ca: readClientCaFile(config.clientCaFile), allowedNames: config.clientAllowedNames };
     const app = createWebhookApp({
       handleAdmission: createAdmissionHandler({
         lookup: checkpoints,
+        migrations,
         options: { hostHooksDir: config.hostHooksDir, pullSecret: config.checkpointPullSecret },
         logger,
         metrics,
@@ -58,11 +63,12 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
       metrics,
       notReadyReason,
       maxBodyBytes: config.maxBodyBytes,
+      clientAuth,
     });
-    server = await listenHttps(app, pair, config.port, deps.host);
+    server = await listenHttps(app, pair, config.port, deps.host, clientAuth?.ca);
     tls.onChange((next) => server.rotate(next));
   } catch (err) {
-    await Promise.allSettled([checkpoints.stop(), tls.stop()]);
+    await Promise.allSettled([checkpoints.stop(), migrations.stop(), tls.stop()]);
     throw err;
   }
   logger.info({ port: server.port }, 'webhook listening');
@@ -75,7 +81,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
     async stop(options = {}) {
       stopping = true;
       if (options.drainSeconds) await new Promise((resolve) => setTimeout(resolve, options.drainSeconds! * 1000));
-      await Promise.allSettled([server.close(), checkpoints.stop(), tls.stop()]);
+      await Promise.allSettled([server.close(), checkpoints.stop(), migrations.stop(), tls.stop()]);
     },
   };
 }

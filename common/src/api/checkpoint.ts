@@ -3,7 +3,7 @@
  * shape that the webhook, the node agent and the CRD schema in manifests/ agree on.
  * manifests/crd-checkpoints.yaml is checked against these names by test/manifests.
  */
-import type { KubernetesObject, V1Condition } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Condition, V1PodSpec } from '@kubernetes/client-node';
 import type { PodCheckpointReference } from './pod-checkpoint.ts';
 
 export const CHECKPOINT_GROUP = 'cryo.dev';
@@ -37,9 +37,30 @@ export interface CheckpointSpec {
   podName: string;
   /** Only these containers; all of the pod's containers when absent. */
   containers?: string[];
+  /**
+   * The CheckpointStorageClass to store into (checkpoint-storage-class.ts); without it and
+   * without `storage`, the default class open to the namespace, else the node agent's default.
+   */
+  storageClassName?: string;
+  /** A store named directly, within what the node agent's flags allow; a storage class is the administrator's way. */
   storage?: CheckpointStorage;
   /** Free text passed to the app's pre-checkpoint hooks (e.g. "node maintenance"). */
   reason?: string;
+  /**
+   * `Snapshot` (the default): the pod carries on, and its app is told `resumed`. `Migration`: a
+   * copy will carry on from this checkpoint and the pod will be stopped, so its app is told
+   * `superseded` (stay quiet until stopped). A Migration's controller sets it.
+   */
+  purpose?: CheckpointPurpose;
+}
+
+export const CHECKPOINT_PURPOSES = ['Snapshot', 'Migration'] as const;
+export type CheckpointPurpose = (typeof CHECKPOINT_PURPOSES)[number];
+
+/** The pod as it ran, as a PodTemplateSpec: what re-creating the whole pod starts from (status.podTemplate). */
+export interface CheckpointPodTemplate {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: V1PodSpec;
 }
 
 export type RestoreReferenceType = 'image' | 'archive';
@@ -81,14 +102,23 @@ export interface CheckpointStatus {
   startTime?: string;
   completionTime?: string;
   message?: string;
-  /** What the agent used: the storage kind, and for directories whether it is shared between nodes. */
-  storage?: { type: 'registry' | 'directory'; shared?: boolean };
+  /**
+   * What the agent used: the storage kind, for directories whether it is shared between nodes,
+   * the CheckpointStorageClass if one was used, and that class's pull Secret (the webhook adds it
+   * to restoring pods, as the Secret of that name in their own namespace).
+   */
+  storage?: { type: 'registry' | 'directory'; shared?: boolean; className?: string; pullSecretName?: string };
   /** Human-readable total of sizeBytes (printer column). */
   totalSize?: string;
   totalSizeBytes?: number;
   containers?: CheckpointedContainer[];
   /** The pod as a whole: its spec and every container's reference in one document (pod-checkpoint.ts). */
   podCheckpoint?: PodCheckpointReference;
+  /**
+   * The pod's labels, annotations and spec as it ran (the pod checkpoint document's), readable
+   * with the Checkpoint: whole-pod restore and migration re-create the pod from it.
+   */
+  podTemplate?: CheckpointPodTemplate;
   conditions?: V1Condition[];
   observedGeneration?: number;
 }

@@ -15,6 +15,7 @@ import {
   CHECKPOINT_VERSION,
   CHECKPOINTS_PATH,
   describeApiError,
+  formatBytes,
   isConflict,
   isNotFound,
   WatchedCache,
@@ -26,7 +27,7 @@ import {
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
-import { CheckpointStatusWriter, formatBytes } from './checkpoint-status.ts';
+import { CheckpointStatusWriter } from './checkpoint-status.ts';
 import type { CheckpointStore, RetentionPolicy, StoredEntry } from '../storage/checkpoint-store.ts';
 
 export interface PodLookup {
@@ -39,8 +40,8 @@ export interface CheckpointControllerOptions {
   nodeName: string;
   pods: PodLookup;
   runner: CheckpointRunner;
-  /** The store for a Checkpoint (its spec.storage, else the cluster default), or why there is none. */
-  storeFor(checkpoint: Checkpoint): Promise<CheckpointStore | { error: string }>;
+  /** The store for a Checkpoint (store-resolver.ts: its storage class or spec.storage, else the default) and its class, or why there is none. */
+  storeFor(checkpoint: Checkpoint): Promise<{ store: CheckpointStore; className?: string; pullSecretName?: string } | { error: string }>;
   logger: Logger;
   maxConcurrent?: number;
   /** Applied to the store after each successful checkpoint. */
@@ -178,8 +179,9 @@ export class CheckpointController {
     };
     const check = checkPod(pod, namespace, checkpoint.spec.podName, checkpoint.spec.containers);
     if ('error' in check) return fail(check.error);
-    const store = await this.options.storeFor(checkpoint);
-    if ('error' in store) return fail(store.error);
+    const resolved = await this.options.storeFor(checkpoint);
+    if ('error' in resolved) return fail(resolved.error);
+    const { store, className, pullSecretName } = resolved;
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
     const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
       phase: 'Failed' as const,
@@ -191,10 +193,15 @@ export class CheckpointController {
       phase: 'Succeeded',
       message: result.message,
       completionTime: new Date().toISOString(),
-      storage: store.kind === 'directory' ? { type: 'directory', shared: store.shared === true } : { type: 'registry' },
+      storage: {
+        ...(store.kind === 'directory' ? { type: 'directory', shared: store.shared === true } : { type: 'registry' }),
+        ...(className !== undefined ? { className } : {}),
+        ...(pullSecretName !== undefined ? { pullSecretName } : {}),
+      },
       containers: result.containers,
       totalSizeBytes: result.totalSizeBytes,
       totalSize: formatBytes(result.totalSizeBytes),
+      podTemplate: result.podTemplate,
       ...(result.podCheckpoint !== undefined ? { podCheckpoint: result.podCheckpoint } : {}),
     };
     await this.writeFinal(checkpoint, status);

@@ -7,7 +7,8 @@ import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
-import { CheckpointRunner } from './checkpoint-runner.ts';
+import { CheckpointRunner, finishOutcome } from './checkpoint-runner.ts';
+import type { PrepareOptions } from '../hooks/hook-server.ts';
 
 const pod: V1Pod = { metadata: { namespace: 'shop', name: 'orders-0', uid: 'pod-uid-1' }, spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] } };
 const checkpoint: Checkpoint = { metadata: { namespace: 'shop', name: 'orders-warm', uid: 'ckpt-uid-1' }, spec: { podName: 'orders-0' } };
@@ -79,6 +80,66 @@ describe('CheckpointRunner records the runtime that took each container', () => 
   it('podman: none (no kubelet writes such an archive, and no node restores it)', async () => {
     const result = await runWithEngine('podman');
     expect(result.phase === 'Succeeded' && 'runtime' in result.containers[0]).toBe(false);
+  });
+});
+
+describe('CheckpointRunner tells the app how its checkpoint ended', () => {
+  const withHooks: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { [annotations.HOOKS]: annotations.HOOKS_ENABLED } } };
+
+  /** One container; the kubelet fails when `dumpFails`. Records what the hooks were asked. */
+  async function run(purpose: 'Snapshot' | 'Migration' | undefined, dumpFails = false) {
+    const archive: CheckpointArchiveInfo = {
+      path: '/kubelet/app.tar', sizeBytes: 10, containerName: 'app', baseImage: 'shop/orders:1', baseImageId: '', runtime: 'runc',
+      engine: 'containerd', checkpointedTime: '', pod: { name: 'orders-0', namespace: 'shop', uid: 'pod-uid-1' }, mountDestinations: [], criuVersion: '',
+    };
+    const store: CheckpointStore = {
+      kind: 'registry',
+      store: () => Promise.resolve({ restoreReference: `r/app@sha256:${'a'.repeat(64)}`, referenceType: 'image', sizeBytes: 10, digest: `sha256:${'a'.repeat(64)}`, durationMs: 1 }),
+      storePodCheckpoint: () => Promise.resolve({ reference: `r/pod@sha256:${'b'.repeat(64)}`, referenceType: 'image-index', digest: `sha256:${'b'.repeat(64)}` }),
+      list: () => Promise.resolve([]),
+      applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+    };
+    const prepared: PrepareOptions[] = [];
+    const finished: Array<[string, string, string]> = [];
+    const runner = new CheckpointRunner({
+      hooks: {
+        hasPod: () => true,
+        prepare: (_uid, options) => Promise.resolve(void prepared.push(options)).then(() => ({ status: 'ready' as const, sessions: [], durationMs: 1 })),
+        finish: (uid, id, outcome) => Promise.resolve(void finished.push([uid, id, outcome])),
+      },
+      kubelet: { checkpoint: () => (dumpFails ? Promise.reject(new Error('CRIU said: Connected TCP socket')) : Promise.resolve({ archivePath: archive.path, durationMs: 5 })) },
+      readArchive: () => Promise.resolve(archive),
+      removeKubeletArchive: () => Promise.resolve(),
+      logger: silentLogger(),
+      hookTimeoutMs: 1_000,
+      kubeletTimeoutSeconds: 10,
+    });
+    const spec = purpose === undefined ? checkpoint.spec : { ...checkpoint.spec, purpose };
+    const result = await runner.run({ ...checkpoint, spec }, withHooks, ['app'], store);
+    return { result, prepared, finished };
+  }
+
+  it.each([
+    ['no purpose', undefined, 'Snapshot', 'done'],
+    ['Snapshot', 'Snapshot', 'Snapshot', 'done'],
+    ['Migration', 'Migration', 'Migration', 'superseded'],
+  ] as const)('%s, dumped: the app is told %s', async (_what, purpose, asked, outcome) => {
+    const { result, prepared, finished } = await run(purpose);
+    expect(result.phase).toBe('Succeeded');
+    expect(prepared).toEqual([expect.objectContaining({ checkpointId: 'shop/orders-warm', purpose: asked, containers: ['app'] })]);
+    expect(finished).toEqual([['pod-uid-1', 'shop/orders-warm', outcome]]);
+  });
+
+  it.each([undefined, 'Snapshot', 'Migration'] as const)('purpose %s, the dump failed: aborted, and the original carries on', async (purpose) => {
+    const { result, finished } = await run(purpose, true);
+    expect(result).toMatchObject({ phase: 'Failed', message: expect.stringContaining('Connected TCP socket') });
+    expect(finished).toEqual([['pod-uid-1', 'shop/orders-warm', 'aborted']]);
+  });
+
+  it('finishOutcome: aborted whenever nothing was dumped, superseded only for a dumped Migration', () => {
+    const of = (purpose?: 'Snapshot' | 'Migration') => ({ ...checkpoint, spec: { ...checkpoint.spec, ...(purpose === undefined ? {} : { purpose }) } });
+    expect([finishOutcome(of(), true), finishOutcome(of('Snapshot'), true), finishOutcome(of('Migration'), true)]).toEqual(['done', 'done', 'superseded']);
+    expect([finishOutcome(of(), false), finishOutcome(of('Snapshot'), false), finishOutcome(of('Migration'), false)]).toEqual(['aborted', 'aborted', 'aborted']);
   });
 });
 

@@ -5,7 +5,7 @@
  * result says why in words a user can act on.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, type Checkpoint, type CheckpointedContainer, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
+import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
@@ -53,7 +53,7 @@ const TRANSIENT_KUBELET_FAILURE = /unable to freeze/i;
 const KUBELET_RETRIES = 2;
 
 export type RunResult =
-  | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number; podCheckpoint?: PodCheckpointReference }
+  | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number; podTemplate: CheckpointPodTemplate; podCheckpoint?: PodCheckpointReference }
   | { phase: 'Failed'; message: string };
 
 export class CheckpointRunner {
@@ -91,6 +91,8 @@ export class CheckpointRunner {
         reason: checkpoint.spec.reason ?? '',
         timeoutMs: this.deps.hookTimeoutMs,
         containers,
+        // A Migration ends superseded: the hook server refuses processes that would misread it.
+        purpose: checkpoint.spec.purpose ?? 'Snapshot',
       });
       if (prepared.status === 'failed') {
         await this.deps.hooks.finish(podUid, checkpointId, 'aborted');
@@ -122,8 +124,11 @@ export class CheckpointRunner {
       dumped.push({ container, archivePath, durationMs: result.durationMs });
       log.info({ container, archive: archivePath, durationMs: Math.round(result.durationMs) }, 'container checkpointed');
     }
-    // Resume the app before the slow part (storing), and whatever happened.
-    if (withHooks) await this.deps.hooks.finish(podUid, checkpointId, dumpFailure === undefined ? 'done' : 'aborted');
+    // Resume the app before the slow part (storing), and whatever happened; after a Migration's
+    // dump, tell it instead that a copy carries on from here (it stays quiet until stopped).
+    const outcome = finishOutcome(checkpoint, dumpFailure === undefined);
+    if (withHooks) await this.deps.hooks.finish(podUid, checkpointId, outcome);
+    const appAfter = withHooks && outcome === 'superseded' ? 'its app was told "superseded" and stays quiet until the pod is stopped' : 'the app was resumed';
     if (dumpFailure !== undefined) {
       await this.discard(dumped.map((d) => d.archivePath), log);
       return { phase: 'Failed', message: dumpFailure };
@@ -145,7 +150,7 @@ export class CheckpointRunner {
         });
       } catch (error) {
         await this.discard(dumped.slice(index).map((d) => d.archivePath), log);
-        return { phase: 'Failed', message: `storing the checkpoint of container "${item.container}" failed (the app was resumed): ${(error as Error).message}` };
+        return { phase: 'Failed', message: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}` };
       }
       await this.discard([item.archivePath], log);
       totalSizeBytes += result.sizeBytes;
@@ -166,8 +171,10 @@ export class CheckpointRunner {
     // it (each restores on its own), so a failure here is reported, not fatal.
     let podCheckpoint: PodCheckpointReference | undefined;
     let note = '';
+    const document = podCheckpointOf({ checkpoint, pod, containers: results, createdAt: new Date() });
+    // The same pod, readable with the Checkpoint itself (kubectl cryo restore, migrations).
+    const podTemplate: CheckpointPodTemplate = { metadata: { labels: document.pod.labels, annotations: document.pod.annotations }, spec: document.pod.spec };
     try {
-      const document = podCheckpointOf({ checkpoint, pod, containers: results, createdAt: new Date() });
       const written = await store.storePodCheckpoint({ document, stored: results });
       podCheckpoint = { reference: written.reference, referenceType: written.referenceType };
     } catch (error) {
@@ -179,6 +186,7 @@ export class CheckpointRunner {
       message: `checkpointed ${stored.length} container${stored.length === 1 ? '' : 's'} into the ${store.kind} store${note}`,
       containers: stored,
       totalSizeBytes,
+      podTemplate,
       ...(podCheckpoint !== undefined ? { podCheckpoint } : {}),
     };
   }
@@ -188,6 +196,12 @@ export class CheckpointRunner {
       await this.deps.removeKubeletArchive(path).catch((error: unknown) => log.warn({ archive: path, err: (error as Error).message }, "could not remove the kubelet's archive"));
     }
   }
+}
+
+/** How the pod's processes learn the checkpoint ended: aborted if not dumped, else by its purpose. */
+export function finishOutcome(checkpoint: Checkpoint, dumped: boolean): FinishOutcome {
+  if (!dumped) return 'aborted';
+  return checkpoint.spec.purpose === 'Migration' ? 'superseded' : 'done';
 }
 
 /**

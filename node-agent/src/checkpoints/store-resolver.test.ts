@@ -1,13 +1,17 @@
 /**
  * StoreResolver: a Checkpoint's spec.storage.directory.path must be the agent's --directory or
- * below it once the symlinks of both are resolved, and the store then writes to the resolved path.
+ * below it once the symlinks of both are resolved, and the store then writes to the resolved path;
+ * a CheckpointStorageClass serves only the namespaces it lists, and the default class is the
+ * newest one marked default that is open to the Checkpoint's namespace.
  */
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger, type Checkpoint } from '@cryo/common';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger, type Checkpoint, type CheckpointStorageClass } from '@cryo/common';
+import { FakeKubeApiServer } from '@cryo/test';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
+import { RegistryStore } from '../storage/registry/registry-store.ts';
 import { StoreResolver, type StoreDefaults } from './store-resolver.ts';
 
 let dir: string;
@@ -35,8 +39,9 @@ const checkpointTo = (directory: string): Checkpoint => ({
 });
 
 async function rootOf(directory: string, defaults: Partial<StoreDefaults> = {}): Promise<string | { error: string }> {
-  const store = await resolver(defaults).storeFor(checkpointTo(directory));
-  if ('error' in store) return store;
+  const resolved = await resolver(defaults).storeFor(checkpointTo(directory));
+  if ('error' in resolved) return resolved;
+  const { store } = resolved;
   expect(store).toBeInstanceOf(DirectoryStore);
   return (store as DirectoryStore).root;
 }
@@ -92,5 +97,85 @@ describe('StoreResolver confines a Checkpoint’s directory to --directory', () 
     expect(await rootOf(root, { directory: '' })).toEqual({
       error: `directory ${root} is not one this node agent stores to (its --directory is not set); name that directory or one below it, or use a registry`,
     });
+  });
+});
+
+describe('StoreResolver with CheckpointStorageClasses', () => {
+  let api: FakeKubeApiServer;
+  beforeAll(async () => {
+    api = await FakeKubeApiServer.start();
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+  beforeEach(() => {
+    for (const c of api.list<CheckpointStorageClass>('cryo.dev/v1alpha1', 'checkpointstorageclasses')) api.remove('cryo.dev/v1alpha1', 'checkpointstorageclasses', undefined, c.metadata!.name!);
+  });
+
+  const storageClass = (name: string, spec: CheckpointStorageClass['spec'], options: { isDefault?: boolean; created?: string } = {}) =>
+    api.put({
+      apiVersion: 'cryo.dev/v1alpha1',
+      kind: 'CheckpointStorageClass',
+      metadata: { name, ...(options.isDefault === true ? { annotations: { 'cryo.dev/is-default-class': 'true' } } : {}), ...(options.created !== undefined ? { creationTimestamp: options.created } : {}) },
+      spec,
+    });
+  const withApi = () =>
+    new StoreResolver(
+      { registryRepository: 'flags.example:5000/default', registryDockerConfig: '', registryInsecure: true, registryCaBundle: '', directory: root, namespace: 'cryo-node' },
+      silentLogger(),
+      api.kubeConfig(),
+    );
+  const checkpointIn = (namespace: string, spec: Partial<Checkpoint['spec']> = {}): Checkpoint => ({ metadata: { namespace, name: 'warm', uid: 'u1' }, spec: { podName: 'orders-0', ...spec } });
+  const describeResolved = async (checkpoint: Checkpoint) => {
+    const resolved = await withApi().storeFor(checkpoint);
+    if ('error' in resolved) return resolved;
+    const where = resolved.store instanceof RegistryStore ? resolved.store.repository : (resolved.store as DirectoryStore).root;
+    return { where, className: resolved.className, pullSecretName: resolved.pullSecretName };
+  };
+
+  it("stores into the class a Checkpoint names, below it in the namespace's own repository, with the class's push and pull Secrets", async () => {
+    // The class grants its push Secret: no cryo.dev/push-secret-namespaces annotation is needed.
+    api.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'team-push', namespace: 'cryo-node' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } });
+    storageClass('team', { namespaces: ['shop'], registry: { repository: 'team.example:5000/ckpt', pushSecretName: 'team-push', pullSecretName: 'team-pull' } });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'team' }))).toEqual({ where: 'team.example:5000/ckpt/cryo-checkpoints/shop', className: 'team', pullSecretName: 'team-pull' });
+  });
+
+  it('refuses a class not open to the namespace, one that does not exist, and one whose push Secret is missing', async () => {
+    storageClass('team', { namespaces: ['shop'], registry: { repository: 'team.example:5000/ckpt' } });
+    storageClass('broken', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt', pushSecretName: 'nowhere' } });
+    expect(await describeResolved(checkpointIn('billing', { storageClassName: 'team' }))).toEqual({
+      error: 'storage class team is not open to namespace billing: the administrator lists the namespaces that may use it in its spec.namespaces; name another (kubectl get checkpointstorageclasses) or leave storageClassName out for the default',
+    });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'gone' }))).toEqual({ error: 'storage class gone does not exist; kubectl get checkpointstorageclasses lists those there are' });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'broken' }))).toEqual({ error: 'push secret cryo-node/nowhere of storage class broken does not exist; the administrator creates it' });
+  });
+
+  it('keeps a directory class to --directory, as a directory a Checkpoint names', async () => {
+    storageClass('local', { namespaces: ['*'], directory: { path: path.join(root, 'team-a') } });
+    storageClass('elsewhere', { namespaces: ['*'], directory: { path: outside } });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'local' }))).toEqual({ where: path.join(root, 'team-a'), className: 'local', pullSecretName: undefined });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'elsewhere' }))).toEqual({
+      error: `directory ${outside} of storage class elsewhere is not one this node agent stores to (its --directory is ${root}); name that directory or one below it, or use a registry`,
+    });
+  });
+
+  it('waits out an apiserver that answers 429 while its storage starts, and fails naming the error when it keeps on', async () => {
+    storageClass('the-default', { namespaces: ['*'], registry: { repository: 'default.example:5000/ckpt' } }, { isDefault: true });
+    api.failNext({ method: 'GET', pathPrefix: '/apis/cryo.dev/v1alpha1/checkpointstorageclasses', status: 429, message: 'storage is (re)initializing', times: 2 });
+    expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ className: 'the-default' });
+    api.failNext({ method: 'GET', pathPrefix: '/apis/cryo.dev/v1alpha1/checkpointstorageclasses', status: 503, message: 'down', times: 5 });
+    expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ error: expect.stringMatching(/^the default storage class cannot be found: listing CheckpointStorageClasses failed: .*503/) });
+  }, 20_000);
+
+  it("defaults to the newest default class open to the namespace, else to the agent's flags; spec.storage is not overridden", async () => {
+    // Created in the other order, and named so that the name would pick the older: the creation time decides.
+    storageClass('new-default', { namespaces: ['shop'], registry: { repository: 'new.example:5000/ckpt' } }, { isDefault: true, created: '2026-06-01T00:00:00Z' });
+    storageClass('a-old-default', { namespaces: ['*'], registry: { repository: 'old.example:5000/ckpt' } }, { isDefault: true, created: '2026-01-01T00:00:00Z' });
+    storageClass('not-default', { namespaces: ['*'], registry: { repository: 'other.example:5000/ckpt' } }, { created: '2026-12-01T00:00:00Z' });
+    expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ where: 'new.example:5000/ckpt/cryo-checkpoints/shop', className: 'new-default' });
+    expect(await describeResolved(checkpointIn('billing'))).toMatchObject({ where: 'old.example:5000/ckpt/cryo-checkpoints/billing', className: 'a-old-default' });
+    expect(await describeResolved(checkpointIn('shop', { storage: { directory: { path: root } } }))).toEqual({ where: root, className: undefined, pullSecretName: undefined });
+    api.remove('cryo.dev/v1alpha1', 'checkpointstorageclasses', undefined, 'a-old-default');
+    expect(await describeResolved(checkpointIn('billing'))).toEqual({ where: 'flags.example:5000/default/cryo-checkpoints/billing', className: undefined, pullSecretName: undefined });
   });
 });

@@ -1,11 +1,15 @@
 /**
- * Which store a Checkpoint goes to: its own spec.storage, else the node agent's default. Stores
- * are made once per destination and reused. A Checkpoint chooses only among what the
- * administrator allowed, and each namespace's checkpoints stay apart:
- * - a directory it names must be the agent's --directory or below it, compared with the symlinks
- *   of both resolved (a symlink below --directory pointing elsewhere does not pass), and the store
- *   then uses the resolved path it checked; archives go under <directory>/<namespace>/;
- * - a registry repository it names must be --registry-repository or one of
+ * Which store a Checkpoint goes to, in this order: the CheckpointStorageClass it names
+ * (spec.storageClassName), its own spec.storage, the default class open to its namespace, else the
+ * node agent's default (flags). Stores are made once per destination and reused. A Checkpoint
+ * chooses only among what the administrator allowed, and each namespace's checkpoints stay apart:
+ * - a storage class is the administrator's: it names its registry or directory and push Secret,
+ *   and lists the namespaces that may use it; any other namespace is refused;
+ * - a directory (a class's or one a Checkpoint names) must be the agent's --directory or below
+ *   it, compared with the symlinks of both resolved (a symlink below --directory pointing
+ *   elsewhere does not pass), and the store then uses the resolved path it checked; archives go
+ *   under <directory>/<namespace>/;
+ * - a registry repository a Checkpoint names must be --registry-repository or one of
  *   --registry-allowed-repositories (or below one), and a push Secret it names must say that the
  *   Checkpoint's namespace may use it (annotation cryo.dev/push-secret-namespaces); otherwise the
  *   agent would push wherever, with whichever credentials, a namespace asks (a confused deputy);
@@ -15,8 +19,22 @@
  */
 import path from 'node:path';
 import { isAtOrBelow, resolveThroughSymlinks } from '../host-files/resolved-path.ts';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { annotations, describeApiError, isNotFound, type Checkpoint, type Logger } from '@cryo/common';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  annotations,
+  apiStatusCode,
+  CHECKPOINT_GROUP,
+  CHECKPOINT_STORAGE_CLASS_PLURAL,
+  CHECKPOINT_VERSION,
+  defaultStorageClassFor,
+  describeApiError,
+  isNotFound,
+  storageClassAllows,
+  type Checkpoint,
+  type CheckpointStorageClass,
+  type CheckpointStorageClassList,
+  type Logger,
+} from '@cryo/common';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
@@ -40,31 +58,82 @@ export interface StoreDefaults {
   namespace: string;
 }
 
+/** Tries at listing storage classes when the apiserver answers 429 or 5xx: 0.5 + 1 + 2 + 4 s of waiting at most. */
+const LIST_ATTEMPTS = 5;
+
+/** The store a Checkpoint goes to, and the storage class it came from, if any, with that class's pull Secret. */
+export interface ResolvedStore {
+  store: CheckpointStore;
+  className?: string;
+  pullSecretName?: string;
+}
+
 export class StoreResolver {
   private readonly defaults: StoreDefaults;
   private readonly logger: Logger;
   private readonly core: CoreV1Api | undefined;
+  private readonly custom: CustomObjectsApi | undefined;
   private readonly stores = new Map<string, CheckpointStore>();
 
   constructor(defaults: StoreDefaults, logger: Logger, kubeConfig?: KubeConfig) {
     this.defaults = defaults;
     this.logger = logger;
     this.core = kubeConfig?.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig?.makeApiClient(CustomObjectsApi);
   }
 
-  async storeFor(checkpoint: Checkpoint): Promise<CheckpointStore | { error: string }> {
-    return this.resolve(checkpoint.spec.storage, checkpoint.metadata?.namespace ?? '');
+  async storeFor(checkpoint: Checkpoint): Promise<ResolvedStore | { error: string }> {
+    const namespace = checkpoint.metadata?.namespace ?? '';
+    const { storageClassName, storage } = checkpoint.spec;
+    if (storageClassName !== undefined) {
+      const named = await this.readStorageClass(storageClassName);
+      if ('error' in named) return named;
+      return this.fromStorageClass(named.storageClass, namespace);
+    }
+    if (storage !== undefined) return withoutClass(await this.fromSpec(storage, namespace));
+    const classes = await this.listStorageClasses();
+    if ('error' in classes) return classes;
+    const fallback = defaultStorageClassFor(classes.items, namespace, annotations.IS_DEFAULT_CLASS);
+    if (fallback !== undefined) return this.fromStorageClass(fallback, namespace);
+    if (this.defaults.registryRepository !== '') return withoutClass(this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig));
+    if (this.defaults.directory !== '') return withoutClass(this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory)));
+    return { error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
   }
 
-  private async resolve(storage: Checkpoint['spec']['storage'], namespace: string): Promise<CheckpointStore | { error: string }> {
-    if (storage?.registry !== undefined) {
+  /** A class the administrator defined: trusted for its repository and push Secret, but only for the namespaces it lists. */
+  private async fromStorageClass(storageClass: CheckpointStorageClass, namespace: string): Promise<ResolvedStore | { error: string }> {
+    const className = storageClass.metadata?.name ?? '';
+    if (!storageClassAllows(storageClass, namespace)) {
+      return { error: `storage class ${className} is not open to namespace ${namespace}: the administrator lists the namespaces that may use it in its spec.namespaces; name another (kubectl get checkpointstorageclasses) or leave storageClassName out for the default` };
+    }
+    const { registry, directory } = storageClass.spec;
+    let resolved: CheckpointStore | { error: string };
+    if (registry !== undefined) {
+      let dockerConfig = this.defaults.registryDockerConfig;
+      if (registry.pushSecretName !== undefined) {
+        const secret = await this.readPushSecret(registry.pushSecretName, namespace, { grantedBy: `storage class ${className}` });
+        if ('error' in secret) return secret;
+        dockerConfig = secret.dockerConfig;
+      }
+      resolved = this.registry(namespaceRepository(registry.repository, namespace), dockerConfig);
+    } else if (directory !== undefined) {
+      resolved = await this.confinedDirectory(directory.path, directory.shared ?? false, `storage class ${className}`);
+    } else {
+      resolved = { error: `storage class ${className} names neither a registry nor a directory; the administrator fixes it` };
+    }
+    if ('error' in resolved) return resolved;
+    return { store: resolved, className, ...(registry?.pullSecretName !== undefined ? { pullSecretName: registry.pullSecretName } : {}) };
+  }
+
+  private async fromSpec(storage: NonNullable<Checkpoint['spec']['storage']>, namespace: string): Promise<CheckpointStore | { error: string }> {
+    if (storage.registry !== undefined) {
       const named = storage.registry.repository.replace(/\/+$/, '');
       const allowed = [this.defaults.registryRepository, ...(this.defaults.registryAllowedRepositories ?? [])].filter((r) => r !== '');
       if (!allowed.some((base) => named === base || named.startsWith(`${base}/`))) {
         return {
           error:
             `registry repository ${named} is not one this node agent pushes to (${allowed.length === 0 ? 'it has none' : allowed.join(', ')}); ` +
-            'name one of those (or a repository below one), or leave spec.storage out for the default. The administrator allows more with --registry-allowed-repositories',
+            'name one of those (or a repository below one), or leave spec.storage out for the default. The administrator allows more with --registry-allowed-repositories or a CheckpointStorageClass',
         };
       }
       let dockerConfig = this.defaults.registryDockerConfig;
@@ -75,32 +144,66 @@ export class StoreResolver {
       }
       return this.registry(namespaceRepository(named, namespace), dockerConfig);
     }
-    if (storage?.directory !== undefined) {
-      const root = this.defaults.directory;
-      const named = storage.directory.path;
-      const refused = (why = '') => ({
-        error: `directory ${named} is not one this node agent stores to (its --directory is ${root === '' ? 'not set' : root})${why}; name that directory or one below it, or use a registry`,
-      });
-      if (root === '') return refused();
-      // Both resolved through their symlinks (the existing part; the rest is created below it).
-      let realRoot: string;
-      let wanted: string;
-      try {
-        realRoot = await resolveThroughSymlinks(root);
-        wanted = await resolveThroughSymlinks(named);
-      } catch (error) {
-        return refused(`: it cannot be resolved (${(error as Error).message})`);
-      }
-      if (!isAtOrBelow(wanted, realRoot)) {
-        const lexically = path.resolve(named);
-        return refused(lexically === wanted ? '' : `: it resolves to ${wanted} through a symbolic link`);
-      }
+    if (storage.directory !== undefined) {
       // The administrator knows what the directory is; a Checkpoint may only say that its own one is shared.
-      return this.directory(wanted, storage.directory.shared ?? this.defaults.directoryShared ?? false, realRoot);
+      return this.confinedDirectory(storage.directory.path, storage.directory.shared ?? this.defaults.directoryShared ?? false);
     }
-    if (this.defaults.registryRepository !== '') return this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig);
-    if (this.defaults.directory !== '') return this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory));
-    return { error: 'no storage: the Checkpoint names none and the node agent has no default (--registry-repository or --directory)' };
+    return { error: 'spec.storage names neither a registry nor a directory' };
+  }
+
+  /** A directory store at `named` if it is --directory or below it, both resolved through their symlinks. */
+  private async confinedDirectory(named: string, shared: boolean, whose = ''): Promise<CheckpointStore | { error: string }> {
+    const root = this.defaults.directory;
+    const refused = (why = '') => ({
+      error: `directory ${named}${whose === '' ? '' : ` of ${whose}`} is not one this node agent stores to (its --directory is ${root === '' ? 'not set' : root})${why}; name that directory or one below it, or use a registry`,
+    });
+    if (root === '') return refused();
+    // Both resolved through their symlinks (the existing part; the rest is created below it).
+    let realRoot: string;
+    let wanted: string;
+    try {
+      realRoot = await resolveThroughSymlinks(root);
+      wanted = await resolveThroughSymlinks(named);
+    } catch (error) {
+      return refused(`: it cannot be resolved (${(error as Error).message})`);
+    }
+    if (!isAtOrBelow(wanted, realRoot)) {
+      const lexically = path.resolve(named);
+      return refused(lexically === wanted ? '' : `: it resolves to ${wanted} through a symbolic link`);
+    }
+    return this.directory(wanted, shared, realRoot);
+  }
+
+  private async readStorageClass(name: string): Promise<{ storageClass: CheckpointStorageClass } | { error: string }> {
+    if (this.custom === undefined) return { error: `storage class ${name} cannot be read: no API access` };
+    try {
+      const storageClass = (await this.custom.getClusterCustomObject({ group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_STORAGE_CLASS_PLURAL, name })) as CheckpointStorageClass;
+      return { storageClass };
+    } catch (error) {
+      if (isNotFound(error)) return { error: `storage class ${name} does not exist; kubectl get checkpointstorageclasses lists those there are` };
+      return { error: `storage class ${name} cannot be read: ${describeApiError(error)}` };
+    }
+  }
+
+  /** All classes, to find the default; none without API access or without the CRD (an older install). */
+  private async listStorageClasses(): Promise<{ items: CheckpointStorageClass[] } | { error: string }> {
+    if (this.custom === undefined) return { items: [] };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const list = (await this.custom.listClusterCustomObject({ group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_STORAGE_CLASS_PLURAL })) as CheckpointStorageClassList;
+        return { items: list.items };
+      } catch (error) {
+        if (isNotFound(error)) return { items: [] };
+        // An apiserver still starting its storage answers 429 or 5xx for a moment (seen right after install).
+        const status = apiStatusCode(error) ?? 0;
+        if ((status === 429 || status >= 500) && attempt < LIST_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+          continue;
+        }
+        // Storing elsewhere than the default class the administrator set would be worse than failing.
+        return { error: `the default storage class cannot be found: listing CheckpointStorageClasses failed: ${describeApiError(error)}` };
+      }
+    }
   }
 
   private registry(repository: string, dockerConfig: string): CheckpointStore | { error: string } {
@@ -140,26 +243,33 @@ export class StoreResolver {
     return store;
   }
 
-  /** The push Secret `name` in the agent's namespace, if it says that `namespace` may use it. */
-  private async readPushSecret(name: string, namespace: string): Promise<{ dockerConfig: string } | { error: string }> {
+  /**
+   * The push Secret `name` in the agent's namespace. A Checkpoint naming it must be in a namespace
+   * its annotation lists; a storage class naming it (`grantedBy`) already says who may use it.
+   */
+  private async readPushSecret(name: string, namespace: string, options: { grantedBy?: string } = {}): Promise<{ dockerConfig: string } | { error: string }> {
     const where = `${this.defaults.namespace}/${name}`;
     // The same answer whether or not the Secret exists: a namespace learns nothing of others' Secrets.
     const notAvailable = { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
     if (this.core === undefined) return { error: `push secret ${where} cannot be read: no API access` };
     try {
       const secret = await this.core.readNamespacedSecret({ namespace: this.defaults.namespace, name });
-      const users = (secret.metadata?.annotations?.[annotations.PUSH_SECRET_NAMESPACES] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
-      if (!users.includes('*') && !users.includes(namespace)) {
-        return notAvailable;
+      if (options.grantedBy === undefined) {
+        const users = (secret.metadata?.annotations?.[annotations.PUSH_SECRET_NAMESPACES] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+        if (!users.includes('*') && !users.includes(namespace)) return notAvailable;
       }
       const data = secret.data?.['.dockerconfigjson'];
       if (data === undefined) return { error: `push secret ${where} has no .dockerconfigjson; create it with kubectl create secret docker-registry` };
       return { dockerConfig: Buffer.from(data, 'base64').toString('utf8') };
     } catch (error) {
-      if (isNotFound(error)) return notAvailable;
+      if (isNotFound(error)) return options.grantedBy === undefined ? notAvailable : { error: `push secret ${where} of ${options.grantedBy} does not exist; the administrator creates it` };
       return { error: `push secret ${where} cannot be read: ${describeApiError(error)}` };
     }
   }
+}
+
+function withoutClass(store: CheckpointStore | { error: string }): ResolvedStore | { error: string } {
+  return 'error' in store ? store : { store };
 }
 
 /** Where a namespace's checkpoint images go in `repository`: the namespace is part of the name. */

@@ -3,7 +3,7 @@
  * per-resource behaviours the real apiserver varies on (scope, /status, field selectors,
  * what DELETE answers), plus the object shapes and the validation every write goes through.
  */
-import { CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_VERSION } from '@cryo/common';
+import { CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_STORAGE_CLASS_KIND, CHECKPOINT_STORAGE_CLASS_PLURAL, CHECKPOINT_VERSION, MIGRATION_KIND, MIGRATION_PLURAL } from '@cryo/common';
 import { ApiError, invalid } from './kube-apiserver-status.ts';
 
 export interface ObjectMeta {
@@ -50,6 +50,8 @@ export interface ResourceType {
   statusOnCreate?: 'keep' | Record<string, unknown>;
   /** Field selector paths beyond metadata.name and metadata.namespace, which every resource supports. */
   selectableFields?: readonly string[];
+  /** Has pods' /eviction subresource: POST a policy/v1 Eviction to delete the object (see FakeKubeApiServer). */
+  evictionSubresource?: boolean;
   /** DELETE answers with the deleted object (pods) instead of a Success Status. */
   deleteReturnsObject?: boolean;
   /**
@@ -146,16 +148,20 @@ const POD_FIELDS = [
 
 /** The built-in table; add a resource with one line. */
 export const RESOURCES: readonly ResourceType[] = [
-  { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, statusSubresource: true, statusOnCreate: { phase: 'Pending' }, deleteReturnsObject: true, selectableFields: POD_FIELDS },
+  { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, statusSubresource: true, statusOnCreate: { phase: 'Pending' }, deleteReturnsObject: true, selectableFields: POD_FIELDS, evictionSubresource: true },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true, selectableFields: ['type'], normalize: normalizeSecret },
   { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
   { group: '', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: EVENT_FIELDS, decode: decodeEvent },
   { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false, statusSubresource: true, statusOnCreate: { phase: 'Active' }, selectableFields: ['status.phase'], nameFormat: 'label' },
   { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false, statusSubresource: true, statusOnCreate: 'keep', selectableFields: ['spec.unschedulable'] },
+  { group: '', version: 'v1', plural: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim', namespaced: true, statusSubresource: true, statusOnCreate: { phase: 'Pending' } },
+  { group: '', version: 'v1', plural: 'persistentvolumes', kind: 'PersistentVolume', namespaced: false, statusSubresource: true, statusOnCreate: { phase: 'Pending' } },
   { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false },
   { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true, selectableFields: ['regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'reason', 'reportingController', 'type'], decode: decodeEvent },
   { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL, kind: CHECKPOINT_KIND, namespaced: true, statusSubresource: true, customResource: true },
+  { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_STORAGE_CLASS_PLURAL, kind: CHECKPOINT_STORAGE_CLASS_KIND, namespaced: false, customResource: true },
+  { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: MIGRATION_PLURAL, kind: MIGRATION_KIND, namespaced: true, statusSubresource: true, customResource: true },
 ];
 
 export function apiVersionOf(resource: ResourceType): string {

@@ -288,6 +288,28 @@ describe('core resources through CoreV1Api', () => {
     expect(deleted.metadata?.name).toBe('p1');
   });
 
+  it('evicts a pod through pods/eviction (201, Success Status), refuses a mismatched name, and answers 404 for a missing pod', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    api.put(pod('p1', 'node-a'));
+    const eviction = (name: string) => ({ namespace: NS, name: 'p1', body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: NS } } });
+    expect(statusOf(await rejection(core.createNamespacedPodEviction(eviction('other'))))).toMatchObject({ code: 400, message: 'name in URL does not match name in Eviction object' });
+    await core.createNamespacedPodEviction(eviction('p1'));
+    expect(api.requests.at(-1)).toMatchObject({ method: 'POST', path: `/api/v1/namespaces/${NS}/pods/p1/eviction`, status: 201 });
+    expect(api.get('v1', 'pods', NS, 'p1')).toBeUndefined();
+    expect(statusOf(await rejection(core.createNamespacedPodEviction(eviction('p1'))))).toMatchObject({ code: 404, reason: 'NotFound' });
+    expect((await rawRequest(api, 'GET', `/api/v1/namespaces/${NS}/pods/p1/eviction`)).status).toBe(405);
+    expect((await rawRequest(api, 'POST', `/api/v1/namespaces/${NS}/secrets/s/eviction`, { body: '{}', contentType: 'application/json' })).status).toBe(404);
+  });
+
+  it("answers an eviction a disruption budget blocks with the injected 429, as the real one does", async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    api.put(pod('p1', 'node-a'));
+    api.failNext({ method: 'POST', pathPrefix: `/api/v1/namespaces/${NS}/pods/p1/eviction`, status: 429, message: "Cannot evict pod as it would violate the pod's disruption budget." });
+    const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'p1', namespace: NS } };
+    expect(statusOf(await rejection(core.createNamespacedPodEviction({ namespace: NS, name: 'p1', body })))).toMatchObject({ code: 429, reason: 'TooManyRequests' });
+    expect(api.get('v1', 'pods', NS, 'p1')).toBeDefined();
+  });
+
   it('persists nothing and emits nothing for ?dryRun=All', async () => {
     const { events } = await watchPath('/api/v1/secrets', {});
     const before = api.resourceVersion;

@@ -6,11 +6,12 @@
  * Tests set up and inspect state directly (put/get/list/remove), see every request made, and
  * inject faults (dropped watches, compaction, error responses) to exercise recovery paths.
  *
- * Deliberate simplifications: no admission, RBAC or schema validation and little defaulting
+ * Deliberate simplifications: no admission (but a hook for a test's own, `admission`), RBAC or schema validation and little defaulting
  * (Secret stringData/type, pod and namespace phase); decoding is checked only where the real
  * apiserver refused what the fake took (an Event's eventTime must be a MicroTime: six fractional
  * digits, else 400); namespaces need not exist; pods delete at
- * once (no graceful deletion, but finalizers hold any object); strategic merge patch is a plain
+ * once (no graceful deletion, but finalizers hold any object); an eviction deletes the pod
+ * (no PodDisruptionBudgets: inject their 429); strategic merge patch is a plain
  * merge patch; server-side apply, limit/continue paging and list resourceVersion semantics are
  * not implemented (lists always answer the latest state).
  */
@@ -30,6 +31,7 @@ import { servingCertificates } from './kube-apiserver-tls.ts';
 export type { KubeObject, KubeObjectInput, ObjectMeta, ResourceType } from './kube-apiserver-resources.ts';
 export { apiVersionOf, RESOURCES } from './kube-apiserver-resources.ts';
 export type { StatusBody } from './kube-apiserver-status.ts';
+export { ApiError } from './kube-apiserver-status.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -60,6 +62,13 @@ export interface FailureInjection {
   retryAfterSeconds?: number;
 }
 
+/** What FakeKubeApiServer.admission is asked about. */
+export interface AdmissionRequest {
+  resource: ResourceType;
+  namespace: string | undefined;
+  object: KubeObject;
+}
+
 export interface FakeKubeApiServerOptions {
   /** The bearer token clients must send; random when absent. */
   token?: string;
@@ -80,7 +89,7 @@ interface Target {
   /** The path's namespace; absent for cluster-scoped resources and all-namespaces paths. */
   namespace: string | undefined;
   name: string | undefined;
-  subresource: Subresource;
+  subresource: Subresource | 'eviction';
   /** `/api/v1/pods`: a namespaced resource across all namespaces (list and watch only). */
   allNamespaces: boolean;
 }
@@ -118,6 +127,11 @@ export class FakeKubeApiServer {
   private readonly watchWaiters = new Set<WatchWaiter>();
   private readonly failures: PendingFailure[] = [];
   private stopped: Promise<void> | undefined;
+  /**
+   * Mutating admission of creates (POST of a new object), as a webhook does it: the body in, the
+   * object to create out; throw an ApiError to refuse. Tests set it to plug a webhook in.
+   */
+  admission: ((request: AdmissionRequest) => KubeObject | Promise<KubeObject>) | undefined;
 
   private constructor(server: Server, store: ResourceStore, url: string, caPem: string, token: string) {
     this.server = server;
@@ -270,7 +284,12 @@ export class FakeKubeApiServer {
     try {
       if (req.headers.authorization !== `Bearer ${this.token}`) throw UNAUTHORIZED;
       this.injectFailure(method, url.pathname, isWatch(url.searchParams));
-      this.serve(method, url.searchParams, resolveTarget(this.store, url.pathname), raw, contentType, record, res);
+      const target = resolveTarget(this.store, url.pathname);
+      let body = raw;
+      if (this.admission !== undefined && method === 'POST' && target.name === undefined && !target.allNamespaces) {
+        body = JSON.stringify(await this.admission({ resource: target.resource, namespace: target.namespace, object: parseJson(raw) as KubeObject }));
+      }
+      this.serve(method, url.searchParams, target, body, contentType, record, res);
     } catch (err) {
       this.fail(res, record, err);
     }
@@ -279,6 +298,10 @@ export class FakeKubeApiServer {
   private serve(method: string, query: URLSearchParams, target: Target, raw: string, contentType: string | undefined, record: RecordedRequest, res: ServerResponse): void {
     const { resource, namespace, name, subresource } = target;
     if (method === 'GET' && isWatch(query)) return this.watch(target, query, record, res);
+    if (subresource === 'eviction') {
+      if (method !== 'POST') throw methodNotAllowed();
+      return this.reply(res, record, 201, this.evict(target, raw, query));
+    }
     if (name === undefined) {
       if (target.allNamespaces && method !== 'GET') throw methodNotAllowed();
       switch (method) {
@@ -312,6 +335,25 @@ export class FakeKubeApiServer {
       default:
         throw methodNotAllowed();
     }
+  }
+
+  /**
+   * POST pods/{name}/eviction: a policy/v1 Eviction naming the pod deletes it (its deleteOptions'
+   * preconditions and dryRun apply) and answers 201 with a Success Status, as the real apiserver
+   * does. PodDisruptionBudgets are not modelled: inject the 429 a blocking budget gives with
+   * failNext({ pathPrefix: '.../eviction', status: 429, ... }).
+   */
+  private evict(target: Target, raw: string, query: URLSearchParams): unknown {
+    const { resource, namespace, name } = target;
+    const body = parseJson(raw) as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown }; deleteOptions?: DeleteOptions & { dryRun?: unknown } };
+    if (typeof body !== 'object' || body === null || body.kind !== 'Eviction' || (body.apiVersion !== 'policy/v1' && body.apiVersion !== 'policy/v1beta1')) {
+      throw new ApiError(400, 'the request body must be a policy/v1 Eviction');
+    }
+    if (body.metadata?.name !== name) throw new ApiError(400, 'name in URL does not match name in Eviction object');
+    const options = body.deleteOptions ?? {};
+    const dryRun = dryRunRequested(query, options);
+    this.store.delete(resource, namespace, name!, options, dryRun);
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
   }
 
   /** Built-in lists leave out each item's apiVersion/kind; CustomResource lists keep them. */
@@ -463,10 +505,11 @@ function resolveTarget(store: ResourceStore, pathname: string): Target {
 
 function objectTarget(resource: ResourceType, namespace: string | undefined, tail: string[]): Target {
   const [name, subresource] = tail;
-  if (tail.length > 2 || (subresource !== undefined && !(subresource === 'status' && resource.statusSubresource === true))) {
+  const served = (subresource === 'status' && resource.statusSubresource === true) || (subresource === 'eviction' && resource.evictionSubresource === true);
+  if (tail.length > 2 || (subresource !== undefined && !served)) {
     throw unknownPath();
   }
-  return { resource, namespace, name, subresource: subresource === undefined ? undefined : 'status', allNamespaces: false };
+  return { resource, namespace, name, subresource, allNamespaces: false };
 }
 
 function objectFilter(target: Target, query: URLSearchParams): ObjectFilter {

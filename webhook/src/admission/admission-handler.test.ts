@@ -174,6 +174,15 @@ describe('cryo.dev/restore-from', () => {
     expect((await admit(handle, review)).patch).toBeUndefined();
   });
 
+  it("adds the pull secret of the checkpoint's storage class instead of the configured one", async () => {
+    const { handle, lookup } = setup({ pullSecret: 'cryo-checkpoint-pull' });
+    const fromClass = registry();
+    fromClass.status!.storage = { type: 'registry', className: 'team-registry', pullSecretName: 'team-registry-pull' };
+    lookup.add(fromClass);
+    const result = patched(loadAdmissionReview('restore-deployment-pod').request.object, (await admit(handle, loadAdmissionReview('restore-deployment-pod'))).patch);
+    expect(result.spec!.imagePullSecrets).toEqual([{ name: 'team-registry-pull' }]);
+  });
+
   it('answers a dry run exactly as a real one', async () => {
     const { handle, lookup } = setup();
     lookup.add(registry());

@@ -10,12 +10,15 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '@cryo/common';
 import { parseAdmissionReview, reviewResponse, type AdmissionReview } from './admission-review.ts';
+import { findMigrationReplacement, type MigrationLookup } from './migration-replacement.ts';
 import { decideEphemeralContainers, decidePod, type CheckpointLookup, type MutatorOptions, type PodDecision } from './pod-mutator.ts';
 import { podShapeProblem } from './pod-shape.ts';
 import type { WebhookMetrics } from '../webhook-metrics.ts';
 
 export interface AdmissionHandlerDeps {
   lookup: CheckpointLookup;
+  /** Migrations, to restore the pods ReplicaSets and StatefulSets create to replace migrated ones; none: no such matching. */
+  migrations?: MigrationLookup;
   options: MutatorOptions;
   logger: Logger;
   metrics: WebhookMetrics;
@@ -24,7 +27,7 @@ export interface AdmissionHandlerDeps {
 export type AdmissionHandler = (body: unknown) => Promise<AdmissionReview>;
 
 export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHandler {
-  const { lookup, options, logger, metrics } = deps;
+  const { lookup, migrations, options, logger, metrics } = deps;
   return async (body) => {
     const started = process.hrtime.bigint();
     const request = parseAdmissionReview(body);
@@ -46,14 +49,25 @@ export function createAdmissionHandler(deps: AdmissionHandlerDeps): AdmissionHan
     const metadata = malformed === undefined ? pod.metadata : undefined;
     const namespace = request.namespace || metadata?.namespace || 'default';
     const podName = metadata?.name || request.name || `${metadata?.generateName ?? ''}*`;
-    const decision: PodDecision =
+    const replacement =
+      malformed === undefined && isPodCreate && migrations !== undefined
+        ? await findMigrationReplacement(pod, namespace, metadata?.name || request.name || undefined, migrations, lookup)
+        : undefined;
+    let decision: PodDecision =
       malformed !== undefined
         ? { allowed: false, denial: malformed }
         : isEphemeralUpdate
           ? decideEphemeralContainers(pod, request.oldObject ?? undefined, options)
-          : await decidePod(pod, namespace, lookup, options);
+          : await decidePod(pod, namespace, lookup, options, replacement);
+    if (replacement !== undefined && !decision.allowed) {
+      // Its owner would retry the same pod forever: a replacement that cannot be restored starts
+      // as it is (fresh), and the controller reports the Migration Failed.
+      logger.warn({ uid: request.uid, namespace, pod: podName, migration: replacement.migration, checkpoint: replacement.checkpointName, reason: decision.denial.reason, message: decision.denial.message },
+        'the replacement of a migrated pod cannot be restored from its checkpoint; admitting it as it is');
+      decision = await decidePod(pod, namespace, lookup, options);
+    }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const log = { uid: request.uid, namespace, pod: podName, dryRun: request.dryRun === true, checkpoint: decision.checkpoint, durationMs: seconds * 1000 };
+    const log = { uid: request.uid, namespace, pod: podName, dryRun: request.dryRun === true, checkpoint: decision.checkpoint, ...(replacement === undefined ? {} : { migration: replacement.migration }), durationMs: seconds * 1000 };
     if (!decision.allowed) {
       const { denial } = decision;
       metrics.admissions.inc({ decision: 'denied', reason: denial.reason });

@@ -11,6 +11,7 @@ import { annotations, describeApiError, type Checkpoint } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 import { assertEphemeralContainersConfined, assertHookSocketConfined } from './hook-socket-guard.ts';
 import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
+import { applyMigrationReplacement, type MigrationReplacement } from './migration-replacement.ts';
 import { assertMountsPresent } from './mount-check.ts';
 import { diffPod, mutableCopy, type JsonPatchOperation } from './pod-patch.ts';
 import { applyRestore, checkpointProblem, planRestore, validateCheckpointName } from './restore-mutation.ts';
@@ -40,14 +41,19 @@ export type PodDecision =
   | { allowed: true; patch: JsonPatchOperation[]; warnings: string[]; checkpoint?: string }
   | { allowed: false; denial: AdmissionDenial; checkpoint?: string };
 
+/**
+ * `replacement`: the pod replaces one a Migration moves (migration-replacement.ts); it is restored
+ * from the Migration's checkpoint as if annotated so.
+ */
 export async function decidePod(
   pod: V1Pod,
   namespace: string,
   lookup: CheckpointLookup,
   options: MutatorOptions,
+  replacement?: MigrationReplacement,
 ): Promise<PodDecision> {
   const podAnnotations = pod.metadata?.annotations;
-  if (!annotations.hasCryoAnnotation(podAnnotations)) {
+  if (!annotations.hasCryoAnnotation(podAnnotations) && replacement === undefined) {
     // Not sent by the shipped configuration (its matchConditions want a cryo.dev/ annotation; the
     // ValidatingAdmissionPolicy holds such pods to the rule), but refused if sent all the same.
     try {
@@ -58,10 +64,10 @@ export async function decidePod(
     }
     return { allowed: true, patch: [], warnings: [] };
   }
-  const checkpointName = podAnnotations?.[annotations.RESTORE_FROM];
+  const checkpointName = replacement?.checkpointName ?? podAnnotations?.[annotations.RESTORE_FROM];
   try {
     const mutated = mutableCopy(pod);
-    const warnings: string[] = [];
+    const warnings: string[] = replacement === undefined ? [] : applyMigrationReplacement(mutated, replacement);
     const hooksAnnotation = podAnnotations?.[annotations.HOOKS];
     let hooks = hooksRequested(hooksAnnotation);
     let plan;

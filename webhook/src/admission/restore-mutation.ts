@@ -140,9 +140,13 @@ export function applyRestore(pod: V1Pod, plan: RestorePlan, options: { pullSecre
 
   // Every reference is an image here: checkpointProblem refused anything else. A directory
   // store's images come from the node's own loopback registry, for which the secret means nothing.
-  if (options.pullSecret !== '' && plan.checkpoint.status?.storage?.type !== 'directory') {
+  // A storage class's pull Secret (recorded by the agent) comes before the webhook's flag: the
+  // administrator gives each namespace one that reaches only its own repository.
+  const storage = plan.checkpoint.status?.storage;
+  const pullSecret = storage?.pullSecretName ?? options.pullSecret;
+  if (pullSecret !== '' && storage?.type !== 'directory') {
     const secrets = (pod.spec!.imagePullSecrets ??= []);
-    if (!secrets.some((s) => s.name === options.pullSecret)) secrets.push({ name: options.pullSecret });
+    if (!secrets.some((s) => s.name === pullSecret)) secrets.push({ name: pullSecret });
   }
 }
 

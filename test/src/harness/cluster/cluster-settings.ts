@@ -24,6 +24,12 @@ export interface ClusterSettings {
   /** The same registry as pods reach it. */
   registryForPods: string;
   bridge: string;
+  /**
+   * The opt-in second node (`openCluster(runtime, { nodes: 2 })`; scripts/cluster/second-node.sh):
+   * its own network and mount namespaces on this machine, its node IP on its own bridge, its pods in
+   * its own range. The first node is node-1, at nodeIp, its pods in 10.86.0.0/16.
+   */
+  secondNode: { name: string; ip: string; podCidr: string; nsPath: string; netnsPath: string };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,15 +37,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 export function clusterSettings(env: NodeJS.ProcessEnv = process.env): ClusterSettings {
   const clusterDir = env.CRYO_CLUSTER_DIR ?? '/var/lib/cryo-cluster';
   const repoRoot = realpathSync(resolve(here, '../../../..'));
+  const runDir = env.CRYO_CLUSTER_RUN_DIR ?? '/run/cryo-cluster';
   return {
     clusterDir,
-    nsPath: join(env.CRYO_CLUSTER_RUN_DIR ?? '/run/cryo-cluster', 'mnt'),
+    nsPath: join(runDir, 'mnt'),
     repoRoot,
     script: join(repoRoot, 'scripts/cluster/cluster.sh'),
     nodeIp: '10.86.0.1',
     registry: '127.0.0.1:5000',
     registryForPods: '10.86.0.1:5000',
     bridge: 'cryo-k8s0',
+    secondNode: { name: 'node-2', ip: '10.87.0.1', podCidr: '10.87.0.0/16', nsPath: join(runDir, 'node-2/mnt'), netnsPath: join(runDir, 'net-node-2') },
   };
 }
 

@@ -5,6 +5,9 @@
  *   describe.skipIf('skip' in opened)('...', () => { ... });
  *
  * openCluster() only checks; up() starts the cluster (seconds when provisioned), down() stops it.
+ * openCluster(runtime, { nodes: 2 }) adds node-2, a second node on this machine (docs/cluster.md).
+ * up() waits for the cluster's lock (holdClusterLock) and down() gives it back, so that test files
+ * in parallel workers take turns.
  * Cryo goes on it as users install it: installCryo() builds the images from the Dockerfiles and
  * applies the test overlay (test/cluster/overlay) with kubectl apply -k.
  */
@@ -13,11 +16,18 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { waitFor } from '../wait-for.ts';
 import { runCommand, type CommandOptions, type CommandResult } from '../lab/run-command.ts';
+import { holdClusterLock } from './cluster-lock.ts';
 import { clusterSettings, clusterUnavailable, type ClusterRuntime, type ClusterSettings } from './cluster-settings.ts';
+
+export interface OpenClusterOptions {
+  /** 2: node-2 beside node-1 (cluster.sh up --nodes 2). */
+  nodes?: 1 | 2;
+}
 
 export interface Cluster {
   runtime: ClusterRuntime;
   settings: ClusterSettings;
+  nodes: 1 | 2;
   up(): Promise<void>;
   down(): Promise<void>;
   /** kubectl as cluster-admin; rejects with kubectl's own words when it fails. */
@@ -37,8 +47,10 @@ export interface Cluster {
   apply(...objects: object[]): Promise<void>;
   /** Runs a command inside the node's mount namespace (the root's tools, the host's network). */
   exec(argv: string[], options?: CommandOptions): Promise<CommandResult>;
-  /** Builds the webhook and node-agent images and installs Cryo from its manifests; waits for both rollouts. */
-  installCryo(): Promise<{ webhook: string; nodeAgent: string }>;
+  /** exec on the node so named: node-1's as exec, node-2's in its own mount and network namespaces. */
+  execOn(node: string, argv: string[], options?: CommandOptions): Promise<CommandResult>;
+  /** Builds the webhook, node-agent and controller images and installs Cryo from its manifests; waits for the rollouts. */
+  installCryo(): Promise<{ webhook: string; nodeAgent: string; controller: string }>;
   /** An image of `dir` (main.ts and its node_modules) on the Node base image, pinned by digest. */
   appImage(name: string, dir: string): Promise<string>;
   /** The guard's packet counters (scripts/cluster/cluster.sh guard_rules). */
@@ -51,9 +63,10 @@ function failed(argv: string[], result: CommandResult): Error {
 
 let builtImages: Promise<Record<string, string>> | undefined;
 
-export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings = clusterSettings()): Cluster | { skip: string } {
+export function openCluster(runtime: ClusterRuntime, { nodes = 1 }: OpenClusterOptions = {}, settings: ClusterSettings = clusterSettings()): Cluster | { skip: string } {
   const unavailable = clusterUnavailable(settings, runtime);
   if (unavailable !== undefined) return { skip: unavailable };
+  let releaseLock: (() => void) | undefined;
 
   const script = async (args: string[], options: CommandOptions = {}): Promise<string> => {
     const argv = ['bash', settings.script, ...args];
@@ -69,11 +82,26 @@ export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings =
     return result.stdout;
   };
 
+  const envNone = ['env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
   const cluster: Cluster = {
     runtime,
     settings,
-    up: async () => void (await script(['up', '--runtime', runtime])),
-    down: async () => void (await script(['down'])),
+    nodes,
+    async up() {
+      // Another test file's cluster may be up: wait for its turn (within a beforeAll's time).
+      releaseLock ??= await holdClusterLock(join(settings.clusterDir, 'tests.lock'), 840_000);
+      await script(['up', '--runtime', runtime, '--nodes', String(nodes)]);
+    },
+    async down() {
+      // Not ours to take down: up() never got the lock (another file's cluster runs).
+      if (releaseLock === undefined) return;
+      try {
+        await script(['down']);
+      } finally {
+        releaseLock?.();
+        releaseLock = undefined;
+      }
+    },
     kubectl,
     kubectlResult,
     kubectlWithToken: (token, args, options = {}) =>
@@ -94,7 +122,11 @@ export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings =
     },
     get: async <T>(args: string[]) => JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T,
     apply: async (...objects: object[]) => void (await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })),
-    exec: (argv, options) => runCommand(['nsenter', `--mount=${settings.nsPath}`, '--', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options),
+    exec: (argv, options) => runCommand(['nsenter', `--mount=${settings.nsPath}`, '--', ...envNone, ...argv], options),
+    execOn: (node, argv, options) =>
+      node === settings.secondNode.name
+        ? runCommand(['nsenter', `--mount=${settings.secondNode.nsPath}`, `--net=${settings.secondNode.netnsPath}`, '--', ...envNone, ...argv], options)
+        : cluster.exec(argv, options),
     async installCryo() {
       // Built once per test process: the same sources make the same images on either runtime.
       builtImages ??= script(['images'], { timeoutMs: 600_000 }).then((out) => Object.fromEntries(out.trim().split('\n').map((line) => line.split(' ') as [string, string])));
@@ -119,12 +151,14 @@ export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings =
           'images:',
           `  - { name: ${settings.registry}/cryo/webhook, digest: "${digest('webhook')}" }`,
           `  - { name: ${settings.registry}/cryo/node-agent, digest: "${digest('node-agent')}" }`,
+          `  - { name: ${settings.registry}/cryo/controller, digest: "${digest('controller')}" }`,
           '',
         ].join('\n'),
       );
       await kubectl(['apply', '-k', dir]);
       await kubectl(['-n', 'cryo-system', 'rollout', 'status', 'deploy/cryo-webhook', '--timeout=120s'], { timeoutMs: 130_000 });
       await kubectl(['-n', 'cryo-node', 'rollout', 'status', 'ds/cryo-node-agent', '--timeout=120s'], { timeoutMs: 130_000 });
+      await kubectl(['-n', 'cryo-system', 'rollout', 'status', 'deploy/cryo-controller', '--timeout=120s'], { timeoutMs: 130_000 });
       // The apiserver must reach the webhook through its Service before pods are admitted: the
       // caBundle is written by the webhook itself once it runs.
       await waitFor(
@@ -134,7 +168,7 @@ export function openCluster(runtime: ClusterRuntime, settings: ClusterSettings =
         },
         { timeoutMs: 60_000, intervalMs: 500, what: 'the webhook to write its caBundle' },
       );
-      return { webhook: built.webhook, nodeAgent: built['node-agent'] };
+      return { webhook: built.webhook, nodeAgent: built['node-agent'], controller: built.controller };
     },
     appImage: async (name, dir) => (await script(['app-image', name, dir], { timeoutMs: 300_000 })).trim().split('\n').at(-1)!,
     async guardCounters() {

@@ -1,0 +1,128 @@
+/**
+ * Assembles a running controller from its configuration: the leader election, the Migration
+ * controller it switches on and off, and /healthz, /readyz and /metrics. main.ts runs it as a
+ * process; tests run several in one process against the fake kube-apiserver.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createLogger, loadKubeConfig, type Logger } from '@cryo/common';
+import type { ControllerConfig } from './config.ts';
+import { createControllerMetrics, type ControllerMetrics } from './controller-metrics.ts';
+import { LeaderElector, leaderIdentity } from './leader/leader-election.ts';
+import { MigrationController } from './migrations/migration-controller.ts';
+import type { MigrationTiming } from './migrations/migration-reconciler.ts';
+
+export interface RunningController {
+  port: number;
+  identity: string;
+  metrics: ControllerMetrics;
+  migrations: MigrationController;
+  readonly isLeader: boolean;
+  /** Stops acting, releases the Lease (another replica takes over at once), closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface ControllerDeps {
+  kubeConfig?: KubeConfig;
+  logger?: Logger;
+  /** Listen address; all interfaces when absent. */
+  host?: string;
+  /** Overrides of the timings (tests). */
+  timing?: Partial<MigrationTiming>;
+}
+
+export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
+  const logger = deps.logger ?? createLogger('cryo-controller');
+  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const metrics = createControllerMetrics();
+  const identity = leaderIdentity(config.leaderElectionIdentity);
+  const elector: { current?: LeaderElector } = {};
+  const migrations = new MigrationController({
+    kubeConfig,
+    logger: logger.child({ part: 'migrations' }),
+    metrics,
+    concurrency: config.maxConcurrentMigrations,
+    instance: `cryo-controller-${identity}`.slice(0, 128),
+    isLeader: () => elector.current?.isLeader === true,
+    timing: {
+      pollIntervalMs: config.pollIntervalSeconds * 1000,
+      checkpointTimeoutMs: config.checkpointTimeoutSeconds * 1000,
+      evictionTimeoutMs: config.evictionTimeoutSeconds * 1000,
+      restoreTimeoutMs: config.restoreTimeoutSeconds * 1000,
+      nodeWaitTimeoutMs: config.nodeWaitTimeoutSeconds * 1000,
+      ...deps.timing,
+    },
+  });
+  const leader = new LeaderElector({
+    kubeConfig,
+    namespace: config.namespace,
+    leaseName: config.leaseName,
+    identity,
+    leaseDurationMs: config.leaseDurationSeconds * 1000,
+    renewDeadlineMs: config.renewDeadlineSeconds * 1000,
+    retryPeriodMs: config.retryPeriodSeconds * 1000,
+    logger: logger.child({ part: 'leader-election' }),
+    onStartedLeading: () => {
+      metrics.leader.set(1);
+      metrics.leadershipChanges.inc({ change: 'started' });
+      migrations.startLeading();
+    },
+    onStoppedLeading: () => {
+      metrics.leader.set(0);
+      metrics.leadershipChanges.inc({ change: 'stopped' });
+      migrations.stopLeading();
+    },
+  });
+  elector.current = leader;
+  metrics.leader.set(0);
+
+  const http = createHealthServer(metrics, () => (migrations.hasSynced ? undefined : 'Migration and Checkpoint watches not synced yet'));
+  await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
+  const port = (http.address() as AddressInfo).port;
+  try {
+    await migrations.start();
+  } catch (error) {
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+    throw error;
+  }
+  leader.start();
+  logger.info({ port, identity, lease: `${config.namespace}/${config.leaseName}` }, 'controller running; electing a leader');
+  return {
+    port,
+    identity,
+    metrics,
+    migrations,
+    get isLeader() {
+      return leader.isLeader;
+    },
+    async stop() {
+      await leader.stop();
+      await migrations.stop();
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
+}
+
+/** Liveness while the process lives, readiness once the watches have synced (every replica, leader or not), metrics. */
+function createHealthServer(metrics: ControllerMetrics, notReadyReason: () => string | undefined): Server {
+  return createServer((req, res) => {
+    const path = req.url?.split('?')[0];
+    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    if (path === '/readyz') {
+      const reason = notReadyReason();
+      return void res.writeHead(reason === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason ?? 'ready'}\n`);
+    }
+    if (path === '/metrics') {
+      metrics.metrics.render().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(500).end(),
+      );
+      return undefined;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz, /metrics\n');
+    return undefined;
+  });
+}

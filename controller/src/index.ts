@@ -1,0 +1,17 @@
+export { startController } from './controller.ts';
+export type { RunningController, ControllerDeps } from './controller.ts';
+export { controllerOptionSpecs, readControllerConfig } from './config.ts';
+export type { ControllerConfig } from './config.ts';
+export { createControllerMetrics } from './controller-metrics.ts';
+export type { ControllerMetrics } from './controller-metrics.ts';
+export { LeaderElector, leaderIdentity } from './leader/leader-election.ts';
+export type { LeaderElectionOptions } from './leader/leader-election.ts';
+export { MigrationController } from './migrations/migration-controller.ts';
+export { MigrationReconciler, MIGRATION_UID_LABEL, PROGRESSING, SOURCE_STOPPED, checkpointNameOf, targetNodeOf } from './migrations/migration-reconciler.ts';
+export type { MigrationTiming } from './migrations/migration-reconciler.ts';
+export { MigrationKube } from './migrations/migration-kube.ts';
+export { validateMigration, restorableOwnerOf, compareMigrations } from './migrations/validate-migration.ts';
+export { checkVolumes } from './migrations/volume-checks.ts';
+export { nodeUnavailable, podExcludedFrom } from './migrations/node-fit.ts';
+export { WorkQueue } from './migrations/work-queue.ts';
+export { CONTROLLER_NODE_FLAGS, CONTROLLER_ENV } from './node-runtime.ts';
