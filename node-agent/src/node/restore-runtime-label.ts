@@ -9,8 +9,8 @@
  * patch any Node, and manifests/node-agent-node-policy.yaml lets it change only labels under
  * cryo.dev/ of the Node its pod runs on.
  */
-import { CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { describeApiError, nodeLabels, type Logger, type Metrics } from '@cryo/common';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { describeApiError, EventRecorder, nodeLabels, type Logger, type Metrics } from '@cryo/common';
 import { detectRestoreCapability, type RestoreCapability, type RuntimeConfigPaths, type RuntimeRestoreSetting } from './restore-capability.ts';
 
 /** How often the agent re-reads its Node and the runtime's config files. */
@@ -29,7 +29,7 @@ export interface RestoreRuntimeLabelOptions {
 export class RestoreRuntimeLabel {
   private readonly options: RestoreRuntimeLabelOptions;
   private readonly nodes: CoreV1Api;
-  private readonly events: EventsV1Api;
+  private readonly events: EventRecorder;
   private readonly capable;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RestoreCapability | undefined> | undefined;
@@ -39,7 +39,7 @@ export class RestoreRuntimeLabel {
   constructor(options: RestoreRuntimeLabelOptions) {
     this.options = options;
     this.nodes = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.events = options.kubeConfig.makeApiClient(EventsV1Api);
+    this.events = new EventRecorder(options.kubeConfig, { controller: 'cryo.dev/node-agent', instance: `cryo-node-agent-${options.nodeName}` }, options.logger);
     this.capable = options.metrics.gauge('node_restore_capable', `1 while this node's runtime can restore checkpoints (the agent then labels the node ${nodeLabels.RESTORE_RUNTIME}), else 0`, ['runtime']);
   }
 
@@ -114,24 +114,13 @@ export class RestoreRuntimeLabel {
     const note = capability.restore
       ? `restores ${capability.runtime} checkpoints, labelled ${nodeLabels.RESTORE_RUNTIME}=${capability.runtime}: ${capability.why}`
       : `restores no checkpoints, so pods restoring from one are not scheduled here (no label ${nodeLabels.RESTORE_RUNTIME}): ${capability.why}`;
-    try {
-      await this.events.createNamespacedEvent({
-        // Events about cluster-scoped objects go to "default", where the kubelet puts the Node's own.
-        namespace: 'default',
-        body: {
-          metadata: { generateName: `${name}-`, namespace: 'default' },
-          eventTime: new V1MicroTime(),
-          reportingController: 'cryo.dev/node-agent',
-          reportingInstance: `cryo-node-agent-${name}`,
-          action: 'DetectRestoreRuntime',
-          reason: capability.restore ? 'RestoreRuntimeDetected' : 'RestoreNotPossible',
-          type: capability.restore ? 'Normal' : 'Warning',
-          note: note.slice(0, 1024),
-          regarding: { apiVersion: 'v1', kind: 'Node', name, uid: node.metadata?.uid },
-        },
-      });
-    } catch (error) {
-      this.options.logger.warn({ node: name, err: describeApiError(error) }, 'could not record an event on the node');
-    }
+    // Events about cluster-scoped objects go to "default" (EventRecorder), where the kubelet puts the Node's own.
+    await this.events.record({
+      regarding: { apiVersion: 'v1', kind: 'Node', name, uid: node.metadata?.uid },
+      type: capability.restore ? 'Normal' : 'Warning',
+      reason: capability.restore ? 'RestoreRuntimeDetected' : 'RestoreNotPossible',
+      action: 'DetectRestoreRuntime',
+      note,
+    });
   }
 }
