@@ -299,17 +299,23 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
           data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [cluster.settings.registryForPods]: { auth: Buffer.from('tenant-b:pull-only').toString('base64') } } })).toString('base64') } },
       );
       const viaClass = { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'via-class', namespace: TENANT }, spec: { podName: 'sleeper', storageClassName: 'tenant-registry' } };
-      expect((await asTenant(['apply', '-f', '-'], viaClass)).code).toBe(0);
-      const stored = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'via-class']); return c.status?.phase === 'Succeeded' || c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 60_000, intervalMs: 250, what: 'the Checkpoint through the class to finish' });
-      expect(stored.status, stored.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry', className: 'tenant-registry', pullSecretName: 'tenant-pull' } });
-      expect(stored.status?.containers?.[0].restoreReference).toMatch(new RegExp(`/tenant-classes/cryo-checkpoints/${TENANT}@sha256:`));
-      expect((await asTenant(['apply', '-f', '-'], inTenant(pod('sleeper-copy', { 'cryo.dev/restore-from': 'via-class' }, sleeper)))).code).toBe(0);
-      const copy = await waitFor(async () => { const p = await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper-copy']); return ready(p) ? p : undefined; }, { timeoutMs: 60_000, intervalMs: 500, what: 'the copy restored through the class Ready' });
-      expect(copy.spec.imagePullSecrets).toEqual([{ name: 'tenant-pull' }]);
+      // First a class open to another namespace only: refused, whatever the tenant names.
       await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'CheckpointStorageClass', metadata: { name: 'another-tenants-registry' }, spec: { namespaces: ['someone-else'], registry: { repository: `${cluster.settings.registryForPods}/tenant-classes` } } });
       expect((await asTenant(['apply', '-f', '-'], { ...viaClass, metadata: { name: 'via-their-class', namespace: TENANT }, spec: { podName: 'sleeper', storageClassName: 'another-tenants-registry' } })).code).toBe(0);
       const notOpen = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'via-their-class']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint through a class not open to it to fail' });
       expect(notOpen.status?.message).toMatch(new RegExp(`^storage class another-tenants-registry is not open to namespace ${TENANT}: `));
+      expect((await asTenant(['apply', '-f', '-'], viaClass)).code).toBe(0);
+      const stored = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'via-class']); return c.status?.phase === 'Succeeded' || c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 60_000, intervalMs: 250, what: 'the Checkpoint through the class to finish' });
+      expect(stored.status, stored.status?.message).toMatchObject({ phase: 'Succeeded', storage: { type: 'registry', className: 'tenant-registry', pullSecretName: 'tenant-pull' } });
+      expect(stored.status?.containers?.[0].restoreReference).toMatch(new RegExp(`/tenant-classes/cryo-checkpoints/${TENANT}@sha256:`));
+      // A pod restoring from it gets the class's pull Secret and the image in the tenant's own
+      // repository (what the webhook patches, read through a server-side dry run: the restore
+      // itself is what the tests above prove).
+      const copy = await asTenant(['create', '--dry-run=server', '-o', 'json', '-f', '-'], inTenant(pod('sleeper-copy', { 'cryo.dev/restore-from': 'via-class' }, sleeper)));
+      expect(copy.code, copy.stderr).toBe(0);
+      const copySpec = (JSON.parse(copy.stdout) as Pod).spec;
+      expect(copySpec.imagePullSecrets).toEqual([{ name: 'tenant-pull' }]);
+      expect(copySpec.containers[0].image).toBe(stored.status?.containers?.[0].restoreReference);
       // Reach the hook directory: the admission policy refuses it (no Cryo annotation: the webhook is not asked).
       const hostHooks = { volumes: [{ name: 'all-hooks', hostPath: { path: '/var/run/cryo/hooks' } }], containers: [{ ...sleeper.containers[0], volumeMounts: [{ name: 'all-hooks', mountPath: '/hooks' }] }] };
       const hooks = await asTenant(['apply', '-f', '-'], inTenant(pod('hook-thief', {}, hostHooks)));
