@@ -8,12 +8,10 @@
  * The app is the CRIU tests' Node service with the hook SDK (test/criu/fixtures/hooked-service.ts),
  * holding a TCP connection to an upstream on the host.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, openCluster, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-e2e';
-const appSource = fileURLToPath(new URL('../criu/fixtures/hooked-service.ts', import.meta.url));
 
 interface Pod {
   metadata: { name: string; uid: string; annotations?: Record<string, string>; labels?: Record<string, string> };
@@ -29,19 +27,6 @@ interface CheckpointObject {
     storage?: { type: string; shared?: boolean };
     containers?: { name: string; referenceType: string; restoreReference: string }[];
   };
-}
-interface AppState {
-  value: number;
-  lastOutcome: string | null;
-  restoreCount: number;
-  events: string[];
-}
-
-const ready = (pod: Pod): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-async function appState(pod: Pod): Promise<AppState> {
-  const response = await fetch(`http://${pod.status.podIP}:8080/state`, { signal: AbortSignal.timeout(2_000) });
-  return (await response.json()) as AppState;
 }
 
 describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
@@ -90,12 +75,12 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       waitFor(
         async () => {
           const { items } = await cluster.get<{ items: Pod[] }>(['-n', NS, 'pods', '-l', selector]);
-          return items.length === count && items.every(ready) ? items : undefined;
+          return items.length === count && items.every(podReady) ? items : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 500, what: `${count} Ready pod(s) ${selector}` },
       );
     const readyPod = async (name: string): Promise<Pod> =>
-      waitFor(async () => { const p = await getPod(name); return ready(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
+      waitFor(async () => { const p = await getPod(name); return podReady(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
     const checkpoint = async (name: string, podName: string, storage?: object): Promise<CheckpointObject> => {
       await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: NS }, spec: { podName, reason: 'e2e', ...(storage ? { storage } : {}) } });
       return waitFor(
@@ -110,11 +95,9 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
     beforeAll(async () => {
       await cluster.up();
       await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', appSource));
+      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
       upstream = await startLineEchoUpstream(nodeIp);
-      await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
-      await cluster.kubectl(['create', 'namespace', NS]);
-      await waitFor(async () => (await cluster.kubectlResult(['-n', NS, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+      await cluster.freshNamespace(NS);
     }, 900_000);
 
     afterAll(async () => {
@@ -173,7 +156,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
     it("checkpoints a hook-enabled Deployment's pod through the kubelet, the runtime and CRIU into the registry", async () => {
       await cluster.apply(deployment('web', 1, { 'cryo.dev/hooks': 'enabled' }));
       const [web] = await readyPods('app=web', 1);
-      await waitFor(async () => (await appState(web)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await waitFor(async () => (await hookedAppState(web)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
       await fetch(`http://${web.status.podIP}:8080/value?v=42`, { method: 'POST' });
 
       const done = await checkpoint('web-1', web.metadata.name);
@@ -184,7 +167,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(container.restoreReference).toMatch(new RegExp(`^${cluster.settings.registryForPods.replaceAll('.', '\\.')}/cryo/checkpoints/cryo-checkpoints/${NS}@sha256:[0-9a-f]{64}$`));
 
       // The app ran its hooks and was told it goes on: the original is never told "restored".
-      const state = await waitFor(async () => { const s = await appState(web); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
+      const state = await waitFor(async () => { const s = await hookedAppState(web); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
       expect(state).toMatchObject({ lastOutcome: 'resumed', restoreCount: 0, value: 42 });
 
       // An independent reader: skopeo sees a checkpoint image both runtimes recognise.
@@ -205,7 +188,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(copy.spec.containers[0].image).toMatch(new RegExp(`/cryo/checkpoints/cryo-checkpoints/${NS}@sha256:`));
       // Only on a node whose runtime restores what took the checkpoint.
       expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"cryo.dev/restore-runtime","operator":"In","values":["${restoreRuntime}"]}`);
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 42, restoreCount: 1 });
     });
 
@@ -213,7 +196,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       await cluster.apply(deployment('web-clones', 2, { 'cryo.dev/restore-from': 'web-1' }));
       const clones = await readyPods('app=web-clones', 2);
       for (const clone of clones) {
-        const state = await waitFor(async () => { const s = await appState(clone); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${clone.metadata.name} to be told restored` });
+        const state = await waitFor(async () => { const s = await hookedAppState(clone); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${clone.metadata.name} to be told restored` });
         expect(state).toMatchObject({ value: 42, restoreCount: 1 });
       }
     });
@@ -240,7 +223,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       // Only on the node whose directory holds it, and with no registry pull secret.
       expect(JSON.stringify(copy.spec.affinity)).toContain('{"key":"metadata.name","operator":"In","values":["node-1"]}');
       expect(copy.spec.imagePullSecrets ?? []).toEqual([]);
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 43, restoreCount: 1 });
 
       // Another namespace cannot name it, whoever writes the image: the admission policy refuses.
@@ -286,7 +269,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       // a restore pulls again; a copy of busybox:1 the node kept from an older registry would be gone there.
       const sleeper = { terminationGracePeriodSeconds: 0, containers: [{ name: 'sleep', image: `${cluster.settings.registry}/cryo-test/busybox:1`, imagePullPolicy: 'Always', command: ['/bin/sh', '-c', 'exec sleep 3600'] }] };
       expect((await asTenant(['apply', '-f', '-'], inTenant(pod('sleeper', {}, sleeper)))).code).toBe(0);
-      await waitFor(async () => ready(await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper'])), { timeoutMs: 60_000, intervalMs: 500, what: 'the tenant pod Ready' });
+      await waitFor(async () => podReady(await cluster.get<Pod>(['-n', TENANT, 'pod', 'sleeper'])), { timeoutMs: 60_000, intervalMs: 500, what: 'the tenant pod Ready' });
       const elsewhere = { apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name: 'elsewhere', namespace: TENANT }, spec: { podName: 'sleeper', storage: { registry: { repository: `${cluster.settings.registryForPods}/someone-else` } } } };
       expect((await asTenant(['apply', '-f', '-'], elsewhere)).code).toBe(0);
       const refused = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'elsewhere']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint to fail' });
@@ -369,7 +352,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
     it("answers only the kube-apiserver's client certificate: a review posted from a pod or the node gets 401, the kubelet's certificate 403", async () => {
       // A ready replica, by its pod IP: on the bridge, where a pod and the node reach it directly.
       const replicas = await cluster.get<{ items: Pod[] }>(['-n', 'cryo-system', 'pods', '-l', 'app.kubernetes.io/name=cryo-webhook']);
-      const webhook = replicas.items.find(ready)!;
+      const webhook = replicas.items.find(podReady)!;
       const url = (path: string) => `https://${webhook.status.podIP}:8443${path}`;
       // What the apiserver would send for a hook-enabled pod; answered, it would come back patched.
       const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {
@@ -421,8 +404,8 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(failed.status?.phase).toBe('Failed');
       // The runtime only names CRIU's log; the agent read the cause from it.
       expect(failed.status?.message).toMatch(/CRIU said: Error \(criu\/sk-inet\.c:\d+\): inet: Connected TCP socket/);
-      expect((await appState(raw)).value).toBe(0);
-      expect(ready(await getPod('raw'))).toBe(true);
+      expect((await hookedAppState(raw)).value).toBe(0);
+      expect(podReady(await getPod('raw'))).toBe(true);
     });
 
     it('refuses at admission a restore whose pod lacks a mount the checkpoint recorded', async () => {

@@ -11,12 +11,10 @@
  * "restored". A PodDisruptionBudget holds the eviction until the test has seen the original
  * superseded (its SDK says so on stderr), which also shows the controller waiting it out.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, openCluster, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-migrate';
-const appSource = fileURLToPath(new URL('../criu/fixtures/hooked-service.ts', import.meta.url));
 
 interface Pod {
   metadata: { name: string; uid: string; annotations?: Record<string, string>; ownerReferences?: { kind: string; name: string; uid: string }[] };
@@ -35,19 +33,6 @@ interface MigrationObject {
     targetNodeName?: string;
     downtimeSeconds?: number;
   };
-}
-interface AppState {
-  value: number;
-  lastOutcome: string | null;
-  restoreCount: number;
-  events: string[];
-}
-
-const ready = (pod: Pod): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-async function appState(pod: Pod): Promise<AppState> {
-  const response = await fetch(`http://${pod.status.podIP}:8080/state`, { signal: AbortSignal.timeout(2_000) });
-  return (await response.json()) as AppState;
 }
 
 describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
@@ -77,7 +62,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
       waitFor(
         async () => {
           const { items } = await cluster.get<{ items: Pod[] }>(['-n', NS, 'pods', '-l', selector]);
-          return items.length === count && items.every(ready) ? items : undefined;
+          return items.length === count && items.every(podReady) ? items : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 500, what: `${count} Ready pod(s) ${selector}` },
       );
@@ -130,11 +115,9 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     beforeAll(async () => {
       await cluster.up();
       await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', appSource));
+      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
       upstream = await startLineEchoUpstream(cluster.settings.nodeIp);
-      await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
-      await cluster.kubectl(['create', 'namespace', NS]);
-      await waitFor(async () => (await cluster.kubectlResult(['-n', NS, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+      await cluster.freshNamespace(NS);
       // Just after the CRDs are applied their storage may still be initializing (429), which the
       // node agent does not retry yet when it looks up the default storage class.
       await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
@@ -151,7 +134,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     it('runs two controller replicas, one of which holds the Lease', async () => {
       const { items } = await cluster.get<{ items: Pod[] }>(['-n', 'cryo-system', 'pods', '-l', 'app.kubernetes.io/name=cryo-controller']);
       expect(items).toHaveLength(2);
-      expect(items.every(ready)).toBe(true);
+      expect(items.every(podReady)).toBe(true);
       const lease = await waitFor(
         async () => {
           const l = await cluster.get<{ spec: { holderIdentity?: string; leaseDurationSeconds: number } }>(['-n', 'cryo-system', 'lease', 'cryo-controller']);
@@ -179,7 +162,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     it('restarts a bare pod with its state: the original told "superseded", the copy "restored", carrying on under its name', async () => {
       await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'solo', namespace: NS, labels: { app: 'solo' }, annotations: hooks }, spec: appSpec() });
       const [original] = await readyPods('app=solo', 1);
-      await waitFor(async () => (await appState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
       await fetch(`http://${original.status.podIP}:8080/value?v=42`, { method: 'POST' });
       await cluster.apply(budget('solo', 'solo'));
 
@@ -197,7 +180,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
       expect(copy.metadata.uid).not.toBe(original.metadata.uid);
       expect(copy.metadata.annotations?.['cryo.dev/restore-from']).toBe(done.status!.checkpointName);
       expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"metadata.name","operator":"In","values":["${node}"]}`);
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 42, restoreCount: 1 });
       // The Checkpoint the Migration took says what it was for, and the Migration owns it.
       const checkpoint = await cluster.get<{ spec: { purpose: string; podName: string }; metadata: { ownerReferences: { kind: string; name: string }[] } }>(['-n', NS, 'checkpoint', done.status!.checkpointName!]);
@@ -215,7 +198,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
         spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' }, annotations: hooks }, spec: appSpec() } },
       });
       const [original] = await readyPods('app=web', 1);
-      await waitFor(async () => (await appState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
       await fetch(`http://${original.status.podIP}:8080/value?v=7`, { method: 'POST' });
       await cluster.apply(budget('web', 'web'));
 
@@ -234,7 +217,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
       expect(copy.metadata.annotations?.['cryo.dev/restore-from']).toBe(done.status!.checkpointName);
       expect(copy.metadata.annotations?.['cryo.dev/restored-checkpoint-uid']).toBeDefined();
       expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"metadata.name","operator":"In","values":["${node}"]}`);
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 7, restoreCount: 1 });
       expect(await eventReasons('web-again')).toEqual(expect.arrayContaining(['Checkpointing', 'CheckpointSucceeded', 'SourceEvicted', 'ReplacementRestoring', 'Succeeded']));
     });
@@ -242,7 +225,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     it('restarts in place: after the eviction it waits for the cordoned node, and restores there once it is uncordoned', async () => {
       await cluster.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'rebooted', namespace: NS, labels: { app: 'rebooted' }, annotations: hooks }, spec: appSpec() });
       const [original] = await readyPods('app=rebooted', 1);
-      await waitFor(async () => (await appState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
       await fetch(`http://${original.status.podIP}:8080/value?v=99`, { method: 'POST' });
       await cluster.kubectl(['cordon', node]);
       try {
@@ -261,7 +244,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
       const done = await inPhase('reboot', 'Succeeded');
       expect(done.status).toMatchObject({ targetPodName: 'rebooted', targetNodeName: node });
       const copy = await getPod('rebooted');
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 99, restoreCount: 1 });
       expect(await eventReasons('reboot')).toContain('NodeReady');
     });
@@ -301,7 +284,7 @@ describe('Migrations between two nodes (containerd)', () => {
       waitFor(
         async () => {
           const { items } = await cluster.get<{ items: Pod[] }>(['-n', NS, 'pods', '-l', selector]);
-          return items.length === count && items.every(ready) ? items : undefined;
+          return items.length === count && items.every(podReady) ? items : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 500, what: `${count} Ready pod(s) ${selector}` },
       );
@@ -313,16 +296,14 @@ describe('Migrations between two nodes (containerd)', () => {
         },
         { timeoutMs: 240_000, intervalMs: 250, what: `Migration ${name} to finish` },
       );
-    const connected = (pod: Pod) => waitFor(async () => (await appState(pod)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: `${pod.metadata.name} to connect to its agent` });
+    const connected = (pod: Pod) => waitFor(async () => (await hookedAppState(pod)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: `${pod.metadata.name} to connect to its agent` });
 
     beforeAll(async () => {
       await cluster.up();
       await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', appSource));
+      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
       upstream = await startLineEchoUpstream(cluster.settings.nodeIp);
-      await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
-      await cluster.kubectl(['create', 'namespace', NS]);
-      await waitFor(async () => (await cluster.kubectlResult(['-n', NS, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+      await cluster.freshNamespace(NS);
       // Just after the CRDs are applied their storage may still be initializing (429), which the
       // node agent does not retry yet when it looks up the default storage class.
       await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
@@ -351,7 +332,7 @@ describe('Migrations between two nodes (containerd)', () => {
       console.log(`bare pod node-1 → node-2: downtime ${done.status!.downtimeSeconds} s`);
       const [copy] = await readyPods('app=traveller', 1);
       expect(copy.spec.nodeName).toBe('node-2');
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 12, restoreCount: 1 });
     });
 
@@ -375,7 +356,7 @@ describe('Migrations between two nodes (containerd)', () => {
       expect(copy.metadata.name).toBe(done.status!.targetPodName);
       expect(copy.spec.nodeName).toBe(other);
       expect(JSON.stringify(copy.spec.affinity)).toContain(`{"key":"metadata.name","operator":"NotIn","values":["${from}"]}`);
-      const state = await waitFor(async () => { const s = await appState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
+      const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 21, restoreCount: 1 });
     });
 

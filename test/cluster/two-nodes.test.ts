@@ -8,12 +8,10 @@
  * checkpointed on node-1 goes through the registry and is restored on node-2 by node-2's kubelet
  * and runtime, from images node-2 pulls itself; and back again.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, openCluster, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-two-nodes';
-const appSource = fileURLToPath(new URL('../criu/fixtures/hooked-service.ts', import.meta.url));
 
 interface Pod {
   metadata: { name: string };
@@ -31,20 +29,6 @@ interface Node {
 }
 interface CheckpointObject {
   status?: { phase?: string; message?: string; nodeName?: string; containers?: { name: string; referenceType: string; restoreReference: string }[] };
-}
-interface AppState {
-  value: number;
-  lastOutcome: string | null;
-  restoreCount: number;
-  hostname: string;
-  events: string[];
-}
-
-const ready = (pod: Pod): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-async function appState(pod: Pod): Promise<AppState> {
-  const response = await fetch(`http://${pod.status.podIP}:8080/state`, { signal: AbortSignal.timeout(2_000) });
-  return (await response.json()) as AppState;
 }
 
 describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
@@ -82,7 +66,7 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
       containers: [{ name: 'web', image: busybox, command: ['/bin/sh', '-c', `mkdir -p /www && echo hello from ${node} >/www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www`] }],
     });
     const readyPod = (name: string): Promise<Pod> =>
-      waitFor(async () => { const p = await cluster.get<Pod>(['-n', NS, 'pod', name]); return ready(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
+      waitFor(async () => { const p = await cluster.get<Pod>(['-n', NS, 'pod', name]); return podReady(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
     const inPod = (name: string, ...argv: string[]) => cluster.kubectlResult(['-n', NS, 'exec', name, '--', '/bin/busybox', ...argv], { input: '' });
     const checkpoint = async (name: string, podName: string): Promise<CheckpointObject> => {
       await cluster.apply({ apiVersion: 'cryo.dev/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: NS }, spec: { podName, reason: 'two nodes' } });
@@ -95,16 +79,14 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
       );
     };
     const toldRestored = (p: Pod, restoreCount: number) =>
-      waitFor(async () => { const s = await appState(p); return s.lastOutcome === 'restored' && s.restoreCount === restoreCount ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${p.metadata.name} to be told restored` });
+      waitFor(async () => { const s = await hookedAppState(p); return s.lastOutcome === 'restored' && s.restoreCount === restoreCount ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${p.metadata.name} to be told restored` });
 
     beforeAll(async () => {
       await cluster.up();
       await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', appSource));
+      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
       upstream = await startLineEchoUpstream(nodeIp);
-      await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
-      await cluster.kubectl(['create', 'namespace', NS]);
-      await waitFor(async () => (await cluster.kubectlResult(['-n', NS, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+      await cluster.freshNamespace(NS);
     }, 1_200_000);
 
     afterAll(async () => {
@@ -168,7 +150,7 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
       expect(ds.status).toMatchObject({ desiredNumberScheduled: 2, numberReady: 2 });
       const agents = await cluster.get<{ items: Pod[] }>(['-n', 'cryo-node', 'pods', '-l', 'app.kubernetes.io/name=cryo-node-agent']);
       expect(agents.items.map((p) => p.spec.nodeName).sort()).toEqual(['node-1', second.name]);
-      expect(agents.items.every(ready)).toBe(true);
+      expect(agents.items.every(podReady)).toBe(true);
       for (const node of ['node-1', second.name]) {
         await waitFor(async () => (await cluster.get<Node>(['node', node])).metadata.labels['cryo.dev/restore-runtime'] === restoreRuntime,
           { timeoutMs: 30_000, intervalMs: 250, what: `${node} labelled cryo.dev/restore-runtime=${restoreRuntime}` });
@@ -178,14 +160,14 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
     it('checkpoints a pod on node-1 into the registry and restores it on node-2, where it carries on from its state; and back', async () => {
       await cluster.apply(pod('source', { 'cryo.dev/hooks': 'enabled' }, appSpec('node-1')));
       const source = await readyPod('source');
-      await waitFor(async () => (await appState(source)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await waitFor(async () => (await hookedAppState(source)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
       await fetch(`http://${source.status.podIP}:8080/value?v=42`, { method: 'POST' });
 
       const there = await checkpoint('source-1', 'source');
       expect(there.status, there.status?.message).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1' });
       expect(there.status!.containers![0]).toMatchObject({ name: 'app', referenceType: 'image' });
       expect(there.status!.containers![0].restoreReference.startsWith(`${cluster.settings.registryForPods}/`)).toBe(true);
-      expect(await waitFor(async () => { const s = await appState(source); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' }))
+      expect(await waitFor(async () => { const s = await hookedAppState(source); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' }))
         .toMatchObject({ lastOutcome: 'resumed', value: 42, restoreCount: 0 });
 
       // node-2's kubelet pulls the checkpoint image, its runtime restores, its agent tells the app.
@@ -210,7 +192,7 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
       const answer = (await (await fetch(`http://${moved.status.podIP}:8080/upstream`, { signal: AbortSignal.timeout(5_000) })).json()) as { answer: string };
       expect(answer.answer).toBe('pong 42');
       // The original runs on, on node-1.
-      expect((await appState(source)).value).toBe(42);
+      expect((await hookedAppState(source)).value).toBe(42);
 
       // And back: node-2's agent checkpoints through node-2's kubelet, node-1 restores.
       await fetch(`http://${moved.status.podIP}:8080/value?v=43`, { method: 'POST' });

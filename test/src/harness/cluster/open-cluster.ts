@@ -45,6 +45,8 @@ export interface Cluster {
   get<T = Record<string, unknown>>(args: string[]): Promise<T>;
   /** `kubectl apply` of objects given as JSON. */
   apply(...objects: object[]): Promise<void>;
+  /** Deletes namespace `name` if a previous run left it, creates it afresh, and waits for its default ServiceAccount (pods need it). */
+  freshNamespace(name: string): Promise<void>;
   /** Runs a command inside the node's mount namespace (the root's tools, the host's network). */
   exec(argv: string[], options?: CommandOptions): Promise<CommandResult>;
   /** exec on the node so named: node-1's as exec, node-2's in its own mount and network namespaces. */
@@ -122,6 +124,11 @@ export function openCluster(runtime: ClusterRuntime, { nodes = 1 }: OpenClusterO
     },
     get: async <T>(args: string[]) => JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T,
     apply: async (...objects: object[]) => void (await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })),
+    async freshNamespace(name) {
+      await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeoutMs: 120_000 });
+      await kubectl(['create', 'namespace', name]);
+      await waitFor(async () => (await kubectlResult(['-n', name, 'get', 'serviceaccount', 'default'])).code === 0, { timeoutMs: 30_000, intervalMs: 250, what: 'the default ServiceAccount' });
+    },
     exec: (argv, options) => runCommand(['nsenter', `--mount=${settings.nsPath}`, '--', ...envNone, ...argv], options),
     execOn: (node, argv, options) =>
       node === settings.secondNode.name
