@@ -534,17 +534,18 @@ plugin_dirs = ["/usr/lib/cni"]
 TOML
 }
 
+runtime_socket() { case $RUNTIME in containerd) echo /run/containerd/containerd.sock ;; crio) echo /run/crio/crio.sock ;; esac; }
+
 start_runtime() {
+  RUNTIME_SOCKET=$(runtime_socket)
   case $RUNTIME in
     containerd)
       write_containerd_config
-      RUNTIME_SOCKET=/run/containerd/containerd.sock
       start containerd containerd --config /etc/containerd/config.toml
       ;;
     crio)
       [ -x "$BIN/crio" ] && [ -x "$BIN/pinns" ] || die "no CRI-O binaries in $BIN: provision with CRYO_CRIO_BIN_DIR set (docs/cluster.md)"
       write_crio_config
-      RUNTIME_SOCKET=/run/crio/crio.sock
       start crio "$BIN/crio" --config /etc/crio/crio.conf
       ;;
     *) die "unknown runtime '$RUNTIME' (containerd or crio)" ;;
@@ -842,6 +843,11 @@ case "$cmd" in
   check) check ;;
   kubectl) exec "${KUBECTL[@]}" "$@" ;;
   images) ns_ok || die 'the cluster is not up'; images ;;
+  reboot-node)
+    ns_ok || die 'the cluster is not up'
+    [ "${1:-}" = "$NODE2_NAME" ] || die "usage: cluster.sh reboot-node $NODE2_NAME (node-1 carries the control plane's host and does not reboot)"
+    node2_reboot
+    ;;
   app-image) ns_ok || die 'the cluster is not up'; app_image "${1:?usage: cluster.sh app-image NAME DIR}" "${2:?usage: cluster.sh app-image NAME DIR}" ;;
   purge)
     down
@@ -849,5 +855,5 @@ case "$cmd" in
     rm -rf --one-file-system "$CLUSTER_DIR"
     log "removed $CLUSTER_DIR"
     ;;
-  *) die "unknown command '$cmd' (provision|up|down|status|check|kubectl|images|app-image|purge)" ;;
+  *) die "unknown command '$cmd' (provision|up|down|status|check|kubectl|images|app-image|reboot-node|purge)" ;;
 esac

@@ -273,11 +273,9 @@ node2_wait_ready() { # seconds
   die "node $NODE2_NAME Ready did not come up in $1s (logs: $LOG_DIR/*-node-2.log)"
 }
 
-# Stops every process and container of node-2 and removes its namespaces, veth and cgroups.
-# Nothing when node-2 never ran; `down` always calls it.
-node2_down() {
-  node2_present || return 0
-  local start_time=$EPOCHREALTIME
+# Stops node-2's kubelet, kube-proxy and runtime and kills every container it ran, as a power
+# cut would; its namespaces, veth and state directories stay.
+node2_stop_all() {
   stop kube-proxy-node-2 &
   local proxy_stopping=$!
   stop kubelet-node-2
@@ -299,6 +297,14 @@ node2_down() {
     done
   fi
   find "/sys/fs/cgroup/pids/$NODE2_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+}
+
+# Stops every process and container of node-2 and removes its namespaces, veth and cgroups.
+# Nothing when node-2 never ran; `down` always calls it.
+node2_down() {
+  node2_present || return 0
+  local start_time=$EPOCHREALTIME
+  node2_stop_all
   if findmnt -n "$NODE2_NS" >/dev/null 2>&1; then umount "$NODE2_NS"; fi
   rm -f "$NODE2_NS"
   if mountpoint -q "$NODE2_RUN_DIR"; then umount "$NODE2_RUN_DIR"; fi
@@ -316,6 +322,31 @@ node2_down() {
     sleep 0.1
   done
   log "$NODE2_NAME down in $(elapsed "$start_time")s"
+}
+
+# `cluster.sh reboot-node node-2`: node-2 goes through what a reboot does to a node's pods
+# (the kernel and /var stay, as they do across a reboot): every container is killed with its
+# kubelet and runtime, which then start again; the kubelet finds its pods' containers gone and
+# starts them afresh. For the seed's kernel-update workflow (kubectl cryo drain --reboot).
+# node-1 carries the control plane's host, so only node-2 reboots.
+node2_reboot() {
+  { node2_present && [ -e "$NODE2_NS" ]; } || die "$NODE2_NAME is not up (cluster.sh up --nodes 2)"
+  local start_time=$EPOCHREALTIME
+  # The runtime the cluster runs (up wrote it), not this invocation's default.
+  RUNTIME=$(cat "$RUN_DIR/runtime")
+  RUNTIME_SOCKET=$(runtime_socket)
+  node2_stop_all
+  log "$NODE2_NAME stopped: kubelet, runtime and every container"
+  node2_start_runtime
+  # Its socket is there before its CRI service has recovered the dead containers, and a kubelet
+  # started meanwhile exits ("server is not initialized yet").
+  wait_for "the CRI service of $NODE2_NAME" 60 in_node2 "$BIN/crictl" --runtime-endpoint "unix://$RUNTIME_SOCKET" --timeout 2s info
+  node2_start_kubelet
+  node2_start_kube_proxy
+  # The Node still says Ready from before (its lease has not run out): wait for the new kubelet.
+  wait_for "the kubelet of $NODE2_NAME" 60 in_node2_net curl -sf --max-time 1 -o /dev/null http://127.0.0.1:10248/healthz
+  node2_wait_ready 120
+  log "$NODE2_NAME rebooted in $(elapsed "$start_time")s"
 }
 
 node2_status() {

@@ -41,6 +41,13 @@ export interface Cluster {
    * token would carry, which no token of another node can), whatever its exit code.
    */
   kubectlAs(user: { name: string; extra?: Record<string, string[]> }, args: string[], options?: CommandOptions): Promise<CommandResult>;
+  /**
+   * `kubectl cryo ARGS` as cluster-admin, whatever its exit code: kubectl finds the plugin on PATH
+   * as it does after `npm i -g` (a kubectl-cryo shim running kubectl-cryo/src/main.ts).
+   */
+  kubectlCryo(args: string[], options?: CommandOptions): Promise<CommandResult>;
+  /** What a reboot does to node-2's pods (cluster.sh reboot-node): every container killed, kubelet and runtime restarted; resolves once it is Ready. */
+  rebootNode(node: string): Promise<void>;
   /** `kubectl get -o json` of what the arguments name. */
   get<T = Record<string, unknown>>(args: string[]): Promise<T>;
   /** `kubectl apply` of objects given as JSON. */
@@ -121,6 +128,21 @@ export function openCluster(runtime: ClusterRuntime, { nodes = 1 }: OpenClusterO
       } finally {
         await rm(file, { force: true });
       }
+    },
+    async kubectlCryo(args, options = {}) {
+      // The shim npm would write for the package's bin, with this Node.
+      const bin = join(settings.repoRoot, '.tmp', 'kubectl-plugins');
+      await mkdir(bin, { recursive: true });
+      await writeFile(join(bin, 'kubectl-cryo'), `#!/bin/sh\nexec '${process.execPath}' '${join(settings.repoRoot, 'kubectl-cryo/src/main.ts')}' "$@"\n`, { mode: 0o755 });
+      // kubectl passes no flags of its own to a plugin (and finds none after one): KUBECONFIG says where.
+      return runCommand([join(settings.clusterDir, 'bin/kubectl'), 'cryo', ...args], {
+        timeoutMs: 300_000,
+        ...options,
+        env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, KUBECONFIG: join(settings.clusterDir, 'state/admin.kubeconfig'), ...options.env },
+      });
+    },
+    async rebootNode(node) {
+      await script(['reboot-node', node], { timeoutMs: 240_000 });
     },
     get: async <T>(args: string[]) => JSON.parse(await kubectl(['get', ...args, '-o', 'json'])) as T,
     apply: async (...objects: object[]) => void (await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) })),

@@ -13,11 +13,13 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Written to the command's stdin (closed right away when absent). */
   input?: string;
+  /** Variables set for the command, over this process's environment. */
+  env?: Record<string, string>;
 }
 
-export function runCommand(argv: string[], { timeoutMs = 30_000, input }: CommandOptions = {}): Promise<CommandResult> {
+export function runCommand(argv: string[], { timeoutMs = 30_000, input, env }: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
