@@ -16,6 +16,15 @@ describe('readNodeAgentConfig', () => {
     expect(() => withNode('--registry-chunk-size', 'lots')).toThrow(/--registry-chunk-size/);
   });
 
+  it('compresses checkpoint layers with zstd unless --registry-layer-compression says none, from the flag or the env; refuses another value, naming the choices', () => {
+    expect(withNode().registryLayerCompression).toBe('zstd');
+    expect(withNode('--registry-layer-compression', 'none').registryLayerCompression).toBe('none');
+    expect(readNodeAgentConfig(['--node-name', 'n'], { CRYO_REGISTRY_LAYER_COMPRESSION: 'none' }).registryLayerCompression).toBe('none');
+    expect(() => withNode('--registry-layer-compression', 'gzip')).toThrow('--registry-layer-compression (env CRYO_REGISTRY_LAYER_COMPRESSION): expected none or zstd, got "gzip"');
+    // The storage class spells it None/Zstd; the flag takes only the lowercase names.
+    expect(() => withNode('--registry-layer-compression', 'Zstd')).toThrow(/expected none or zstd, got "Zstd"/);
+  });
+
   it("reads CRIU's logs only in containerd's k8s.io task directory and CRI-O's container directory unless told other absolute directories", () => {
     expect(withNode().criuLogDirs).toEqual(['/run/containerd/io.containerd.runtime.v2.task/k8s.io', '/var/lib/containers/storage/overlay-containers']);
     expect(withNode('--criu-log-dirs', '/run/a, /var/lib/b,').criuLogDirs).toEqual(['/run/a', '/var/lib/b']);

@@ -7,6 +7,7 @@ import { nodeLabels, OptionError, parseAbsolutePath, parseByteSize, parseOptiona
 import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
 import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
+import { DEFAULT_LAYER_COMPRESSION, LAYER_COMPRESSIONS, type LayerCompression } from './storage/registry/layer-compression.ts';
 import { DEFAULT_MAX_CONNECTIONS_PER_POD } from './hooks/hook-limits.ts';
 
 function parseFileMode(raw: string): number {
@@ -23,6 +24,12 @@ function parseChunkSize(raw: string): number {
   const bytes = parseByteSize(0, Number.MAX_SAFE_INTEGER)(raw);
   if (bytes !== 0 && bytes < MIN_CHUNK_SIZE_BYTES) throw new OptionError(`expected 0 (the whole layer in one PATCH) or at least ${MIN_CHUNK_SIZE_BYTES} bytes, got ${bytes}`);
   return bytes;
+}
+
+function parseLayerCompression(raw: string): LayerCompression {
+  const compression = LAYER_COMPRESSIONS.find((c) => c === raw);
+  if (compression === undefined) throw new OptionError(`expected ${LAYER_COMPRESSIONS.join(' or ')}, got "${raw}"`);
+  return compression;
 }
 
 /** A comma-separated list of absolute paths: the agent may be run from any directory, so no relative ones. */
@@ -177,6 +184,10 @@ export const nodeAgentOptionSpecs = {
     flag: '--registry-chunk-size', env: 'CRYO_REGISTRY_CHUNK_SIZE', default: 0, defaultText: '0 (one PATCH)', parse: parseChunkSize,
     description: 'Bytes per PATCH when pushing a layer; 0 sends it in one, as docker and containerd do (fastest). Set it for a proxy that limits request bodies.',
   } satisfies OptionSpec<number>,
+  registryLayerCompression: {
+    flag: '--registry-layer-compression', env: 'CRYO_REGISTRY_LAYER_COMPRESSION', default: DEFAULT_LAYER_COMPRESSION, parse: parseLayerCompression,
+    description: "Each checkpoint image's layer: zstd (compressed: fewer bytes to push, store and pull, unpacked at every restore) or none (the archive as it is). A storage class's spec.registry.layerCompression overrides it; figures in docs/operations.md.",
+  } satisfies OptionSpec<LayerCompression>,
   directory: {
     flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseOptionalAbsolutePath,
     description: 'Default store when no registry is set: file archives under this directory (a hostPath or network mount).',

@@ -71,6 +71,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
       registryInsecure: config.registryInsecure,
       registryCaBundle: config.registryCaFile === '' ? '' : readFileSync(config.registryCaFile, 'utf8'),
       registryChunkBytes: config.registryChunkBytes,
+      registryLayerCompression: config.registryLayerCompression,
       directory: config.directory,
       directoryShared: config.directoryShared,
       directoryRegistryAddress: directoryRegistry === undefined ? '' : `${directoryRegistry.host}:${directoryRegistry.port}`,

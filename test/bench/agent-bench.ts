@@ -71,7 +71,8 @@ async function curlPut(ctx: RouteContext): Promise<RouteResult> {
 }
 
 const registryStore = (chunkSizeBytes?: number) => async (ctx: RouteContext): Promise<RouteResult> => {
-  const pushed = await pushInChild({ repository: `${ctx.registry.host}/${ctx.repository}`, archive: ctx.archive, chunkSizeBytes });
+  // Uncompressed: the same bytes as curl's (layer compression has its own bench, compression-bench.ts).
+  const pushed = await pushInChild({ repository: `${ctx.registry.host}/${ctx.repository}`, archive: ctx.archive, chunkSizeBytes, layerCompression: 'none' });
   if (pushed.result.error !== undefined) throw new Error(pushed.result.error);
   if (pushed.result.digest !== ctx.digest) throw new Error(`RegistryStore stored ${pushed.result.digest}, the archive is ${ctx.digest}`);
   return { seconds: (pushed.result.durationMs ?? NaN) / 1000, peakRssMiB: pushed.peakRssMiB };

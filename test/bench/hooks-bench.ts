@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
-import { openLab, podHttp, startLineEchoUpstream, waitFor, type Lab } from '../src/index.ts';
+import { criuLogSeconds, openLab, podHttp, startLineEchoUpstream, waitFor, type Lab } from '../src/index.ts';
 import { quantile } from './quantiles.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -127,12 +127,6 @@ async function protocolOverhead(): Promise<void> {
   }
 }
 
-/** CRIU's own run time: the elapsed-seconds stamp "(SS.ssssss)" of the last line of its log. */
-async function criuSeconds(logPath: string): Promise<number> {
-  const stamps = [...(await readFile(logPath, 'utf8')).matchAll(/^\((\d+\.\d+)\)/gm)];
-  return Number(stamps.at(-1)?.[1] ?? NaN);
-}
-
 async function restoreToRestored(lab: Lab): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cryo-bench-criu-'));
   const hooksDir = path.join(dir, 'hooks');
@@ -164,7 +158,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
     if (!dump.ok) throw new Error(dump.log);
     await server.finish(original.hook.uid, 'bench/ckpt', 'done');
     console.log(`app RSS ${(Number(rss) / 1024).toFixed(0)} MiB; prepare (hooks included) ${ms(prepared.durationMs)}`);
-    console.log(`dump (--leave-running): crun checkpoint ${ms(dump.durationMs)}, CRIU's own ${ms((await criuSeconds(path.join(imageDir, 'dump.log'))) * 1000)}`);
+    console.log(`dump (--leave-running): crun checkpoint ${ms(dump.durationMs)}, CRIU's own ${ms((await criuLogSeconds(path.join(imageDir, 'dump.log'))) * 1000)}`);
 
     const restores = quick ? 2 : 5;
     const crunTimes: number[] = [];
@@ -185,7 +179,7 @@ async function restoreToRestored(lab: Lab): Promise<void> {
       const returned = performance.now();
       const at = await restored;
       crunTimes.push(durationMs);
-      criuTimes.push((await criuSeconds(path.join(copy.bundleDir, 'work/restore.log'))) * 1000);
+      criuTimes.push((await criuLogSeconds(path.join(copy.bundleDir, 'work/restore.log'))) * 1000);
       fromReturn.push(at - returned);
       fromStart.push(at - started);
       // CRIU writes its log's last line as the restore completes and the tasks run on (under

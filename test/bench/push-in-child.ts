@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
+import type { LayerCompression } from '../../node-agent/src/storage/registry/layer-compression.ts';
 
 const CHILD = fileURLToPath(new URL('./registry-push-child.ts', import.meta.url));
 
@@ -18,7 +19,7 @@ export interface ChildPush {
 }
 
 /** `nodeDefaults`: run Node with its own defaults instead of the agent image's settings (for comparison). */
-export function pushInChild(args: { repository: string; archive: string; chunkSizeBytes?: number; idle?: boolean; nodeDefaults?: boolean }, timeoutMs = 600_000): Promise<ChildPush> {
+export function pushInChild(args: { repository: string; archive: string; chunkSizeBytes?: number; layerCompression?: LayerCompression; idle?: boolean; nodeDefaults?: boolean }, timeoutMs = 600_000): Promise<ChildPush> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     // Node as the agent's image runs it (a small young generation, two malloc arenas).

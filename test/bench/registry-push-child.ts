@@ -10,17 +10,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
+import type { LayerCompression } from '../../node-agent/src/storage/registry/layer-compression.ts';
 import { archiveInfoOf } from '../storage/registry-test-archives.ts';
 
 interface ChildArgs {
   repository: string;
   archive: string;
   chunkSizeBytes?: number;
+  layerCompression?: LayerCompression;
   idle?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
-const store = new RegistryStore({ repository: args.repository, insecure: true, chunkSizeBytes: args.chunkSizeBytes });
+const store = new RegistryStore({ repository: args.repository, insecure: true, chunkSizeBytes: args.chunkSizeBytes, layerCompression: args.layerCompression });
 const archive = await archiveInfoOf(args.archive);
 let answer: unknown;
 try {

@@ -173,8 +173,10 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       // An independent reader: skopeo sees a checkpoint image both runtimes recognise.
       const inspected = await cluster.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${container.restoreReference.replace(cluster.settings.registryForPods, cluster.settings.registry)}`]);
       expect(inspected.code, inspected.stderr).toBe(0);
-      const manifest = JSON.parse(inspected.stdout) as { annotations: Record<string, string> };
+      const manifest = JSON.parse(inspected.stdout) as { annotations: Record<string, string>; layers: { mediaType: string }[] };
       expect(manifest.annotations['org.criu.checkpoint.container.name']).toBe('app');
+      // The agent's default layer compression: the restores below pull and unpack a zstd layer.
+      expect(manifest.layers.map((l) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd']);
 
       // The real apiserver took the agent's Events, and kubectl describe shows them.
       const events = await cluster.get<{ items: { reason: string }[] }>(['-n', NS, 'events.events.k8s.io', '--field-selector', 'regarding.name=web-1']);

@@ -33,6 +33,7 @@ import {
 import {
   CHECKPOINT_STORAGE_CLASS_KIND,
   CHECKPOINT_STORAGE_CLASS_PLURAL,
+  STORAGE_CLASS_LAYER_COMPRESSIONS,
   type CheckpointStorageClass,
   type CheckpointStorageClassSpec,
 } from '../../common/src/api/checkpoint-storage-class.ts';
@@ -1208,7 +1209,7 @@ describe('the Checkpoint CRD', () => {
 
 const CLASS_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required' } satisfies FieldsOf<CheckpointStorageClass>;
 const CLASS_SPEC_FIELDS = { namespaces: 'required', registry: 'optional', directory: 'optional' } satisfies FieldsOf<CheckpointStorageClassSpec>;
-const CLASS_REGISTRY_FIELDS = { repository: 'required', pushSecretName: 'optional', pullSecretName: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorageClassSpec['registry']>>;
+const CLASS_REGISTRY_FIELDS = { repository: 'required', pushSecretName: 'optional', pullSecretName: 'optional', layerCompression: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorageClassSpec['registry']>>;
 const CLASS_DIRECTORY_FIELDS = { path: 'required', shared: 'optional' } satisfies FieldsOf<NonNullable<CheckpointStorageClassSpec['directory']>>;
 const CLASS_FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
   '': CLASS_FIELDS,
@@ -1221,7 +1222,7 @@ const registryClass: CheckpointStorageClass = {
   apiVersion: CHECKPOINT_API_VERSION,
   kind: CHECKPOINT_STORAGE_CLASS_KIND,
   metadata: { name: 'team-registry', annotations: { 'cryo.dev/is-default-class': 'true' } },
-  spec: { namespaces: ['shop', 'billing'], registry: { repository: '10.0.0.5:5000/checkpoints', pushSecretName: 'checkpoint-push', pullSecretName: 'checkpoint-pull' } },
+  spec: { namespaces: ['shop', 'billing'], registry: { repository: '10.0.0.5:5000/checkpoints', pushSecretName: 'checkpoint-push', pullSecretName: 'checkpoint-pull', layerCompression: 'Zstd' } },
 };
 const directoryClass: CheckpointStorageClass = {
   apiVersion: CHECKPOINT_API_VERSION,
@@ -1258,6 +1259,7 @@ describe('the CheckpointStorageClass CRD', () => {
       expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
     }
     expect(node('.spec')['x-kubernetes-validations']).toEqual([{ rule: 'has(self.registry) != has(self.directory)', message: expect.stringMatching(/exactly one of registry or directory/) }]);
+    expect(node('.spec.registry.layerCompression').enum).toEqual([...STORAGE_CLASS_LAYER_COMPRESSIONS]);
   });
 
   describe('validates classes as the kube-apiserver would (CEL aside)', () => {
@@ -1280,6 +1282,7 @@ describe('the CheckpointStorageClass CRD', () => {
       ['a repository with a tag', registryClass, 'spec.registry.repository', '10.0.0.5:5000/checkpoints:v1', /^\/spec\/registry\/repository must match pattern/],
       ['a repository without a path', registryClass, 'spec.registry.repository', '10.0.0.5:5000', /^\/spec\/registry\/repository must match pattern/],
       ['a relative directory', directoryClass, 'spec.directory.path', 'checkpoints', /^\/spec\/directory\/path must match pattern/],
+      ['a layer compression other than None or Zstd', registryClass, 'spec.registry.layerCompression', 'gzip', /^\/spec\/registry\/layerCompression must be equal to one of the allowed values$/],
     ] as const)('refuses %s', (_, base, path, value, error) => {
       expect(check(withField(JSON.parse(JSON.stringify(base)), path, value))).toMatch(error);
     });

@@ -7,9 +7,10 @@
  * container from it.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { zstdDecompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodCheckpoint, TlsKeyPair } from '@cryo/common';
@@ -26,7 +27,7 @@ import type { RegistryTokenServer } from '../src/harness/registry-token-server.t
 import { startRegistryTokenServer } from '../src/harness/registry-token-server.ts';
 import { pushInChild } from '../bench/push-in-child.ts';
 import { startFaultProxy } from './fault-proxy.ts';
-import { archiveInfoOf, gunzipFixture, PODMAN_BASE_IMAGE, sha256OfFile, withExtraPages } from './registry-test-archives.ts';
+import { archiveInfoOf, gunzipFixture, PODMAN_BASE_IMAGE, sha256OfFile, sha256OfZstdFile, withExtraPages } from './registry-test-archives.ts';
 
 const opened = await openLab();
 const skip = 'skip' in opened ? opened.skip : undefined;
@@ -71,8 +72,9 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
   const stores: RegistryStore[] = [];
   const cleanups: (() => Promise<void>)[] = [];
 
+  // Uncompressed unless a test says zstd: the upload's mechanics are checked on the archive's own bytes.
   const storeFor = (options: RegistryStoreOptions): RegistryStore => {
-    const store = new RegistryStore({ insecure: true, retry: { attempts: 3, initialMs: 10, maxMs: 40 }, ...options });
+    const store = new RegistryStore({ insecure: true, retry: { attempts: 3, initialMs: 10, maxMs: 40 }, layerCompression: 'none', ...options });
     stores.push(store);
     return store;
   };
@@ -184,8 +186,8 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
   });
 
   it('pushes in constant memory: the peak RSS of a 64 MiB push is that of a 300 KB one (child processes)', async () => {
-    const small = await pushInChild({ repository: `${registry.host}/checkpoints/memory-small`, archive: fixture.path });
-    const big = await pushInChild({ repository: `${registry.host}/checkpoints/memory-large`, archive: large.path });
+    const small = await pushInChild({ repository: `${registry.host}/checkpoints/memory-small`, archive: fixture.path, layerCompression: 'none' });
+    const big = await pushInChild({ repository: `${registry.host}/checkpoints/memory-large`, archive: large.path, layerCompression: 'none' });
     expect(small.result.error).toBeUndefined();
     expect(big.result.digest).toBe(await sha256OfFile(large.path));
     console.log(`peak RSS of the pushing process: ${small.peakRssMiB.toFixed(1)} MiB for ${fixture.sizeBytes} bytes, ${big.peakRssMiB.toFixed(1)} MiB for ${(large.sizeBytes / MiB).toFixed(0)} MiB`);
@@ -193,6 +195,12 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
     // the upload's four 1 MiB buffers are reused. (The peak itself is Node with type stripping,
     // ~62 MiB, plus @cryo/common's imports, ~81 MiB of which are @kubernetes/client-node.)
     expect(big.peakRssMiB - small.peakRssMiB).toBeLessThan(12);
+    // The same with zstd layers: the compressor's window and buffers, not the archive.
+    const smallZstd = await pushInChild({ repository: `${registry.host}/checkpoints/memory-small-zstd`, archive: fixture.path, layerCompression: 'zstd' });
+    const bigZstd = await pushInChild({ repository: `${registry.host}/checkpoints/memory-large-zstd`, archive: large.path, layerCompression: 'zstd' });
+    expect(bigZstd.result.error).toBeUndefined();
+    console.log(`with zstd layers: ${smallZstd.peakRssMiB.toFixed(1)} MiB, ${bigZstd.peakRssMiB.toFixed(1)} MiB`);
+    expect(bigZstd.peakRssMiB - smallZstd.peakRssMiB).toBeLessThan(12);
   });
 
   it('resends a chunk after a 503, and starts over when a cut connection spoiled the session', async () => {
@@ -292,6 +300,75 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
     expect((error as StoreError).message).toContain('gave up after 3 attempts');
     expect((error as StoreError).message).toContain('ECONNREFUSED');
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  describe('with zstd layers', () => {
+    /** What compressed stores left beside the archives (nothing, ever). */
+    const scratchLeftovers = async () => (await readdir(dir)).filter((name) => name.startsWith('.cryo-agent-'));
+
+    it('pushes the archive zstd-compressed: the blob decompresses to it, the config names it as diff_id, skopeo reads and copies the image', async () => {
+      const store = storeFor({ repository: `${registry.host}/checkpoints/zstd`, layerCompression: 'zstd' });
+      const result = await store.store(requestFor(fixture));
+      const archiveDigest = await sha256OfFile(fixture.path);
+      expect(result.sizeBytes).toBeLessThan(fixture.sizeBytes / 2);
+      expect(result.digest).not.toBe(archiveDigest);
+      expect(await scratchLeftovers()).toEqual([]);
+
+      const { manifest } = await rawManifest(result.restoreReference);
+      expect(manifest.layers).toEqual([{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: result.digest, size: result.sizeBytes }]);
+      // skopeo's own reading of the image: one zstd layer, the checkpoint's annotations.
+      const inspected = JSON.parse(await inLab(['skopeo', 'inspect', '--tls-verify=false', `docker://${result.restoreReference}`])) as { LayersData: { MIMEType: string; Digest: string; Size: number }[]; Labels: Record<string, string> };
+      expect(inspected.LayersData).toEqual([expect.objectContaining({ MIMEType: 'application/vnd.oci.image.layer.v1.tar+zstd', Digest: result.digest, Size: result.sizeBytes })]);
+      expect(inspected.Labels).toMatchObject({ 'dev.cryo.checkpoint.name': 'counter-warm' });
+
+      // Copied out: the blob is what the manifest says, and decompresses to the archive byte for byte.
+      const out = join(dir, 'skopeo-zstd');
+      await inLab(['skopeo', 'copy', '--src-tls-verify=false', `docker://${result.restoreReference}`, `dir:${lab.hostPath(out)}`]);
+      const blob = join(out, result.digest.slice('sha256:'.length));
+      expect(await sha256OfFile(blob)).toBe(result.digest);
+      expect(zstdDecompressSync(await readFile(blob)).equals(await readFile(fixture.path))).toBe(true);
+      const config = JSON.parse(await readFile(join(out, manifest.config.digest.slice('sha256:'.length)), 'utf8')) as { rootfs: { diff_ids: string[] } };
+      expect(config.rootfs.diff_ids).toEqual([archiveDigest]);
+
+      // Retention weighs what the registry holds: the compressed layer, as the status says.
+      expect((await store.list()).map((e) => e.sizeBytes)).toEqual([result.sizeBytes]);
+    });
+
+    it('resumes a zstd layer over a cut connection, and skips compressing and uploading it when the same archive is stored again', async () => {
+      const proxy = await startFaultProxy(registry.port);
+      cleanups.push(() => proxy.close());
+      let patches = 0;
+      proxy.decide = (req) => (req.method === 'PATCH' && ++patches === 2 ? { cutAfterBytes: 3 * MiB } : 'pass');
+      const store = storeFor({ repository: `${proxy.host}/checkpoints/zstd-large`, layerCompression: 'zstd', chunkSizeBytes: 16 * MiB });
+      const result = await store.store(requestFor(large));
+      // Random pages do not compress: still more than one chunk, so the cut PATCH had to be made good.
+      expect(patches).toBeGreaterThan(2);
+      expect(await sha256OfFile(registry.blobPath(result.digest))).toBe(result.digest);
+      expect(await sha256OfZstdFile(registry.blobPath(result.digest))).toBe(await sha256OfFile(large.path));
+      expect(await scratchLeftovers()).toEqual([]);
+
+      proxy.requests.length = 0;
+      const again = await store.store(requestFor(large, { checkpoint: { namespace: 'shop', name: 'zstd-again', uid: randomUUID() } }));
+      expect(again).toMatchObject({ digest: result.digest, sizeBytes: result.sizeBytes });
+      expect(proxy.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+      expect(proxy.requests.some((r) => r.method === 'HEAD' && r.path.endsWith(result.digest))).toBe(true);
+    });
+
+    it('leaves neither a tag nor the compressed file when the upload is refused, and removes one an agent killed mid-way left', async () => {
+      const leftover = join(dir, '.cryo-agent-killed1');
+      await mkdir(leftover);
+      await writeFile(join(leftover, 'layer.tar.zst'), 'half a layer');
+      const proxy = await startFaultProxy(registry.port);
+      cleanups.push(() => proxy.close());
+      proxy.decide = (req) => (req.method === 'PUT' && req.path.includes('/blobs/uploads/') ? { status: 400 } : 'pass');
+      const store = storeFor({ repository: `${proxy.host}/checkpoints/zstd-refused`, layerCompression: 'zstd' });
+      const error = await store.store(requestFor(fixture)).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as StoreError).retriable).toBe(false);
+      expect((error as StoreError).message).toContain('HTTP 400');
+      expect(await tagsOf(`${registry.host}/checkpoints/zstd-refused`)).toEqual([]);
+      expect(await scratchLeftovers()).toEqual([]);
+    });
   });
 
   describe('over https', () => {
@@ -493,7 +570,7 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
   // The fixture itself cannot be restored on this machine: its processes die with SIGILL (exit
   // 132) right after `podman container restore --import` of the fixture as well, as a checkpoint
   // taken on another CPU may. So Podman checkpoints the same counter here first.
-  it('is pulled by Podman, which restores a container from it', async () => {
+  it('is pulled by Podman, which restores a container from it, from an uncompressed and from a zstd layer alike', async () => {
     const podmanDir = await mkdtemp(join(tmpdir(), 'cryo-podman-'));
     cleanups.push(() => rm(podmanDir, { recursive: true, force: true }));
     // Podman as podman-lab.sh sets it up, at its default storage paths.
@@ -531,17 +608,20 @@ describe.skipIf(skip !== undefined)(`the registry store against docker-registry$
 
     const archive = await archiveInfoOf(archivePath);
     expect(archive.engine).toBe('podman');
-    const store = storeFor({ repository: `${registry.host}/checkpoints/podman` });
-    const result = await store.store(requestFor(archive));
-    cleanups.push(async () => void (await lab.exec(['podman', 'rmi', '-f', result.restoreReference], { env })));
-    await podman('pull', '-q', '--tls-verify=false', result.restoreReference);
-    const started = Date.now();
-    await podman('container', 'restore', result.restoreReference);
-    // The counter carries on from where it was checkpointed, and keeps counting.
-    const first = Number(await podman('exec', name, 'cat', '/count.txt'));
-    expect(first).toBeGreaterThanOrEqual(5);
-    await waitFor(async () => Number((await lab.exec(['podman', 'exec', name, 'cat', '/count.txt'], { env })).stdout) > first, { timeoutMs: 5_000, what: 'the restored counter to count on' });
-    expect(await podman('inspect', '-f', '{{.State.Running}} {{.State.Restored}}', name)).toBe('true true');
-    console.log(`podman pulled ${result.restoreReference} and restored ${name} from it in ${Date.now() - started} ms; it counted on from ${first}`);
+    for (const layerCompression of ['none', 'zstd'] as const) {
+      const store = storeFor({ repository: `${registry.host}/checkpoints/podman-${layerCompression}`, layerCompression });
+      const result = await store.store(requestFor(archive));
+      cleanups.push(async () => void (await lab.exec(['podman', 'rmi', '-f', result.restoreReference], { env })));
+      await podman('pull', '-q', '--tls-verify=false', result.restoreReference);
+      const started = Date.now();
+      await podman('container', 'restore', result.restoreReference);
+      // The counter carries on from where it was checkpointed, and keeps counting.
+      const first = Number(await podman('exec', name, 'cat', '/count.txt'));
+      expect(first).toBeGreaterThanOrEqual(5);
+      await waitFor(async () => Number((await lab.exec(['podman', 'exec', name, 'cat', '/count.txt'], { env })).stdout) > first, { timeoutMs: 5_000, what: 'the restored counter to count on' });
+      expect(await podman('inspect', '-f', '{{.State.Running}} {{.State.Restored}}', name)).toBe('true true');
+      console.log(`podman pulled ${result.restoreReference} (layer compression ${layerCompression}) and restored ${name} from it in ${Date.now() - started} ms; it counted on from ${first}`);
+      await removeContainer();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import type { CheckpointArchiveInfo } from '../../node-agent/src/archive/checkpoint-archive-info.ts';
 import { runCommand } from '../src/harness/lab/run-command.ts';
 
@@ -104,6 +104,13 @@ export async function syntheticCrioArchive(path: string, pagesBytes: number): Pr
 export async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** The sha256 of what a zstd file decompresses to (a compressed layer's diff_id). */
+export async function sha256OfZstdFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), createZstdDecompress(), hash);
   return `sha256:${hash.digest('hex')}`;
 }
 

@@ -16,6 +16,13 @@ export const CHECKPOINT_STORAGE_CLASS_KIND = 'CheckpointStorageClass';
 /** `*` in spec.namespaces opens a class to every namespace. */
 export const ALL_NAMESPACES = '*';
 
+/**
+ * spec.registry.layerCompression: each checkpoint image's layer is the archive as it is (`None`)
+ * or zstd-compressed (`Zstd`); absent: the node agent's --registry-layer-compression.
+ */
+export const STORAGE_CLASS_LAYER_COMPRESSIONS = ['None', 'Zstd'] as const;
+export type StorageClassLayerCompression = (typeof STORAGE_CLASS_LAYER_COMPRESSIONS)[number];
+
 export interface CheckpointStorageClassSpec {
   /** The namespaces whose Checkpoints may use this class (`*`: all). Each namespace's checkpoints stay apart in it. */
   namespaces: string[];
@@ -30,6 +37,8 @@ export interface CheckpointStorageClassSpec {
      * repository (docs/security.md#pull-credentials).
      */
     pullSecretName?: string;
+    /** Compress each image's layer, or not; overrides the node agent's --registry-layer-compression. */
+    layerCompression?: StorageClassLayerCompression;
   };
   /** File archives under this directory on the node (the agent's --directory or below it): each namespace's go to <path>/<namespace>/. */
   directory?: {

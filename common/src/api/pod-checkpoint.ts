@@ -20,7 +20,7 @@ export interface PodCheckpointContainer {
   image: string;
   restoreReference: string;
   referenceType: RestoreReferenceType;
-  /** `sha256:<hex>` of the archive (the image's layer). */
+  /** `sha256:<hex>` of what is stored: the image's layer (zstd-compressed or the archive itself), or the archive file. */
   digest: string;
   sizeBytes: number;
   mountDestinations: string[];

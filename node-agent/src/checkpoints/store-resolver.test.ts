@@ -12,6 +12,7 @@ import { silentLogger, type Checkpoint, type CheckpointStorageClass } from '@cry
 import { FakeKubeApiServer } from '@cryo/test';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
+import { DEFAULT_LAYER_COMPRESSION } from '../storage/registry/layer-compression.ts';
 import { StoreResolver, type StoreDefaults } from './store-resolver.ts';
 
 let dir: string;
@@ -119,9 +120,9 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
       metadata: { name, ...(options.isDefault === true ? { annotations: { 'cryo.dev/is-default-class': 'true' } } : {}), ...(options.created !== undefined ? { creationTimestamp: options.created } : {}) },
       spec,
     });
-  const withApi = () =>
+  const withApi = (defaults: Partial<StoreDefaults> = {}) =>
     new StoreResolver(
-      { registryRepository: 'flags.example:5000/default', registryDockerConfig: '', registryInsecure: true, registryCaBundle: '', directory: root, namespace: 'cryo-node' },
+      { registryRepository: 'flags.example:5000/default', registryDockerConfig: '', registryInsecure: true, registryCaBundle: '', directory: root, namespace: 'cryo-node', ...defaults },
       silentLogger(),
       api.kubeConfig(),
     );
@@ -177,5 +178,33 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
     expect(await describeResolved(checkpointIn('shop', { storage: { directory: { path: root } } }))).toEqual({ where: root, className: undefined, pullSecretName: undefined });
     api.remove('cryo.dev/v1alpha1', 'checkpointstorageclasses', undefined, 'a-old-default');
     expect(await describeResolved(checkpointIn('billing'))).toEqual({ where: 'flags.example:5000/default/cryo-checkpoints/billing', className: undefined, pullSecretName: undefined });
+  });
+
+  it("compresses layers as the class's spec.registry.layerCompression says, else as the agent's flag; refuses a value the CRD would have", async () => {
+    storageClass('zstd', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt', layerCompression: 'Zstd' } });
+    storageClass('plain', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt', layerCompression: 'None' } });
+    storageClass('unsaid', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt' } });
+    storageClass('gzip', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt', layerCompression: 'Gzip' as 'Zstd' } });
+    const resolver = withApi({ registryLayerCompression: 'none' });
+    const compressionOf = async (checkpoint: Checkpoint) => {
+      const resolved = await resolver.storeFor(checkpoint);
+      if ('error' in resolved) return resolved;
+      return { store: resolved.store as RegistryStore, compression: (resolved.store as RegistryStore).layerCompression };
+    };
+    const zstd = await compressionOf(checkpointIn('shop', { storageClassName: 'zstd' }));
+    const plain = await compressionOf(checkpointIn('shop', { storageClassName: 'plain' }));
+    expect(zstd).toMatchObject({ compression: 'zstd' });
+    expect(plain).toMatchObject({ compression: 'none' });
+    // One repository, two stores: each class keeps its own setting.
+    expect('store' in zstd && 'store' in plain && zstd.store !== plain.store).toBe(true);
+    expect(await compressionOf(checkpointIn('shop', { storageClassName: 'unsaid' }))).toMatchObject({ compression: 'none' });
+    expect(await compressionOf(checkpointIn('shop', { storage: { registry: { repository: 'flags.example:5000/default' } } }))).toMatchObject({ compression: 'none' });
+    expect(await compressionOf(checkpointIn('shop'))).toMatchObject({ compression: 'none' });
+    expect(await compressionOf(checkpointIn('shop', { storageClassName: 'gzip' }))).toEqual({
+      error: 'storage class gzip has spec.registry.layerCompression "Gzip", which is neither None nor Zstd; the administrator fixes it',
+    });
+    // Without the flag, the store's default.
+    const unset = await withApi().storeFor(checkpointIn('shop', { storageClassName: 'unsaid' }));
+    expect('store' in unset && (unset.store as RegistryStore).layerCompression).toBe(DEFAULT_LAYER_COMPRESSION);
   });
 });

@@ -38,6 +38,7 @@ import {
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
+import { layerCompressionOf, type LayerCompression } from '../storage/registry/layer-compression.ts';
 
 export interface StoreDefaults {
   registryRepository: string;
@@ -49,6 +50,8 @@ export interface StoreDefaults {
   registryCaBundle: string;
   /** Bytes per PATCH of a layer upload; 0: the whole layer in one. */
   registryChunkBytes?: number;
+  /** How checkpoint images' layers are written unless a storage class says (absent: the store's default). */
+  registryLayerCompression?: LayerCompression;
   directory: string;
   /** Every node mounts `directory` (--directory-shared): its checkpoints restore on any node. */
   directoryShared?: boolean;
@@ -95,7 +98,7 @@ export class StoreResolver {
     if ('error' in classes) return classes;
     const fallback = defaultStorageClassFor(classes.items, namespace, annotations.IS_DEFAULT_CLASS);
     if (fallback !== undefined) return this.fromStorageClass(fallback, namespace);
-    if (this.defaults.registryRepository !== '') return withoutClass(this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig));
+    if (this.defaults.registryRepository !== '') return withoutClass(this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig, this.defaults.registryLayerCompression));
     if (this.defaults.directory !== '') return withoutClass(this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory)));
     return { error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
   }
@@ -115,7 +118,13 @@ export class StoreResolver {
         if ('error' in secret) return secret;
         dockerConfig = secret.dockerConfig;
       }
-      resolved = this.registry(namespaceRepository(registry.repository, namespace), dockerConfig);
+      let layerCompression = this.defaults.registryLayerCompression;
+      if (registry.layerCompression !== undefined) {
+        layerCompression = layerCompressionOf(registry.layerCompression);
+        // The CRD's enum refuses others; a class written before it, or past it, must not be guessed at.
+        if (layerCompression === undefined) return { error: `storage class ${className} has spec.registry.layerCompression "${String(registry.layerCompression)}", which is neither None nor Zstd; the administrator fixes it` };
+      }
+      resolved = this.registry(namespaceRepository(registry.repository, namespace), dockerConfig, layerCompression);
     } else if (directory !== undefined) {
       resolved = await this.confinedDirectory(directory.path, directory.shared ?? false, `storage class ${className}`);
     } else {
@@ -142,7 +151,7 @@ export class StoreResolver {
         if ('error' in secret) return secret;
         dockerConfig = secret.dockerConfig;
       }
-      return this.registry(namespaceRepository(named, namespace), dockerConfig);
+      return this.registry(namespaceRepository(named, namespace), dockerConfig, this.defaults.registryLayerCompression);
     }
     if (storage.directory !== undefined) {
       // The administrator knows what the directory is; a Checkpoint may only say that its own one is shared.
@@ -206,8 +215,8 @@ export class StoreResolver {
     }
   }
 
-  private registry(repository: string, dockerConfig: string): CheckpointStore | { error: string } {
-    const key = `registry ${repository} ${dockerConfig}`;
+  private registry(repository: string, dockerConfig: string, layerCompression: LayerCompression | undefined): CheckpointStore | { error: string } {
+    const key = `registry ${repository} ${layerCompression ?? 'default'} ${dockerConfig}`;
     const existing = this.stores.get(key);
     if (existing !== undefined) return existing;
     try {
@@ -217,6 +226,7 @@ export class StoreResolver {
         insecure: this.defaults.registryInsecure,
         ...(this.defaults.registryCaBundle !== '' ? { caBundle: this.defaults.registryCaBundle } : {}),
         ...(this.defaults.registryChunkBytes ? { chunkSizeBytes: this.defaults.registryChunkBytes } : {}),
+        ...(layerCompression !== undefined ? { layerCompression } : {}),
         logger: this.logger.child({ store: repository }),
       });
       this.stores.set(key, store);

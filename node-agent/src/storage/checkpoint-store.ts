@@ -22,9 +22,9 @@ export interface StoredCheckpoint {
   referenceType: 'image' | 'archive';
   /** Where the archive is on the node (directory store), whichever the reference. */
   archivePath?: string;
-  /** Bytes stored (the layer/archive). */
+  /** Bytes stored: the layer as pushed (zstd-compressed when the registry store compresses), or the archive file. */
   sizeBytes: number;
-  /** `sha256:<hex>` of the archive as stored (the layer digest, or the archive file's). */
+  /** `sha256:<hex>` of those bytes: the layer digest, or the archive file's. */
   digest: string;
   durationMs: number;
   /** The image manifest: what an OCI index of the pod's images points at, or the registry view serves. */

@@ -8,7 +8,7 @@ import { CHECKPOINT_API_VERSION, POD_CHECKPOINT_KIND, type PodCheckpoint } from 
 import { readCheckpointArchive } from '../../archive/checkpoint-archive.ts';
 import type { StoreRequest } from '../checkpoint-store.ts';
 import { CHECKPOINT_MARKERS } from './checkpoint-annotations.ts';
-import { buildCheckpointImage, buildPodCheckpointIndex } from './checkpoint-image.ts';
+import { buildCheckpointImage, buildPodCheckpointIndex, OCI_LAYER_TAR_ZSTD } from './checkpoint-image.ts';
 
 const request: StoreRequest = {
   archive: {
@@ -46,6 +46,17 @@ describe('buildCheckpointImage', () => {
     });
     expect(config).toMatchObject({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
     expect(image.manifest.digest).toBe(`sha256:${createHash('sha256').update(image.manifest.bytes).digest('hex')}`);
+  });
+
+  it('names a zstd layer by its compressed digest and size, and the uncompressed tar as diff_id, as runtimes check a pulled layer', () => {
+    const zstdLayer = { mediaType: OCI_LAYER_TAR_ZSTD, digest: `sha256:${'b'.repeat(64)}`, size: 321, diffId: layer.digest };
+    const compressed = buildCheckpointImage(request, zstdLayer, host, created);
+    const zstdManifest = JSON.parse(compressed.manifest.bytes.toString()) as { layers: unknown[]; config: { digest: string } };
+    expect(zstdManifest.layers).toEqual([{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: zstdLayer.digest, size: 321 }]);
+    expect(JSON.parse(compressed.config.bytes.toString())).toMatchObject({ rootfs: { type: 'layers', diff_ids: [layer.digest] } });
+    // The same checkpoint either way but for the layer: the annotations do not change.
+    expect(compressed.annotations).toEqual(image.annotations);
+    expect(zstdManifest.config.digest).toBe(compressed.config.digest);
   });
 
   it('carries the marker CRI-O and the one containerd takes a checkpoint image by, both naming the container', () => {

@@ -1,10 +1,13 @@
 /**
  * The checkpoint image around an archive, the same for both stores (the registry store pushes it;
  * the directory store keeps its manifest and config in the archive's sidecar and serves them on
- * the node, directory-registry-view.ts): an OCI image manifest with one layer, the
- * archive itself (an uncompressed tar of the files that belong at `/`; CRIU's pages do not
- * compress, so gzip would only cost CPU), and a minimal config whose diff_id is that same
- * digest. The checkpoint annotations go on the manifest, where CRI-O, containerd and Podman
+ * the node, directory-registry-view.ts): an OCI image manifest with one layer, the archive (a tar
+ * of the files that belong at `/`), and a minimal config whose diff_id is the archive's digest.
+ * The layer is the archive itself, or (registry store, layer compression zstd) the archive
+ * zstd-compressed: the manifest then names the compressed blob and `…tar+zstd`, the diff_id
+ * stays the uncompressed tar's. A Node heap's pages compress to about a fifth (npm run
+ * bench:compression; docs/operations.md, "Layer compression"), at the cost of unpacking them at
+ * every restore. The checkpoint annotations go on the manifest, where CRI-O, containerd and Podman
  * read them; Cryo's own also go into the config's labels, where `podman inspect` and
  * `skopeo inspect` show them.
  */
@@ -20,6 +23,7 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
+export const OCI_LAYER_TAR_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 export interface Blob {
   bytes: Buffer;
@@ -48,14 +52,25 @@ export function hostFacts(): HostFacts {
   return { arch: GOARCH[process.arch] ?? process.arch, kernel: os.release(), cgroupVersion };
 }
 
-export function buildCheckpointImage(request: StoreRequest, layer: { digest: string; size: number }, host: HostFacts, created: Date): CheckpointImage {
+/** The image's one layer as stored: the archive itself unless a media type and diff_id say it is compressed. */
+export interface CheckpointLayer {
+  /** `sha256:<hex>` and byte count of the blob as stored. */
+  digest: string;
+  size: number;
+  /** Default: an uncompressed tar. */
+  mediaType?: string;
+  /** The uncompressed tar's digest (the config's diff_id); default: `digest`, the layer being that tar. */
+  diffId?: string;
+}
+
+export function buildCheckpointImage(request: StoreRequest, layer: CheckpointLayer, host: HostFacts, created: Date): CheckpointImage {
   const annotations = checkpointAnnotations(request, host, created);
   const config = {
     created: created.toISOString(),
     architecture: host.arch,
     os: 'linux',
     config: { Labels: cryoAnnotations(request, created) },
-    rootfs: { type: 'layers', diff_ids: [layer.digest] },
+    rootfs: { type: 'layers', diff_ids: [layer.diffId ?? layer.digest] },
     history: [
       {
         created: created.toISOString(),
@@ -70,7 +85,7 @@ export function buildCheckpointImage(request: StoreRequest, layer: { digest: str
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, digest: configDigest, size: configBytes.length },
-    layers: [{ mediaType: OCI_LAYER_TAR, digest: layer.digest, size: layer.size }],
+    layers: [{ mediaType: layer.mediaType ?? OCI_LAYER_TAR, digest: layer.digest, size: layer.size }],
     annotations,
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest));

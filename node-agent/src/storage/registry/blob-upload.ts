@@ -21,14 +21,10 @@ import { RegistryHttpError } from './registry-client.ts';
 export interface UploadedBlob {
   digest: string;
   size: number;
-  /** False when the registry had the blob already and nothing was sent. */
-  uploaded: boolean;
 }
 
 export interface FileBlobOptions {
   chunkSizeBytes: number;
-  /** The file's digest when already known (a retried store of the same archive): the upload is skipped if the registry has it. */
-  knownDigest?: string;
   signal?: AbortSignal;
   logger?: Logger;
   /** Read buffer size: large reads keep syscalls few. */
@@ -164,13 +160,10 @@ export async function uploadFileBlob(client: RegistryClient, path: string, optio
   }
   try {
     const { size } = await handle.stat();
-    if (options.knownDigest !== undefined && (await client.blobExists(options.knownDigest, options.signal))) {
-      return { digest: options.knownDigest, size, uploaded: false };
-    }
     for (let restarts = 0; ; restarts++) {
       try {
         const digest = await uploadOnce(client, handle, size, options);
-        return { digest, size, uploaded: true };
+        return { digest, size };
       } catch (err) {
         if (!(err instanceof RestartUpload) || restarts >= MAX_RESTARTS) {
           if (err instanceof RestartUpload) throw new StoreError(`upload of ${path}: ${client.where()}: the upload session was lost ${restarts + 1} times (${err.message})`, { retriable: true });

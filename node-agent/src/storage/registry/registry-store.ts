@@ -6,16 +6,31 @@
  * archive file, streamed once in chunks while its sha256 is computed), then the config blob,
  * and only when both are in the registry the manifest, PUT by tag. The tag is
  * `<namespace>_<checkpoint>_<container>_<uid8>` (image-reference.ts); restores use the digest.
+ *
+ * A zstd layer (layer-compression.ts) is compressed into a file first, in an agent-only scratch
+ * directory beside the archive (the kubelet's checkpoints directory: the node's disk, where the
+ * archive already fits; the agent's own /tmp is a small emptyDir), and that file is uploaded as
+ * any layer. Why not stream the compressor's output: the upload resumes a cut PATCH from the
+ * offset the registry holds and restarts a lost session from byte 0, which needs the compressed
+ * bytes at any offset again; a stream would have to be compressed again from the start, and zstd
+ * does not promise the same bytes twice across versions or buffer sizes. The file costs one write
+ * of the compressed bytes (a fifth of the archive for a Node heap) and goes in every outcome; one
+ * an agent killed mid-way left is removed by the next compressed store beside it.
  */
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from '@cryo/common';
 import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
 import { StoreError } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
+import { createScratchDir, isScratchName } from '../../host-files/agent-scratch.ts';
+import { drainScratchDir, removeOwnScratchDir } from '../../host-files/untrusted-tree.ts';
 import { uploadFileBlob } from './blob-upload.ts';
 import type { HostFacts } from '../checkpoint-image/checkpoint-annotations.ts';
 import { CRYO_ANNOTATIONS } from '../checkpoint-image/checkpoint-annotations.ts';
-import { buildCheckpointImage, buildPodCheckpointIndex, hostFacts, sha256Digest } from '../checkpoint-image/checkpoint-image.ts';
+import type { CheckpointLayer } from '../checkpoint-image/checkpoint-image.ts';
+import { buildCheckpointImage, buildPodCheckpointIndex, hostFacts, OCI_LAYER_TAR, OCI_LAYER_TAR_ZSTD, sha256Digest } from '../checkpoint-image/checkpoint-image.ts';
+import { type CompressedFile, DEFAULT_LAYER_COMPRESSION, LAYER_COMPRESSIONS, type LayerCompression, ZSTD_LEVEL, zstdCompressFile } from './layer-compression.ts';
 import { credentialsFor } from './docker-config.ts';
 import { HttpTransport } from './http-transport.ts';
 import { checkpointTag, parseRepository } from './image-reference.ts';
@@ -47,6 +62,8 @@ export interface RegistryStoreOptions {
    * reports, whatever the chunk size, when the registry kept the session.
    */
   chunkSizeBytes?: number;
+  /** The layer as the archive is (`none`) or zstd-compressed (default: layer-compression.ts). */
+  layerCompression?: LayerCompression;
   /** Attempts and backoff for network errors, 5xx and 429 (default 5 attempts, 500 ms doubling to 10 s). */
   retry?: Partial<RetryPolicy>;
   /** A request that makes no progress this long fails (default 120 s). */
@@ -65,8 +82,15 @@ export const MIN_CHUNK_SIZE_BYTES = 64 * 1024;
 /** No limit: one PATCH carries the whole layer. */
 const WHOLE_LAYER = Number.MAX_SAFE_INTEGER;
 const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialMs: 500, maxMs: 10_000 };
-/** Digests of archives already hashed, so a retried store of the same file can skip its upload. */
-const DIGEST_CACHE_SIZE = 64;
+/** Layers of archives already pushed, so a retried store of the same file can skip compressing and uploading it. */
+const LAYER_CACHE_SIZE = 64;
+/** Name of the compressed layer in its scratch directory. */
+const COMPRESSED_LAYER_FILE = 'layer.tar.zst';
+
+/** A layer in the registry: what the image names, and the archive's size it came from. */
+interface PushedLayer extends Required<CheckpointLayer> {
+  archiveBytes: number;
+}
 
 interface ManifestJson {
   mediaType?: unknown;
@@ -91,11 +115,12 @@ export class RegistryStore implements CheckpointStore {
   private readonly client: RegistryClient;
   private readonly transport: HttpTransport;
   private readonly chunkSizeBytes: number;
+  readonly layerCompression: LayerCompression;
   private readonly listConcurrency: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => Date;
   private readonly host: HostFacts;
-  private readonly digests = new Map<string, string>();
+  private readonly layers = new Map<string, PushedLayer>();
 
   /** Throws a StoreError (not retriable) when the repository, the push secret or an option is unusable. */
   constructor(options: RegistryStoreOptions) {
@@ -113,6 +138,10 @@ export class RegistryStore implements CheckpointStore {
     if (!Number.isInteger(this.chunkSizeBytes) || this.chunkSizeBytes < MIN_CHUNK_SIZE_BYTES) {
       throw new StoreError(`the registry store's chunkSizeBytes must be an integer of at least ${MIN_CHUNK_SIZE_BYTES}, got ${options.chunkSizeBytes}`, { retriable: false });
     }
+    this.layerCompression = options.layerCompression ?? DEFAULT_LAYER_COMPRESSION;
+    if (!LAYER_COMPRESSIONS.includes(this.layerCompression)) {
+      throw new StoreError(`the registry store's layerCompression must be one of ${LAYER_COMPRESSIONS.join(', ')}, got ${String(options.layerCompression)}`, { retriable: false });
+    }
     this.transport = new HttpTransport({ ca: options.caBundle, timeoutMs: options.requestTimeoutMs ?? 120_000 });
     const auth = new RegistryAuth({ registry, credentials, transport: this.transport, allowPlainHttpRealm: options.insecure === true });
     const retry = { ...DEFAULT_RETRY, ...options.retry };
@@ -128,19 +157,89 @@ export class RegistryStore implements CheckpointStore {
     const { signal, archive } = request;
     if (signal?.aborted) throw this.client.aborted(`store ${archive.path}`, signal);
     const tag = checkpointTag({ namespace: request.checkpoint.namespace, checkpointName: request.checkpoint.name, checkpointUid: request.checkpoint.uid, containerName: request.containerName });
-    const fileKey = await this.fileKey(archive.path);
-    const layer = await uploadFileBlob(this.client, archive.path, { chunkSizeBytes: this.chunkSizeBytes, knownDigest: this.digests.get(fileKey), signal, logger: this.logger });
-    this.remember(fileKey, layer.digest);
-    if (layer.size !== archive.sizeBytes) {
-      this.logger?.warn({ path: archive.path, expected: archive.sizeBytes, actual: layer.size }, 'the archive is not the size it had when it was read; stored what is there now');
+    const { layer, uploaded } = await this.pushLayer(archive.path, signal);
+    if (layer.archiveBytes !== archive.sizeBytes) {
+      this.logger?.warn({ path: archive.path, expected: archive.sizeBytes, actual: layer.archiveBytes }, 'the archive is not the size it had when it was read; stored what is there now');
     }
     const image = buildCheckpointImage(request, layer, this.host, this.now());
     await this.client.putSmallBlob(image.config.bytes, image.config.digest, signal);
     await this.pushManifest(tag, image.manifest, OCI_MANIFEST, signal);
     const durationMs = performance.now() - started;
     const restoreReference = `${this.repository}@${image.manifest.digest}`;
-    this.logger?.info({ tag, restoreReference, layerDigest: layer.digest, sizeBytes: layer.size, uploaded: layer.uploaded, durationMs: Math.round(durationMs) }, 'checkpoint image pushed');
+    this.logger?.info(
+      { tag, restoreReference, layerDigest: layer.digest, layerCompression: this.layerCompression, sizeBytes: layer.size, archiveBytes: layer.archiveBytes, uploaded, durationMs: Math.round(durationMs) },
+      'checkpoint image pushed',
+    );
+    // sizeBytes is what the registry holds (the compressed layer): what retention's byte limits
+    // weigh, as list() reads the layer sizes back from the manifests.
     return { restoreReference, referenceType: 'image', sizeBytes: layer.size, digest: layer.digest, durationMs, manifest: { digest: image.manifest.digest, sizeBytes: image.manifest.bytes.length } };
+  }
+
+  /** The archive's layer in the registry: pushed now, or found there from an earlier store of the same file. */
+  private async pushLayer(archivePath: string, signal: AbortSignal | undefined): Promise<{ layer: PushedLayer; uploaded: boolean }> {
+    const key = `${await this.fileKey(archivePath)} ${this.layerCompression}`;
+    const known = this.layers.get(key);
+    if (known !== undefined && (await this.client.blobExists(known.digest, signal))) return { layer: known, uploaded: false };
+    const layer = this.layerCompression === 'zstd' ? await this.pushZstdLayer(archivePath, signal) : await this.pushTarLayer(archivePath, signal);
+    this.remember(key, layer);
+    return { layer, uploaded: true };
+  }
+
+  private async pushTarLayer(archivePath: string, signal: AbortSignal | undefined): Promise<PushedLayer> {
+    const blob = await uploadFileBlob(this.client, archivePath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger });
+    return { mediaType: OCI_LAYER_TAR, digest: blob.digest, size: blob.size, diffId: blob.digest, archiveBytes: blob.size };
+  }
+
+  /** Compresses the archive into a scratch directory beside it and uploads that file (see the file comment for why). */
+  private async pushZstdLayer(archivePath: string, signal: AbortSignal | undefined): Promise<PushedLayer> {
+    const dir = path.dirname(archivePath);
+    await this.removeLeftoverScratchDirs(dir);
+    let scratch: string;
+    try {
+      scratch = await createScratchDir(dir);
+    } catch (err) {
+      throw new StoreError(
+        `cannot make a scratch directory in ${dir} to compress the checkpoint layer into: ${(err as Error).message}; the agent writes the compressed layer beside the archive, so it needs write access there (or store layers uncompressed: layer compression none)`,
+        { retriable: false, cause: err },
+      );
+    }
+    try {
+      const blobPath = path.join(scratch, COMPRESSED_LAYER_FILE);
+      const compressed = await this.compress(archivePath, blobPath, signal);
+      const blob = await uploadFileBlob(this.client, blobPath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger });
+      if (blob.digest !== compressed.compressed.digest) {
+        throw new StoreError(`the compressed layer ${blobPath} changed between compressing and uploading it (${compressed.compressed.digest}, then ${blob.digest}); store it again`, { retriable: true });
+      }
+      return { mediaType: OCI_LAYER_TAR_ZSTD, digest: blob.digest, size: blob.size, diffId: compressed.source.digest, archiveBytes: compressed.source.size };
+    } finally {
+      const removal = await removeOwnScratchDir(scratch);
+      if (!removal.removed) this.logger?.warn({ leftIn: removal.leftIn, reason: removal.reason }, 'could not remove the compressed layer after its upload; the next compressed store in that directory removes it');
+    }
+  }
+
+  private async compress(archivePath: string, blobPath: string, signal: AbortSignal | undefined): Promise<CompressedFile> {
+    try {
+      return await zstdCompressFile(archivePath, blobPath, { level: ZSTD_LEVEL, signal });
+    } catch (err) {
+      if (signal?.aborted) throw this.client.aborted(`compress ${archivePath}`, signal);
+      if ((err as NodeJS.ErrnoException).path === archivePath) {
+        throw new StoreError(`cannot read the checkpoint archive ${archivePath}: ${(err as Error).message}`, { retriable: false, cause: err });
+      }
+      // Most likely the disk is full: worth trying again once space is freed.
+      throw new StoreError(
+        `cannot write the compressed checkpoint layer ${blobPath}: ${(err as Error).message}; it needs up to the archive's size free beside it: free space there, or store layers uncompressed (layer compression none)`,
+        { retriable: true, cause: err },
+      );
+    }
+  }
+
+  /** Scratch directories beside `dir`'s archives that an agent killed mid-compression left (ones this process uses are skipped). */
+  private async removeLeftoverScratchDirs(dir: string): Promise<void> {
+    for (const entry of await readdir(dir).catch(() => [])) {
+      if (!isScratchName(entry)) continue;
+      const removal = await drainScratchDir(path.join(dir, entry));
+      if (removal.inUse !== true) this.logger?.info({ leftover: path.join(dir, entry), removed: removal.removed, reason: removal.reason }, 'removed a compressed layer an earlier store left');
+    }
   }
 
   /** Pushes the pod checkpoint as an OCI index of its containers' images (which must all be in this repository). */
@@ -284,9 +383,9 @@ export class RegistryStore implements CheckpointStore {
     }
   }
 
-  private remember(key: string, digest: string): void {
-    this.digests.delete(key);
-    this.digests.set(key, digest);
-    if (this.digests.size > DIGEST_CACHE_SIZE) this.digests.delete(this.digests.keys().next().value!);
+  private remember(key: string, layer: PushedLayer): void {
+    this.layers.delete(key);
+    this.layers.set(key, layer);
+    if (this.layers.size > LAYER_CACHE_SIZE) this.layers.delete(this.layers.keys().next().value!);
   }
 }

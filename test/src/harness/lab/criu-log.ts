@@ -10,3 +10,14 @@ export async function criuLogTail(path: string, lines = 40): Promise<string> {
   const earlier = all.slice(0, -lines).filter((line) => line.includes('Error (') && !line.includes('RLIMIT_NOFILE'));
   return [...earlier, ...(earlier.length > 0 ? ['...'] : []), ...tail].join('\n');
 }
+
+/** CRIU's own run time, in seconds: the elapsed-time stamp "(SS.ssssss)" of the last line of its dump.log or restore.log. */
+export async function criuLogSeconds(path: string): Promise<number> {
+  return criuLogTextSeconds(await readFile(path, 'utf8'));
+}
+
+/** criuLogSeconds of a log's text (read elsewhere, e.g. on a cluster node); NaN when it has no stamp. */
+export function criuLogTextSeconds(text: string): number {
+  const stamps = [...text.matchAll(/^\((\d+\.\d+)\)/gm)];
+  return Number(stamps.at(-1)?.[1] ?? NaN);
+}
