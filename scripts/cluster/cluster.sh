@@ -694,6 +694,8 @@ images() {
     echo "$component ${ref%:dev}@$digest"
   done
   rm -rf "$cache"
+  # The images they replace (pushed already): every build would otherwise keep ~1 GB of them.
+  buildah_ rmi --prune >/dev/null 2>&1 || true
 }
 
 # An app image for the tests: the folder $2 (main.ts and its node_modules) at /app on the base

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { nodeSelectorMatches, nodeUnavailable, pinsToNamedNodes, podExcludedFrom } from './node-fit.ts';
+import { nodeSelectorMatches, nodeUnavailable, pinsToNamedNodes, placementOfCopy, podExcludedFrom } from './node-fit.ts';
 
 const node = (name: string, labels: Record<string, string> = {}, extra: Partial<V1Node> = {}): V1Node => ({
   metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
@@ -53,5 +53,30 @@ describe('PersistentVolume node affinity', () => {
     expect(pinsToNamedNodes({ nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a'] }] }] })).toBe(true);
     expect(pinsToNamedNodes({ nodeSelectorTerms: [{ matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a'] }] }] })).toBe(false);
     expect(nodeSelectorMatches({ nodeSelectorTerms: [{ matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a'] }] }] }, node('x', { 'topology.kubernetes.io/zone': 'a' }))).toBe(true);
+  });
+});
+
+describe('placementOfCopy', () => {
+  const affinity = (terms: object[]) => pod({ nodeName: 'b', affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } });
+  const pinnedToB = { key: 'metadata.name', operator: 'In', values: ['b'] };
+  const notA = { key: 'metadata.name', operator: 'NotIn', values: ['a'] };
+  const runtime = { key: 'cryo.dev/restore-runtime', operator: 'In', values: ['containerd'] };
+
+  it('lets a pod Cryo placed before move again: its node pin, exclusion and restore-runtime requirement are the next copy’s to write', () => {
+    const moved = affinity([{ matchFields: [pinnedToB, notA], matchExpressions: [runtime] }]);
+    expect(podExcludedFrom(moved, node('a'))).toBeDefined();
+    expect(podExcludedFrom(placementOfCopy(moved), node('a'))).toBeUndefined();
+    expect(placementOfCopy(moved).spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
+    // The pod itself is left as it is.
+    expect(moved.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms[0].matchFields).toHaveLength(2);
+  });
+
+  it("keeps the app's own requirements, and a term left empty on purpose", () => {
+    const zoned = affinity([{ matchFields: [pinnedToB], matchExpressions: [{ key: 'zone', operator: 'In', values: ['z1'] }] }]);
+    expect(podExcludedFrom(placementOfCopy(zoned), node('a'))).toBe("node a does not match the pod's required node affinity");
+    expect(podExcludedFrom(placementOfCopy(zoned), node('a', { zone: 'z1' }))).toBeUndefined();
+    expect(podExcludedFrom(placementOfCopy(affinity([{}])), node('a'))).toBeDefined();
+    const plain = pod();
+    expect(placementOfCopy(plain)).toBe(plain);
   });
 });

@@ -6,6 +6,7 @@
  * that the source is not stopped for nothing.
  */
 import type { V1Node, V1NodeSelector, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Taint, V1Toleration } from '@kubernetes/client-node';
+import { nodeLabels } from '@cryo/common';
 
 export const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 
@@ -35,6 +36,30 @@ export function podExcludedFrom(pod: V1Pod, node: V1Node): string | undefined {
   if (taint !== undefined) return `node ${name} has the taint ${taint.key}${taint.value ? `=${taint.value}` : ''}:${taint.effect}, which the pod does not tolerate`;
   return undefined;
 }
+
+/**
+ * The pod as the one that carries on will be placed: without the node requirements Cryo wrote into
+ * it when it was itself restored or migrated (matchFields on metadata.name: the pin to its node or
+ * the exclusion of the one it left; matchExpressions on the restore-runtime label). The copy gets
+ * those afresh for its own checkpoint and target (pod-from-checkpoint.ts, the webhook), so a pod
+ * moved once can move again. The scheduler still checks whatever the copy ends up with.
+ */
+export function placementOfCopy(pod: V1Pod): V1Pod {
+  const required = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (required === undefined) return pod;
+  const terms = required.nodeSelectorTerms.map((term) => ({
+    ...term,
+    matchFields: (term.matchFields ?? []).filter((r) => r.key !== 'metadata.name'),
+    matchExpressions: (term.matchExpressions ?? []).filter((r) => r.key !== nodeLabels.RESTORE_RUNTIME),
+  }));
+  // A term that held only Cryo's requirements would now match nothing: it goes, and so does the
+  // whole requirement when no term is left (a term the user left empty stays: it still means no node).
+  const kept = terms.filter((term, i) => term.matchFields.length + term.matchExpressions.length > 0 || isEmpty(required.nodeSelectorTerms[i]));
+  const nodeAffinity = { ...pod.spec!.affinity!.nodeAffinity, requiredDuringSchedulingIgnoredDuringExecution: kept.length > 0 ? { nodeSelectorTerms: kept } : undefined };
+  return { ...pod, spec: { ...pod.spec!, affinity: { ...pod.spec!.affinity, nodeAffinity } } };
+}
+
+const isEmpty = (term: V1NodeSelectorTerm): boolean => (term.matchFields?.length ?? 0) + (term.matchExpressions?.length ?? 0) === 0;
 
 /** A NodeSelector (terms ORed, requirements within a term ANDed), as the scheduler reads it. */
 export function nodeSelectorMatches(selector: V1NodeSelector, node: V1Node): boolean {

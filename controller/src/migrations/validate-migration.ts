@@ -8,7 +8,7 @@
  */
 import type { V1Node, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import { isMigrationFinished, type Migration } from '@cryo/common';
-import { nodeUnavailable, podExcludedFrom } from './node-fit.ts';
+import { nodeUnavailable, placementOfCopy, podExcludedFrom } from './node-fit.ts';
 import { checkVolumes, type VolumeReads } from './volume-checks.ts';
 
 export interface ClusterReads extends VolumeReads {
@@ -85,11 +85,11 @@ export async function validateMigration(migration: Migration, reads: ClusterRead
     targetNodeName = spec.targetNodeName;
     targetNode = await reads.node(targetNodeName);
     if (targetNode === undefined) return refuse(`target node ${targetNodeName} does not exist`);
-    const problem = nodeUnavailable(targetNode) ?? podExcludedFrom(pod, targetNode);
+    const problem = nodeUnavailable(targetNode) ?? podExcludedFrom(placementOfCopy(pod), targetNode);
     if (problem !== undefined) return refuse(`the pod cannot run on the target: ${problem}`);
   } else {
     const candidates = (await reads.nodes()).filter((node) => node.metadata?.name !== sourceNodeName);
-    const problems = candidates.map((node) => nodeUnavailable(node) ?? podExcludedFrom(pod, node));
+    const problems = candidates.map((node) => nodeUnavailable(node) ?? podExcludedFrom(placementOfCopy(pod), node));
     if (!problems.includes(undefined)) {
       const why = candidates.length === 0 ? 'the cluster has no other node' : problems.slice(0, 3).join('; ');
       return refuse(`no node other than ${sourceNodeName} can take pod ${spec.podName}: ${why}`);

@@ -4,10 +4,11 @@
  * not strip types inside node_modules) and its one dependency, ws.
  */
 import { cp, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { runCommand } from '../lab/run-command.ts';
 
-export async function sdkAppDir(repoRoot: string, name: string, source: string): Promise<string> {
+/** `besides`: files main.ts imports (as ./<their name>), copied next to it. */
+export async function sdkAppDir(repoRoot: string, name: string, source: string, besides: readonly string[] = []): Promise<string> {
   const packed = await runCommand([process.execPath, join(repoRoot, 'hook-sdk/scripts/pack-publishable.ts')], { timeoutMs: 120_000 });
   if (packed.code !== 0) throw new Error(`packing the hook SDK failed:\n${packed.stderr}${packed.stdout}`);
   const tarball = packed.stdout.trim().split('\n').at(-1)!;
@@ -19,5 +20,6 @@ export async function sdkAppDir(repoRoot: string, name: string, source: string):
   if (unpacked.code !== 0) throw new Error(`unpacking ${tarball} failed: ${unpacked.stderr}`);
   await cp(join(repoRoot, 'node_modules/ws'), join(dir, 'node_modules/ws'), { recursive: true });
   await cp(source, join(dir, 'main.ts'));
+  for (const file of besides) await cp(file, join(dir, basename(file)));
   return dir;
 }
