@@ -2,6 +2,8 @@ export * from './api/checkpoint.ts';
 export * from './api/pod-checkpoint.ts';
 export * from './api/checkpoint-storage-class.ts';
 export * from './api/migration.ts';
+export * from './api/conditions.ts';
+export * from './api/checkpoint-reasons.ts';
 export * as annotations from './annotations.ts';
 export * as nodeLabels from './node-labels.ts';
 export * as podLabels from './pod-labels.ts';

@@ -59,7 +59,7 @@ export async function followObject<T extends KubernetesObject>(options: FollowOb
   }
 }
 
-/** `Warning CheckpointFailed: ...` as a progress line. */
+/** `Warning DumpFailed: ...` as a progress line. */
 export function describeEvent(event: ObjectEvent): string {
   const count = event.count > 1 ? ` (x${event.count})` : '';
   return `${event.type === 'Warning' ? 'Warning ' : ''}${event.reason}: ${event.note}${count}`;

@@ -160,7 +160,10 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       await fetch(`http://${web.status.podIP}:8080/value?v=42`, { method: 'POST' });
 
       const done = await checkpoint('web-1', web.metadata.name);
-      expect(done.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1' });
+      expect(done.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-1', reason: 'Stored' });
+      // kubectl's own wait reads the Ready condition the agent writes.
+      const waited = await cluster.kubectlResult(['-n', NS, 'wait', '--for=condition=Ready', 'checkpoint/web-1', '--timeout=10s']);
+      expect(waited.code, waited.stderr).toBe(0);
       const [container] = done.status!.containers!;
       expect(container).toMatchObject({ name: 'app', referenceType: 'image' });
       // The namespace's own repository below the agent's.
@@ -276,6 +279,8 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect((await asTenant(['apply', '-f', '-'], elsewhere)).code).toBe(0);
       const refused = await waitFor(async () => { const c = await cluster.get<CheckpointObject>(['-n', TENANT, 'checkpoint', 'elsewhere']); return c.status?.phase === 'Failed' ? c : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the Checkpoint to fail' });
       expect(refused.status?.message).toMatch(/registry repository .*\/someone-else is not one this node agent pushes to/);
+      expect(refused.status).toMatchObject({ reason: 'StorageRefused', retryable: false });
+      expect((await cluster.kubectlResult(['-n', TENANT, 'wait', '--for=condition=Failed', 'checkpoint/elsewhere', '--timeout=10s'])).code).toBe(0);
       // The administrator's storage class for this tenant: its Checkpoints go there, and a pod
       // restoring from one gets the class's pull Secret of its own namespace. Other namespaces may not use it.
       await cluster.apply(

@@ -989,6 +989,8 @@ const CONDITION_FIELDS = {
   reason: 'required',
   message: 'required',
 } satisfies FieldsOf<V1Condition>;
+  reason: 'optional',
+  retryable: 'optional',
 
 /** Every object node of the schema, by path, with the TypeScript fields it must have. */
 const FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {

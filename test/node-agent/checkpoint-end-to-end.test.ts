@@ -134,6 +134,9 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     await podHttp(labPod.ip, 8080, 'POST', '/value?v=7');
     const done = await checkpoint('orders-warm', { reason: 'fast start', containers: ['app'] });
     expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded', nodeName: 'node-a', storage: { type: 'directory', shared: false } });
+    // What `kubectl wait --for=condition=Ready` reads: True once stored, for this generation; no Failed condition.
+    expect(done.status).toMatchObject({ reason: 'Stored', observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Stored', observedGeneration: 1 }] });
+    expect(done.status).not.toHaveProperty('retryable');
     const [stored] = done.status!.containers!;
     // An image of the agent's registry view, named by namespace, pod and container.
     expect(stored).toMatchObject({ name: 'app', referenceType: 'image', mountDestinations: expect.arrayContaining(['/run/cryo']) });
@@ -244,6 +247,15 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     const failed = await checkpoint('orders-kubelet-500');
     expect(failed.status?.phase).toBe('Failed');
     expect(failed.status?.message).toMatch(/the kubelet could not checkpoint container "app": .*runtime exploded/);
+    // One code in the status, both conditions and the Event; a new Checkpoint may succeed.
+    expect(failed.status).toMatchObject({
+      reason: 'DumpFailed',
+      retryable: true,
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'DumpFailed', message: failed.status?.message },
+        { type: 'Failed', status: 'True', reason: 'DumpFailed', message: failed.status?.message },
+      ],
+    });
     await waitFor(() => appState().then((s) => s.lastOutcome === 'aborted', () => false), { what: 'the app to resume after the abort' });
   }, 60_000);
 
@@ -292,6 +304,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       { timeoutMs: 30_000, what: 'the abandoned Checkpoint to be failed' },
     );
     expect(failed.status?.message).toMatch(/the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored/);
+    expect(failed.status).toMatchObject({ reason: 'AgentRestarted', retryable: true });
     // The app was left prepared by the dead agent; the new one's socket tells it to carry on.
     let seen: string[] = [];
     const state = await waitFor(
@@ -308,8 +321,9 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
 
   it('fails a Checkpoint for a pod that does not exist, or a container it does not have, saying so', async () => {
     const missing = await checkpoint('nobody', { podName: 'orders-9' });
-    expect(missing.status).toMatchObject({ phase: 'Failed', message: 'pod shop/orders-9 does not exist; name a running pod in spec.podName' });
+    expect(missing.status).toMatchObject({ phase: 'Failed', reason: 'PodNotFound', retryable: false, message: 'pod shop/orders-9 does not exist; name a running pod in spec.podName' });
     const unknown = await checkpoint('no-such-container', { containers: ['db'] });
     expect(unknown.status?.message).toMatch(/has no container "db"; its containers are app, sidecar/);
+    expect(unknown.status).toMatchObject({ reason: 'ContainerNotFound', retryable: false, conditions: [{ type: 'Ready', status: 'False' }, { type: 'Failed', status: 'True', reason: 'ContainerNotFound' }] });
   }, 60_000);
 });

@@ -58,8 +58,8 @@ describe('retention in the node agent', () => {
     expect(expired.status).toMatchObject({ nodeName: 'node-a', message: expect.stringMatching(/^retention removed its data on .* \(keep at most 1 per container\); take a new Checkpoint to restore from$/) });
     // The Event is written after the status, so it may come a moment later.
     await waitFor(
-      () => api.list<{ reason: string; regarding: { name: string } }>('events.k8s.io/v1', 'events', 'shop').some((e) => e.reason === 'CheckpointExpired' && e.regarding.name === 'first'),
-      { timeoutMs: 10_000, intervalMs: 50, what: 'the CheckpointExpired Event of the first Checkpoint' },
+      () => api.list<{ reason: string; regarding: { name: string } }>('events.k8s.io/v1', 'events', 'shop').some((e) => e.reason === 'RetentionRemoved' && e.regarding.name === 'first'),
+      { timeoutMs: 10_000, intervalMs: 50, what: 'the RetentionRemoved Event of the first Checkpoint' },
     );
     expect(get('second')?.status?.phase).toBe('Succeeded');
     expect(get('theirs')?.status).toMatchObject({ phase: 'Succeeded', nodeName: 'node-b' });

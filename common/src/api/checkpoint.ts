@@ -102,6 +102,10 @@ export interface CheckpointStatus {
   startTime?: string;
   completionTime?: string;
   message?: string;
+  /** The phase's stable code: a CheckpointFailureReason when Failed, else CHECKPOINT_PHASE_REASONS' (checkpoint-reasons.ts). */
+  reason?: string;
+  /** When Failed: whether a new Checkpoint of the same pod may succeed with nothing changed. */
+  retryable?: boolean;
   /**
    * What the agent used: the storage kind, for directories whether it is shared between nodes,
    * the CheckpointStorageClass if one was used, and that class's pull Secret (the webhook adds it
@@ -119,6 +123,7 @@ export interface CheckpointStatus {
    * with the Checkpoint: whole-pod restore and migration re-create the pod from it.
    */
   podTemplate?: CheckpointPodTemplate;
+  /** `Ready` (True once stored; False with the phase's reason otherwise) and, when Failed, `Failed` with the reason. */
   conditions?: V1Condition[];
   observedGeneration?: number;
 }

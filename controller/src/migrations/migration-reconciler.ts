@@ -25,6 +25,7 @@ import {
   isMigrationFinished,
   MIGRATION_KIND,
   podFromCheckpoint,
+  setCondition,
   type Checkpoint,
   type EventRecorder,
   type Logger,
@@ -629,18 +630,6 @@ export function avoidNode(pod: V1Pod, nodeName: string): void {
     return;
   }
   for (const term of usable) term.matchFields = [...(term.matchFields ?? []).filter((r) => !(r.key === avoid.key && r.operator === 'NotIn')), avoid];
-}
-
-function setCondition(conditions: V1Condition[] | undefined, next: Omit<V1Condition, 'lastTransitionTime'>, now: Date): V1Condition[] {
-  const list = [...(conditions ?? [])];
-  const index = list.findIndex((c) => c.type === next.type);
-  const old = index < 0 ? undefined : list[index];
-  // Progressing's time is when its reason (the phase) last changed, so that each phase's waiting is measured from its start.
-  const changed = old === undefined || old.status !== next.status || old.reason !== next.reason;
-  const condition: V1Condition = { ...next, lastTransitionTime: changed ? now : old.lastTransitionTime };
-  if (index < 0) list.push(condition);
-  else list[index] = condition;
-  return list;
 }
 
 function conditionTime(migration: Migration, type: string): number | undefined {

@@ -38,7 +38,7 @@ async function agentFinishes(end: 'Succeeded' | 'Failed', watches = 1): Promise<
         }
       : { phase: 'Failed', nodeName: 'node-a', message: 'CRIU dump failed: sockets: Can\'t get 1:16 opt' };
   cluster.api.put({ ...cluster.api.get<Checkpoint>(CHECKPOINT_API_VERSION, 'checkpoints', NS, name)!, status });
-  cluster.api.put(eventAbout('Checkpoint', name, end === 'Succeeded' ? 'CheckpointSucceeded' : 'CheckpointFailed', status.message!, end === 'Succeeded' ? 'Normal' : 'Warning'));
+  cluster.api.put(eventAbout('Checkpoint', name, end === 'Succeeded' ? 'CheckpointSucceeded' : 'DumpFailed', status.message!, end === 'Succeeded' ? 'Normal' : 'Warning'));
 }
 
 describe('kubectl cryo checkpoint', () => {
@@ -110,7 +110,7 @@ describe('kubectl cryo checkpoint', () => {
   it('--wait exits 1 with the agent\'s message when the Checkpoint Failed', async () => {
     const [result] = await Promise.all([cluster.cli(['checkpoint', 'web', '--wait'], { tty: true }), agentFinishes('Failed', 2)]);
     expect(result.code).toBe(EXIT.FAILED);
-    expect(result.stdout).toContain("event Warning CheckpointFailed: CRIU dump failed: sockets: Can't get 1:16 opt");
+    expect(result.stdout).toContain("event Warning DumpFailed: CRIU dump failed: sockets: Can't get 1:16 opt");
     expect(result.stderr).toMatch(/^error: Checkpoint web-\w+ Failed: CRIU dump failed.*kubectl cryo describe checkpoint -n shop web-/);
   });
 

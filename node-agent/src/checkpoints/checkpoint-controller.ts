@@ -11,6 +11,7 @@
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import {
   CHECKPOINT_GROUP,
+  CHECKPOINT_PHASE_REASONS,
   CHECKPOINT_PLURAL,
   CHECKPOINT_VERSION,
   CHECKPOINTS_PATH,
@@ -20,6 +21,7 @@ import {
   isNotFound,
   WatchedCache,
   type Checkpoint,
+  type CheckpointFailure,
   type CheckpointList,
   type CheckpointStatus,
   type Logger,
@@ -41,7 +43,7 @@ export interface CheckpointControllerOptions {
   pods: PodLookup;
   runner: CheckpointRunner;
   /** The store for a Checkpoint (store-resolver.ts: its storage class or spec.storage, else the default) and its class, or why there is none. */
-  storeFor(checkpoint: Checkpoint): Promise<{ store: CheckpointStore; className?: string; pullSecretName?: string } | { error: string }>;
+  storeFor(checkpoint: Checkpoint): Promise<{ store: CheckpointStore; className?: string; pullSecretName?: string } | CheckpointFailure>;
   logger: Logger;
   maxConcurrent?: number;
   /** Applied to the store after each successful checkpoint. */
@@ -172,22 +174,23 @@ export class CheckpointController {
       throw error;
     }
     const podRef = pod === undefined ? null : { name: pod.metadata!.name!, uid: pod.metadata!.uid };
-    const fail = async (message: string) => {
-      log.warn({ message }, 'checkpoint failed');
-      await this.writeFinal(checkpoint, { ...base, phase: 'Failed', message, completionTime: new Date().toISOString() });
-      await this.status.event(checkpoint, podRef, 'Warning', 'CheckpointFailed', message);
+    const fail = async ({ reason, error: message }: CheckpointFailure) => {
+      log.warn({ reason, message }, 'checkpoint failed');
+      await this.writeFinal(checkpoint, { ...base, phase: 'Failed', reason, message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, podRef, 'Warning', reason, message);
     };
     const check = checkPod(pod, namespace, checkpoint.spec.podName, checkpoint.spec.containers);
-    if ('error' in check) return fail(check.error);
+    if ('error' in check) return fail(check);
     const resolved = await this.options.storeFor(checkpoint);
-    if ('error' in resolved) return fail(resolved.error);
+    if ('error' in resolved) return fail(resolved);
     const { store, className, pullSecretName } = resolved;
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
     const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
       phase: 'Failed' as const,
-      message: `unexpected error: ${(error as Error).message}`,
+      reason: 'InternalError' as const,
+      error: `the node agent failed unexpectedly: ${(error as Error).message}; see its log on node ${this.options.nodeName}, and create a new Checkpoint`,
     }));
-    if (result.phase === 'Failed') return fail(result.message);
+    if (result.phase === 'Failed') return fail(result);
     const status: CheckpointStatus = {
       ...base,
       phase: 'Succeeded',
@@ -236,7 +239,7 @@ export class CheckpointController {
     ].filter((l) => l !== '').join(', ');
     const message = `retention removed its data on ${new Date().toISOString()} (keep ${limits} per ${policy.scope}); take a new Checkpoint to restore from`;
     await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Expired', message });
-    await this.status.event(checkpoint, null, 'Normal', 'CheckpointExpired', message);
+    await this.status.event(checkpoint, null, 'Normal', CHECKPOINT_PHASE_REASONS.Expired, message);
   }
 
   /** A final status must land: retry conflicts against the newest version (only this node writes it now). */
@@ -261,8 +264,8 @@ export class CheckpointController {
     this.active.add(uid);
     try {
       const message = 'the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored. Create a new Checkpoint';
-      await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Failed', message, completionTime: new Date().toISOString() });
-      await this.status.event(checkpoint, null, 'Warning', 'CheckpointFailed', message);
+      await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Failed', reason: 'AgentRestarted', message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, null, 'Warning', 'AgentRestarted', message);
     } finally {
       this.active.delete(uid);
     }
@@ -280,8 +283,8 @@ export class CheckpointController {
     try {
       const message = `pod ${namespace}/${checkpoint.spec.podName} does not exist; name a running pod in spec.podName`;
       // The node of the agent that decided: the only status an agent may write (node-agent-checkpoint-policy.yaml).
-      await this.status.write(checkpoint, { nodeName: this.options.nodeName, phase: 'Failed', message, completionTime: new Date().toISOString() });
-      await this.status.event(checkpoint, null, 'Warning', 'CheckpointFailed', message);
+      await this.status.write(checkpoint, { nodeName: this.options.nodeName, phase: 'Failed', reason: 'PodNotFound', message, completionTime: new Date().toISOString() });
+      await this.status.event(checkpoint, null, 'Warning', 'PodNotFound', message);
     } catch (error) {
       if (!isConflict(error) && !isNotFound(error)) throw error;
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
+import { annotations, silentLogger, type Checkpoint, type CheckpointFailure } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
@@ -58,7 +58,7 @@ describe('CheckpointRunner and failures of the runtime that pass', () => {
 
   it('gives up after two more tries, with the runtime\'s words', async () => {
     const result = await runWithEngine('containerd', [unableToFreeze(), unableToFreeze(), unableToFreeze()]);
-    expect(result).toMatchObject({ phase: 'Failed', kubeletCalls: 3, message: expect.stringContaining('unable to freeze') });
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'DumpFailed', kubeletCalls: 3, error: expect.stringContaining('unable to freeze') });
   });
 
   it('does not ask again after any other failure', async () => {
@@ -132,7 +132,7 @@ describe('CheckpointRunner tells the app how its checkpoint ended', () => {
 
   it.each([undefined, 'Snapshot', 'Migration'] as const)('purpose %s, the dump failed: aborted, and the original carries on', async (purpose) => {
     const { result, finished } = await run(purpose, true);
-    expect(result).toMatchObject({ phase: 'Failed', message: expect.stringContaining('Connected TCP socket') });
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'DumpFailed', error: expect.stringContaining('Connected TCP socket') });
     expect(finished).toEqual([['pod-uid-1', 'shop/orders-warm', 'aborted']]);
   });
 
@@ -192,9 +192,10 @@ describe('CheckpointRunner and the archive paths the kubelet answers', () => {
     await symlink(path.join(dir, 'victim.tar'), path.join(checkpointsDir, 'evil.tar'));
     const passwd = await stat('/etc/passwd');
     const { result, calls, outcomes, good } = await run(answer());
-    expect(result.phase).toBe('Failed');
-    expect(result.message).toMatch(new RegExp(`^the archive of container "sidecar" was refused, so nothing was stored and the app resumed: the kubelet answered the archive path "${escape(answer())}", which the agent does not read or delete: `));
-    expect(result.message).toMatch(why);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'ArchiveRefused' });
+    const { error } = result as CheckpointFailure;
+    expect(error).toMatch(new RegExp(`^the archive of container "sidecar" was refused, so nothing was stored and the app resumed: the kubelet answered the archive path "${escape(answer())}", which the agent does not read or delete: `));
+    expect(error).toMatch(why);
     // The good archive of the first container is discarded; nothing of the refused one is touched.
     expect(calls).toEqual([`remove ${good}`]);
     expect(outcomes).toEqual(['aborted']);

@@ -5,7 +5,7 @@
  * result says why in words a user can act on.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
+import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointFailure, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
@@ -54,7 +54,7 @@ const KUBELET_RETRIES = 2;
 
 export type RunResult =
   | { phase: 'Succeeded'; message: string; containers: CheckpointedContainer[]; totalSizeBytes: number; podTemplate: CheckpointPodTemplate; podCheckpoint?: PodCheckpointReference }
-  | { phase: 'Failed'; message: string };
+  | ({ phase: 'Failed' } & CheckpointFailure);
 
 export class CheckpointRunner {
   private readonly deps: CheckpointRunnerDeps;
@@ -96,18 +96,18 @@ export class CheckpointRunner {
       });
       if (prepared.status === 'failed') {
         await this.deps.hooks.finish(podUid, checkpointId, 'aborted');
-        return { phase: 'Failed', message: `the app's pre-checkpoint hooks did not get ready, so nothing was dumped and the app resumed: ${prepared.reasons.join('; ')}` };
+        return { phase: 'Failed', reason: 'HooksNotReady', error: `the app's pre-checkpoint hooks did not get ready, so nothing was dumped and the app resumed: ${prepared.reasons.join('; ')}` };
       }
     }
 
     const dumped: Array<{ container: string; archivePath: string; durationMs: number }> = [];
-    let dumpFailure: string | undefined;
+    let dumpFailure: CheckpointFailure | undefined;
     for (const container of containers) {
       let result: { archivePath: string; durationMs: number };
       try {
         result = await this.checkpointContainer(namespace, podName, container, log);
       } catch (error) {
-        dumpFailure = `the kubelet could not checkpoint container "${container}": ${(error as Error).message}`;
+        dumpFailure = { reason: 'DumpFailed', error: `the kubelet could not checkpoint container "${container}": ${(error as Error).message}` };
         break;
       }
       let archivePath = result.archivePath;
@@ -117,7 +117,7 @@ export class CheckpointRunner {
         } catch (error) {
           // Not read, not deleted: whatever is at that path is none of the agent's business.
           log.warn({ container, archive: result.archivePath, err: (error as Error).message }, "refused the kubelet's archive path; nothing there is read or deleted");
-          dumpFailure = `the archive of container "${container}" was refused, so nothing was stored and the app resumed: ${(error as Error).message}`;
+          dumpFailure = { reason: 'ArchiveRefused', error: `the archive of container "${container}" was refused, so nothing was stored and the app resumed: ${(error as Error).message}` };
           break;
         }
       }
@@ -131,7 +131,7 @@ export class CheckpointRunner {
     const appAfter = withHooks && outcome === 'superseded' ? 'its app was told "superseded" and stays quiet until the pod is stopped' : 'the app was resumed';
     if (dumpFailure !== undefined) {
       await this.discard(dumped.map((d) => d.archivePath), log);
-      return { phase: 'Failed', message: dumpFailure };
+      return { phase: 'Failed', ...dumpFailure };
     }
 
     const stored: CheckpointedContainer[] = [];
@@ -150,7 +150,7 @@ export class CheckpointRunner {
         });
       } catch (error) {
         await this.discard(dumped.slice(index).map((d) => d.archivePath), log);
-        return { phase: 'Failed', message: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}` };
+        return { phase: 'Failed', reason: 'StoreFailed', error: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}` };
       }
       await this.discard([item.archivePath], log);
       totalSizeBytes += result.sizeBytes;

@@ -4,7 +4,45 @@
  * deciding about a pod that is nowhere) cannot both win: the loser gets 409 and backs off.
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { CHECKPOINT_API_VERSION, CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_VERSION, EventRecorder, type Checkpoint, type CheckpointStatus, type Logger } from '@cryo/common';
+import {
+  CHECKPOINT_API_VERSION,
+  CHECKPOINT_FAILURE_REASONS,
+  CHECKPOINT_GROUP,
+  CHECKPOINT_KIND,
+  CHECKPOINT_PHASE_REASONS,
+  CHECKPOINT_PLURAL,
+  CHECKPOINT_VERSION,
+  EventRecorder,
+  removeCondition,
+  setCondition,
+  type Checkpoint,
+  type CheckpointFailureReason,
+  type CheckpointStatus,
+  type Logger,
+} from '@cryo/common';
+
+export const READY_CONDITION = 'Ready';
+export const FAILED_CONDITION = 'Failed';
+
+/**
+ * The status as written: its reason (a Failed one's is given, the others' follow from the phase),
+ * whether a Failed one is retryable, and the conditions `kubectl wait` reads — Ready, True once
+ * stored (False with the phase's reason before, after a failure or once expired), and Failed,
+ * True with the failure's reason, present only then — each with the generation it describes.
+ */
+export function statusWithConditions(status: CheckpointStatus, previous: CheckpointStatus | undefined, generation: number, now: Date): CheckpointStatus {
+  const phase = status.phase ?? 'Pending';
+  const reason = phase === 'Failed' ? (status.reason ?? 'InternalError') : CHECKPOINT_PHASE_REASONS[phase];
+  const message = status.message ?? '';
+  let conditions = setCondition(previous?.conditions, { type: READY_CONDITION, status: phase === 'Succeeded' ? 'True' : 'False', reason, message, observedGeneration: generation }, now);
+  conditions = phase === 'Failed'
+    ? setCondition(conditions, { type: FAILED_CONDITION, status: 'True', reason, message, observedGeneration: generation }, now)
+    : removeCondition(conditions, FAILED_CONDITION);
+  const written: CheckpointStatus = { ...status, reason, conditions, observedGeneration: generation };
+  if (phase === 'Failed') written.retryable = CHECKPOINT_FAILURE_REASONS[reason as CheckpointFailureReason]?.retryable ?? true;
+  else delete written.retryable;
+  return written;
+}
 
 export class CheckpointStatusWriter {
   private readonly api: CustomObjectsApi;
@@ -17,7 +55,7 @@ export class CheckpointStatusWriter {
 
   /** Replaces the status; resolves the updated object. Throws the API error (409 on a lost race). */
   async write(checkpoint: Checkpoint, status: CheckpointStatus): Promise<Checkpoint> {
-    const body: Checkpoint = { ...checkpoint, status: { ...status, observedGeneration: checkpoint.metadata?.generation ?? 1 } };
+    const body: Checkpoint = { ...checkpoint, status: statusWithConditions(status, checkpoint.status, checkpoint.metadata?.generation ?? 1, new Date()) };
     return (await this.api.replaceNamespacedCustomObjectStatus({
       group: CHECKPOINT_GROUP,
       version: CHECKPOINT_VERSION,

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger, type Checkpoint, type CheckpointStorageClass } from '@cryo/common';
+import { silentLogger, type Checkpoint, type CheckpointFailure, type CheckpointStorageClass } from '@cryo/common';
 import { FakeKubeApiServer } from '@cryo/test';
 import { DirectoryStore } from '../storage/directory/directory-store.ts';
 import { RegistryStore } from '../storage/registry/registry-store.ts';
@@ -39,7 +39,7 @@ const checkpointTo = (directory: string): Checkpoint => ({
   spec: { podName: 'orders-0', storage: { directory: { path: directory } } },
 });
 
-async function rootOf(directory: string, defaults: Partial<StoreDefaults> = {}): Promise<string | { error: string }> {
+async function rootOf(directory: string, defaults: Partial<StoreDefaults> = {}): Promise<string | CheckpointFailure> {
   const resolved = await resolver(defaults).storeFor(checkpointTo(directory));
   if ('error' in resolved) return resolved;
   const { store } = resolved;
@@ -56,6 +56,7 @@ describe('StoreResolver confines a Checkpoint’s directory to --directory', () 
 
   it('refuses a directory outside, lexically or by ../', async () => {
     expect(await rootOf(outside)).toEqual({
+      reason: 'StorageRefused',
       error: `directory ${outside} is not one this node agent stores to (its --directory is ${root}); name that directory or one below it, or use a registry`,
     });
     expect(await rootOf(`${root}/team-a/../../outside`)).toMatchObject({ error: expect.stringMatching(/is not one this node agent stores to/) });
@@ -67,6 +68,7 @@ describe('StoreResolver confines a Checkpoint’s directory to --directory', () 
     await symlink(outside, path.join(root, 'team-a', 'escape'));
     for (const named of [path.join(root, 'escape'), path.join(root, 'escape', 'ns'), path.join(root, 'team-a', 'escape', 'deeper', 'still')]) {
       expect(await rootOf(named)).toEqual({
+        reason: 'StorageRefused',
         error: `directory ${named} is not one this node agent stores to (its --directory is ${root}): it resolves to ${named.replace(/^.*escape/, outside)} through a symbolic link; name that directory or one below it, or use a registry`,
       });
     }
@@ -96,6 +98,7 @@ describe('StoreResolver confines a Checkpoint’s directory to --directory', () 
 
   it('refuses any directory when --directory is not set', async () => {
     expect(await rootOf(root, { directory: '' })).toEqual({
+      reason: 'StorageRefused',
       error: `directory ${root} is not one this node agent stores to (its --directory is not set); name that directory or one below it, or use a registry`,
     });
   });
@@ -145,10 +148,11 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
     storageClass('team', { namespaces: ['shop'], registry: { repository: 'team.example:5000/ckpt' } });
     storageClass('broken', { namespaces: ['*'], registry: { repository: 'team.example:5000/ckpt', pushSecretName: 'nowhere' } });
     expect(await describeResolved(checkpointIn('billing', { storageClassName: 'team' }))).toEqual({
+      reason: 'StorageRefused',
       error: 'storage class team is not open to namespace billing: the administrator lists the namespaces that may use it in its spec.namespaces; name another (kubectl get checkpointstorageclasses) or leave storageClassName out for the default',
     });
-    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'gone' }))).toEqual({ error: 'storage class gone does not exist; kubectl get checkpointstorageclasses lists those there are' });
-    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'broken' }))).toEqual({ error: 'push secret cryo-node/nowhere of storage class broken does not exist; the administrator creates it' });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'gone' }))).toEqual({ reason: 'StorageRefused', error: 'storage class gone does not exist; kubectl get checkpointstorageclasses lists those there are' });
+    expect(await describeResolved(checkpointIn('shop', { storageClassName: 'broken' }))).toEqual({ reason: 'StorageRefused', error: 'push secret cryo-node/nowhere of storage class broken does not exist; the administrator creates it' });
   });
 
   it('keeps a directory class to --directory, as a directory a Checkpoint names', async () => {
@@ -156,6 +160,7 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
     storageClass('elsewhere', { namespaces: ['*'], directory: { path: outside } });
     expect(await describeResolved(checkpointIn('shop', { storageClassName: 'local' }))).toEqual({ where: path.join(root, 'team-a'), className: 'local', pullSecretName: undefined });
     expect(await describeResolved(checkpointIn('shop', { storageClassName: 'elsewhere' }))).toEqual({
+      reason: 'StorageRefused',
       error: `directory ${outside} of storage class elsewhere is not one this node agent stores to (its --directory is ${root}); name that directory or one below it, or use a registry`,
     });
   });
@@ -165,7 +170,7 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
     api.failNext({ method: 'GET', pathPrefix: '/apis/cryo.dev/v1alpha1/checkpointstorageclasses', status: 429, message: 'storage is (re)initializing', times: 2 });
     expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ className: 'the-default' });
     api.failNext({ method: 'GET', pathPrefix: '/apis/cryo.dev/v1alpha1/checkpointstorageclasses', status: 503, message: 'down', times: 5 });
-    expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ error: expect.stringMatching(/^the default storage class cannot be found: listing CheckpointStorageClasses failed: .*503/) });
+    expect(await describeResolved(checkpointIn('shop'))).toMatchObject({ reason: 'StorageUnreadable', error: expect.stringMatching(/^the default storage class cannot be found: listing CheckpointStorageClasses failed: .*503/) });
   }, 20_000);
 
   it("defaults to the newest default class open to the namespace, else to the agent's flags; spec.storage is not overridden", async () => {
@@ -201,6 +206,7 @@ describe('StoreResolver with CheckpointStorageClasses', () => {
     expect(await compressionOf(checkpointIn('shop', { storage: { registry: { repository: 'flags.example:5000/default' } } }))).toMatchObject({ compression: 'none' });
     expect(await compressionOf(checkpointIn('shop'))).toMatchObject({ compression: 'none' });
     expect(await compressionOf(checkpointIn('shop', { storageClassName: 'gzip' }))).toEqual({
+      reason: 'StorageRefused',
       error: 'storage class gzip has spec.registry.layerCompression "Gzip", which is neither None nor Zstd; the administrator fixes it',
     });
     // Without the flag, the store's default.

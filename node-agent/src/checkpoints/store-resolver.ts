@@ -31,6 +31,7 @@ import {
   isNotFound,
   storageClassAllows,
   type Checkpoint,
+  type CheckpointFailure,
   type CheckpointStorageClass,
   type CheckpointStorageClassList,
   type Logger,
@@ -85,7 +86,7 @@ export class StoreResolver {
     this.custom = kubeConfig?.makeApiClient(CustomObjectsApi);
   }
 
-  async storeFor(checkpoint: Checkpoint): Promise<ResolvedStore | { error: string }> {
+  async storeFor(checkpoint: Checkpoint): Promise<ResolvedStore | CheckpointFailure> {
     const namespace = checkpoint.metadata?.namespace ?? '';
     const { storageClassName, storage } = checkpoint.spec;
     if (storageClassName !== undefined) {
@@ -100,17 +101,17 @@ export class StoreResolver {
     if (fallback !== undefined) return this.fromStorageClass(fallback, namespace);
     if (this.defaults.registryRepository !== '') return withoutClass(this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig, this.defaults.registryLayerCompression));
     if (this.defaults.directory !== '') return withoutClass(this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory)));
-    return { error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
+    return { reason: 'StorageNotConfigured', error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
   }
 
   /** A class the administrator defined: trusted for its repository and push Secret, but only for the namespaces it lists. */
-  private async fromStorageClass(storageClass: CheckpointStorageClass, namespace: string): Promise<ResolvedStore | { error: string }> {
+  private async fromStorageClass(storageClass: CheckpointStorageClass, namespace: string): Promise<ResolvedStore | CheckpointFailure> {
     const className = storageClass.metadata?.name ?? '';
     if (!storageClassAllows(storageClass, namespace)) {
-      return { error: `storage class ${className} is not open to namespace ${namespace}: the administrator lists the namespaces that may use it in its spec.namespaces; name another (kubectl get checkpointstorageclasses) or leave storageClassName out for the default` };
+      return { reason: 'StorageRefused', error: `storage class ${className} is not open to namespace ${namespace}: the administrator lists the namespaces that may use it in its spec.namespaces; name another (kubectl get checkpointstorageclasses) or leave storageClassName out for the default` };
     }
     const { registry, directory } = storageClass.spec;
-    let resolved: CheckpointStore | { error: string };
+    let resolved: CheckpointStore | CheckpointFailure;
     if (registry !== undefined) {
       let dockerConfig = this.defaults.registryDockerConfig;
       if (registry.pushSecretName !== undefined) {
@@ -122,24 +123,25 @@ export class StoreResolver {
       if (registry.layerCompression !== undefined) {
         layerCompression = layerCompressionOf(registry.layerCompression);
         // The CRD's enum refuses others; a class written before it, or past it, must not be guessed at.
-        if (layerCompression === undefined) return { error: `storage class ${className} has spec.registry.layerCompression "${String(registry.layerCompression)}", which is neither None nor Zstd; the administrator fixes it` };
+        if (layerCompression === undefined) return { reason: 'StorageRefused', error: `storage class ${className} has spec.registry.layerCompression "${String(registry.layerCompression)}", which is neither None nor Zstd; the administrator fixes it` };
       }
       resolved = this.registry(namespaceRepository(registry.repository, namespace), dockerConfig, layerCompression);
     } else if (directory !== undefined) {
       resolved = await this.confinedDirectory(directory.path, directory.shared ?? false, `storage class ${className}`);
     } else {
-      resolved = { error: `storage class ${className} names neither a registry nor a directory; the administrator fixes it` };
+      resolved = { reason: 'StorageRefused', error: `storage class ${className} names neither a registry nor a directory; the administrator fixes it` };
     }
     if ('error' in resolved) return resolved;
     return { store: resolved, className, ...(registry?.pullSecretName !== undefined ? { pullSecretName: registry.pullSecretName } : {}) };
   }
 
-  private async fromSpec(storage: NonNullable<Checkpoint['spec']['storage']>, namespace: string): Promise<CheckpointStore | { error: string }> {
+  private async fromSpec(storage: NonNullable<Checkpoint['spec']['storage']>, namespace: string): Promise<CheckpointStore | CheckpointFailure> {
     if (storage.registry !== undefined) {
       const named = storage.registry.repository.replace(/\/+$/, '');
       const allowed = [this.defaults.registryRepository, ...(this.defaults.registryAllowedRepositories ?? [])].filter((r) => r !== '');
       if (!allowed.some((base) => named === base || named.startsWith(`${base}/`))) {
         return {
+          reason: 'StorageRefused',
           error:
             `registry repository ${named} is not one this node agent pushes to (${allowed.length === 0 ? 'it has none' : allowed.join(', ')}); ` +
             'name one of those (or a repository below one), or leave spec.storage out for the default. The administrator allows more with --registry-allowed-repositories or a CheckpointStorageClass',
@@ -157,13 +159,14 @@ export class StoreResolver {
       // The administrator knows what the directory is; a Checkpoint may only say that its own one is shared.
       return this.confinedDirectory(storage.directory.path, storage.directory.shared ?? this.defaults.directoryShared ?? false);
     }
-    return { error: 'spec.storage names neither a registry nor a directory' };
+    return { reason: 'StorageRefused', error: 'spec.storage names neither a registry nor a directory' };
   }
 
   /** A directory store at `named` if it is --directory or below it, both resolved through their symlinks. */
-  private async confinedDirectory(named: string, shared: boolean, whose = ''): Promise<CheckpointStore | { error: string }> {
+  private async confinedDirectory(named: string, shared: boolean, whose = ''): Promise<CheckpointStore | CheckpointFailure> {
     const root = this.defaults.directory;
-    const refused = (why = '') => ({
+    const refused = (why = ''): CheckpointFailure => ({
+      reason: 'StorageRefused',
       error: `directory ${named}${whose === '' ? '' : ` of ${whose}`} is not one this node agent stores to (its --directory is ${root === '' ? 'not set' : root})${why}; name that directory or one below it, or use a registry`,
     });
     if (root === '') return refused();
@@ -183,19 +186,19 @@ export class StoreResolver {
     return this.directory(wanted, shared, realRoot);
   }
 
-  private async readStorageClass(name: string): Promise<{ storageClass: CheckpointStorageClass } | { error: string }> {
-    if (this.custom === undefined) return { error: `storage class ${name} cannot be read: no API access` };
+  private async readStorageClass(name: string): Promise<{ storageClass: CheckpointStorageClass } | CheckpointFailure> {
+    if (this.custom === undefined) return { reason: 'StorageUnreadable', error: `storage class ${name} cannot be read: no API access` };
     try {
       const storageClass = (await this.custom.getClusterCustomObject({ group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_STORAGE_CLASS_PLURAL, name })) as CheckpointStorageClass;
       return { storageClass };
     } catch (error) {
-      if (isNotFound(error)) return { error: `storage class ${name} does not exist; kubectl get checkpointstorageclasses lists those there are` };
-      return { error: `storage class ${name} cannot be read: ${describeApiError(error)}` };
+      if (isNotFound(error)) return { reason: 'StorageRefused', error: `storage class ${name} does not exist; kubectl get checkpointstorageclasses lists those there are` };
+      return { reason: 'StorageUnreadable', error: `storage class ${name} cannot be read: ${describeApiError(error)}` };
     }
   }
 
   /** All classes, to find the default; none without API access or without the CRD (an older install). */
-  private async listStorageClasses(): Promise<{ items: CheckpointStorageClass[] } | { error: string }> {
+  private async listStorageClasses(): Promise<{ items: CheckpointStorageClass[] } | CheckpointFailure> {
     if (this.custom === undefined) return { items: [] };
     for (let attempt = 1; ; attempt++) {
       try {
@@ -210,12 +213,12 @@ export class StoreResolver {
           continue;
         }
         // Storing elsewhere than the default class the administrator set would be worse than failing.
-        return { error: `the default storage class cannot be found: listing CheckpointStorageClasses failed: ${describeApiError(error)}` };
+        return { reason: 'StorageUnreadable', error: `the default storage class cannot be found: listing CheckpointStorageClasses failed: ${describeApiError(error)}` };
       }
     }
   }
 
-  private registry(repository: string, dockerConfig: string, layerCompression: LayerCompression | undefined): CheckpointStore | { error: string } {
+  private registry(repository: string, dockerConfig: string, layerCompression: LayerCompression | undefined): CheckpointStore | CheckpointFailure {
     const key = `registry ${repository} ${layerCompression ?? 'default'} ${dockerConfig}`;
     const existing = this.stores.get(key);
     if (existing !== undefined) return existing;
@@ -232,7 +235,7 @@ export class StoreResolver {
       this.stores.set(key, store);
       return store;
     } catch (error) {
-      return { error: `cannot use registry repository "${repository}": ${(error as Error).message}` };
+      return { reason: 'StorageRefused', error: `cannot use registry repository "${repository}": ${(error as Error).message}` };
     }
   }
 
@@ -257,11 +260,11 @@ export class StoreResolver {
    * The push Secret `name` in the agent's namespace. A Checkpoint naming it must be in a namespace
    * its annotation lists; a storage class naming it (`grantedBy`) already says who may use it.
    */
-  private async readPushSecret(name: string, namespace: string, options: { grantedBy?: string } = {}): Promise<{ dockerConfig: string } | { error: string }> {
+  private async readPushSecret(name: string, namespace: string, options: { grantedBy?: string } = {}): Promise<{ dockerConfig: string } | CheckpointFailure> {
     const where = `${this.defaults.namespace}/${name}`;
     // The same answer whether or not the Secret exists: a namespace learns nothing of others' Secrets.
-    const notAvailable = { error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
-    if (this.core === undefined) return { error: `push secret ${where} cannot be read: no API access` };
+    const notAvailable: CheckpointFailure = { reason: 'StorageRefused', error: `push secret ${name} is not available to namespace ${namespace}: the administrator lists the namespaces that may use a push secret in its annotation ${annotations.PUSH_SECRET_NAMESPACES}` };
+    if (this.core === undefined) return { reason: 'StorageUnreadable', error: `push secret ${where} cannot be read: no API access` };
     try {
       const secret = await this.core.readNamespacedSecret({ namespace: this.defaults.namespace, name });
       if (options.grantedBy === undefined) {
@@ -269,16 +272,16 @@ export class StoreResolver {
         if (!users.includes('*') && !users.includes(namespace)) return notAvailable;
       }
       const data = secret.data?.['.dockerconfigjson'];
-      if (data === undefined) return { error: `push secret ${where} has no .dockerconfigjson; create it with kubectl create secret docker-registry` };
+      if (data === undefined) return { reason: 'StorageRefused', error: `push secret ${where} has no .dockerconfigjson; create it with kubectl create secret docker-registry` };
       return { dockerConfig: Buffer.from(data, 'base64').toString('utf8') };
     } catch (error) {
-      if (isNotFound(error)) return options.grantedBy === undefined ? notAvailable : { error: `push secret ${where} of ${options.grantedBy} does not exist; the administrator creates it` };
-      return { error: `push secret ${where} cannot be read: ${describeApiError(error)}` };
+      if (isNotFound(error)) return options.grantedBy === undefined ? notAvailable : { reason: 'StorageRefused', error: `push secret ${where} of ${options.grantedBy} does not exist; the administrator creates it` };
+      return { reason: 'StorageUnreadable', error: `push secret ${where} cannot be read: ${describeApiError(error)}` };
     }
   }
 }
 
-function withoutClass(store: CheckpointStore | { error: string }): ResolvedStore | { error: string } {
+function withoutClass(store: CheckpointStore | CheckpointFailure): ResolvedStore | CheckpointFailure {
   return 'error' in store ? store : { store };
 }
 

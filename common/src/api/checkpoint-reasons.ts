@@ -1,0 +1,44 @@
+/**
+ * Why a Checkpoint is where it is, as one stable code: `status.reason`, the reason of its `Ready`
+ * and `Failed` conditions, and of the Warning Event the node agent records. Scripts and the
+ * Migration controller match the code; people read the message, which names the fix.
+ * `retryable` says whether a new Checkpoint of the same pod may succeed with nothing changed
+ * (a Checkpoint runs once: nothing retries it by itself).
+ * docs/operations.md ("Why a checkpoint failed") lists them all; test/node-agent/checkpoint-reasons.test.ts
+ * keeps that table and this catalog the same.
+ */
+export const CHECKPOINT_FAILURE_REASONS = {
+  PodNotFound: { retryable: false, meaning: 'spec.podName names no pod in the namespace' },
+  PodNotRunning: { retryable: true, meaning: 'the pod is being deleted or not Running, its init containers have not completed, or a container to checkpoint is not running' },
+  ContainerNotFound: { retryable: false, meaning: 'spec.containers names a container the pod does not have' },
+  StorageNotConfigured: { retryable: false, meaning: 'the Checkpoint names no storage, no default CheckpointStorageClass is open to its namespace, and the node agent has no default store' },
+  StorageRefused: { retryable: false, meaning: 'the storage named is not open to the namespace or is misconfigured (a storage class, a registry repository, a directory, a push secret)' },
+  StorageUnreadable: { retryable: true, meaning: 'a CheckpointStorageClass or push Secret could not be read from the API server' },
+  HooksNotReady: { retryable: true, meaning: "the app's pre-checkpoint hooks failed or timed out; nothing was dumped and the app resumed" },
+  DumpFailed: { retryable: true, meaning: 'the kubelet (its runtime, CRIU) could not checkpoint a container; the app resumed' },
+  ArchiveRefused: { retryable: false, meaning: "the kubelet named an archive outside its checkpoints directory; it was neither read nor deleted" },
+  StoreFailed: { retryable: true, meaning: 'writing the checkpoint to the registry or directory failed; nothing half-written is left referenced' },
+  AgentRestarted: { retryable: true, meaning: 'the node agent restarted while the checkpoint ran; the app was resumed and nothing was stored' },
+  InternalError: { retryable: true, meaning: "an error Cryo did not expect (a bug): the message and the node agent's log say what; please report it" },
+} as const satisfies Record<string, { retryable: boolean; meaning: string }>;
+
+export type CheckpointFailureReason = keyof typeof CHECKPOINT_FAILURE_REASONS;
+
+/** The reasons of the phases that are not failures, as the Ready condition shows them. */
+export const CHECKPOINT_PHASE_REASONS = {
+  Pending: 'Pending',
+  Running: 'Checkpointing',
+  Succeeded: 'Stored',
+  /** Retention removed the stored data (the message says when and under which limit). */
+  Expired: 'RetentionRemoved',
+} as const;
+
+/** A failure as every step of a checkpoint reports it: its code and a message naming the fix. */
+export interface CheckpointFailure {
+  reason: CheckpointFailureReason;
+  error: string;
+}
+
+export function isRetryable(reason: CheckpointFailureReason): boolean {
+  return CHECKPOINT_FAILURE_REASONS[reason].retryable;
+}
