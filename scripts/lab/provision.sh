@@ -40,6 +40,11 @@ FROM_NEXT=(criu libcriu2 libcompel1 libnet9 libnl-3-200)
 NEXT_SUITE=forky
 # Changing the package lists (or this number) makes the next run install again.
 STAMP_CONTENT="format 2: ${PACKAGES[*]}; from $NEXT_SUITE: ${FROM_NEXT[*]}"
+# On the host itself, for npm test: JUnit 5's console launcher for the Java hook client's unit
+# tests (hook-sdk-java/test.sh), and a JDK (javac) when none is on PATH, for those and the hook
+# conformance suite. Installed when missing, whether or not the lab is provisioned.
+HOST_PACKAGES=(junit5)
+HOST_JDK=default-jdk-headless
 
 PIN_NAME=cryo-lab
 SCRIPT_NAME=provision.sh
@@ -72,8 +77,22 @@ cleanup() {
   log "cleaned up (the root $ROOT stays; \`purge\` removes it)"
 }
 
+# ---------------------------------------------------------------- host packages
+host_packages() {
+  local missing=() p
+  for p in "${HOST_PACKAGES[@]}"; do
+    [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+  done
+  command -v javac >/dev/null || missing+=("$HOST_JDK")
+  [ ${#missing[@]} -gt 0 ] || return 0
+  logged host-apt-update apt-get update -q
+  logged host-apt-install-tests env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  log "installed on the host: ${missing[*]}"
+}
+
 # ---------------------------------------------------------------- main
 all() {
+  host_packages
   if root_provisioned; then
     make_ns
     log "lab already provisioned at $LAB_DIR (rm $STAMP to force a reinstall)"

@@ -79,22 +79,8 @@ final class AgentClient {
         }
     }
 
-    /** A prepare being handled. */
-    private static final class Prepare {
-        final String id;
-        final String checkpointId;
-        final String reason;
-        final Instant deadline;
-        final long answerByNanos;
-
-        Prepare(String id, String checkpointId, String reason, Instant deadline, long answerByNanos) {
-            this.id = id;
-            this.checkpointId = checkpointId;
-            this.reason = reason;
-            this.deadline = deadline;
-            this.answerByNanos = answerByNanos;
-        }
-    }
+    /** A prepare being handled; {@code answerByNanos} is on the {@link System#nanoTime()} clock. */
+    private record Prepare(String id, String checkpointId, String reason, Instant deadline, long answerByNanos) {}
 
     AgentClient(Options options, HookRegistry registry) {
         this.options = options;
@@ -470,13 +456,13 @@ final class AgentClient {
             return;
         }
         String now = hostname();
-        boolean changed = now != null && expired.hostnameAtPrepare != null && !now.equals(expired.hostnameAtPrepare);
+        boolean changed = now != null && expired.hostnameAtPrepare() != null && !now.equals(expired.hostnameAtPrepare());
         Outcome outcome = changed ? Outcome.RESTORED : Outcome.ABORTED;
-        Log.LOGGER.warning("no outcome for checkpoint " + expired.prepared.checkpointId() + " within "
+        Log.LOGGER.warning("no outcome for checkpoint " + expired.prepared().checkpointId() + " within "
                 + options.outcomeTimeout().toSeconds() + " s of ready; the hostname "
                 + (changed ? "changed" : "did not change") + ": running post-restore hooks as " + outcome.wireName());
         long restoreCount = session.restoreCount() + (changed ? 1 : 0);
-        runAfterRestore(expired.prepared.withOutcome(outcome, restoreCount), true);
+        runAfterRestore(expired.prepared().withOutcome(outcome, restoreCount), true);
     }
 
     /** Queues the post-restore hooks; {@code frozen}: the registry was frozen by the prepare. */
@@ -511,16 +497,16 @@ final class AgentClient {
         boolean awaitingOutcome = false;
         try {
             String hostname = hostname();
-            HookContext context = new HookContext(prepare.checkpointId, prepare.reason, prepare.deadline,
+            HookContext context = new HookContext(prepare.checkpointId(), prepare.reason(), prepare.deadline(),
                     session.restoreCount(), null);
             long started = System.nanoTime();
             List<HookError> errors = runner.run(registry.beforeCheckpointOrder(), HookRunner.Phase.BEFORE, context,
-                    prepare.answerByNanos);
+                    prepare.answerByNanos());
             double hookMs = (System.nanoTime() - started) / 1e6;
             WebSocketConnection ws = link.ws;
             if (errors.isEmpty()) {
                 session.setPending(context, hostname);
-                Map<String, Object> ready = Messages.ready(prepare.id, prepare.checkpointId, hookMs);
+                Map<String, Object> ready = Messages.ready(prepare.id(), prepare.checkpointId(), hookMs);
                 if (send(ws, ready)) {
                     awaitingOutcome = true;
                     answered("ready", ready);
@@ -529,18 +515,18 @@ final class AgentClient {
                         Log.LOGGER.warning("the agent did not complete the close handshake; closed the socket");
                     }
                     Log.LOGGER.info(String.format("ready for checkpoint %s (hooks took %.1f ms); disconnected until"
-                            + " the outcome is known", prepare.checkpointId, hookMs));
+                            + " the outcome is known", prepare.checkpointId(), hookMs));
                     return;
                 }
                 session.takePending();
                 Log.LOGGER.warning("the connection to the agent was lost during the pre-checkpoint hooks: checkpoint "
-                        + prepare.checkpointId + " is aborted");
+                        + prepare.checkpointId() + " is aborted");
             } else {
-                Map<String, Object> failed = Messages.failed(prepare.id, prepare.checkpointId, hookMs, errors);
+                Map<String, Object> failed = Messages.failed(prepare.id(), prepare.checkpointId(), hookMs, errors);
                 if (send(ws, failed)) {
                     answered("failed", failed);
                 }
-                Log.LOGGER.warning("checkpoint " + prepare.checkpointId + " aborted: " + errors.size()
+                Log.LOGGER.warning("checkpoint " + prepare.checkpointId() + " aborted: " + errors.size()
                         + " pre-checkpoint hook(s) failed");
             }
             afterRestore(context.withOutcome(Outcome.ABORTED, session.restoreCount()));

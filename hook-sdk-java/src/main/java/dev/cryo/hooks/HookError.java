@@ -3,18 +3,8 @@ package dev.cryo.hooks;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** One entry of {@code failed.errors}. */
-final class HookError {
-    final String hook;
-    final String message;
-    final boolean timedOut;
-
-    HookError(String hook, String message, boolean timedOut) {
-        this.hook = hook;
-        this.message = message;
-        this.timedOut = timedOut;
-    }
-
+/** One entry of {@code failed.errors}: the hook's name ({@code ""} if unnamed), what went wrong, and whether it timed out. */
+record HookError(String hook, String message, boolean timedOut) {
     Map<String, Object> toJson(int maxMessageChars) {
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("hook", hook);

@@ -326,7 +326,7 @@ public final class Json {
             }
             int value = 0;
             for (int i = 0; i < 4; i++) {
-                int digit = Character.digit(text.charAt(pos + i), 16);
+                int digit = hexDigit(text.charAt(pos + i));
                 if (digit < 0) {
                     throw error("invalid \\u escape");
                 }
@@ -334,6 +334,20 @@ public final class Json {
             }
             pos += 4;
             return (char) value;
+        }
+
+        /** RFC 8259's HEXDIG: ASCII only (Character.digit would also take fullwidth and other digits). */
+        private static int hexDigit(char c) {
+            if (c >= '0' && c <= '9') {
+                return c - '0';
+            }
+            if (c >= 'a' && c <= 'f') {
+                return c - 'a' + 10;
+            }
+            if (c >= 'A' && c <= 'F') {
+                return c - 'A' + 10;
+            }
+            return -1;
         }
 
         private Object number() {

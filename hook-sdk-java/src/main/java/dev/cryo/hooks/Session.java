@@ -102,13 +102,5 @@ final class Session {
     }
 
     /** A pending checkpoint given up on, with the hostname at its {@code prepare}. */
-    static final class Expired {
-        final HookContext prepared;
-        final String hostnameAtPrepare;
-
-        Expired(HookContext prepared, String hostnameAtPrepare) {
-            this.prepared = prepared;
-            this.hostnameAtPrepare = hostnameAtPrepare;
-        }
-    }
+    record Expired(HookContext prepared, String hostnameAtPrepare) {}
 }
