@@ -11,6 +11,7 @@ import type { NodeAgentConfig } from './config.ts';
 import { HookServer } from './hooks/hook-server.ts';
 import { NodePodWatcher } from './pods/node-pod-watcher.ts';
 import { HookMetrics } from './hooks/hook-metrics.ts';
+import { CheckpointMetrics } from './checkpoints/checkpoint-metrics.ts';
 import { readFileSync } from 'node:fs';
 import { CheckpointController } from './checkpoints/checkpoint-controller.ts';
 import { CheckpointRunner } from './checkpoints/checkpoint-runner.ts';
@@ -113,6 +114,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     ...(retention !== undefined ? { retention } : {}),
   });
   const watcher = new NodePodWatcher({
+    metrics: new CheckpointMetrics(metrics),
     kubeConfig,
     nodeName: config.nodeName,
     server: hooks,

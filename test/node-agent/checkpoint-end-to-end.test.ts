@@ -137,6 +137,11 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     // What `kubectl wait --for=condition=Ready` reads: True once stored, for this generation; no Failed condition.
     expect(done.status).toMatchObject({ reason: 'Stored', observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Stored', observedGeneration: 1 }] });
     expect(done.status).not.toHaveProperty('retryable');
+    // What Prometheus scrapes: one success into the directory store, its bytes and its dump's time.
+    const metrics = (await agent.metrics.render()).body;
+    expect(metrics).toMatch(/^cryo_checkpoints_finished_total\{result="Succeeded",reason="",store="directory"\} 1$/m);
+    expect(metrics).toMatch(/^cryo_checkpoint_stored_bytes_total\{store="directory"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^cryo_checkpoint_dump_duration_seconds_count 1$/m);
     const [stored] = done.status!.containers!;
     // An image of the agent's registry view, named by namespace, pod and container.
     expect(stored).toMatchObject({ name: 'app', referenceType: 'image', mountDestinations: expect.arrayContaining(['/run/cryo']) });
@@ -248,6 +253,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     expect(failed.status?.phase).toBe('Failed');
     expect(failed.status?.message).toMatch(/the kubelet could not checkpoint container "app": .*runtime exploded/);
     // One code in the status, both conditions and the Event; a new Checkpoint may succeed.
+    expect((await agent.metrics.render()).body).toMatch(/^cryo_checkpoints_finished_total\{result="Failed",reason="DumpFailed",store="directory"\} 1$/m);
     expect(failed.status).toMatchObject({
       reason: 'DumpFailed',
       retryable: true,

@@ -30,6 +30,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
 import { CheckpointStatusWriter } from './checkpoint-status.ts';
+import type { CheckpointMetrics, StoreKind } from './checkpoint-metrics.ts';
 import type { CheckpointStore, RetentionPolicy, StoredEntry } from '../storage/checkpoint-store.ts';
 
 export interface PodLookup {
@@ -48,6 +49,7 @@ export interface CheckpointControllerOptions {
   maxConcurrent?: number;
   /** Applied to the store after each successful checkpoint. */
   retention?: RetentionPolicy;
+  metrics?: CheckpointMetrics;
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Expired']);
@@ -129,14 +131,22 @@ export class CheckpointController {
       return;
     }
     this.active.add(uid);
+    this.countQueued();
     const podUid = pod.metadata?.uid ?? `${namespace}/${checkpoint.spec.podName}`;
     const previous = this.podQueues.get(podUid) ?? Promise.resolve();
     const next = previous.then(() => this.withSlot(() => this.process(checkpoint))).finally(() => {
       this.active.delete(uid);
+      this.countQueued();
       if (this.podQueues.get(podUid) === next) this.podQueues.delete(podUid);
     });
     this.podQueues.set(podUid, next);
     this.track(next);
+  }
+
+  /** Running here, and taken on here but not running yet: behind the slot limit or the same pod's earlier Checkpoint. */
+  private countQueued(): void {
+    this.options.metrics?.inProgress.set(this.running);
+    this.options.metrics?.queued.set(Math.max(0, this.active.size - this.running));
   }
 
   private track(work: Promise<void>): void {
@@ -149,6 +159,7 @@ export class CheckpointController {
     const max = this.options.maxConcurrent ?? 2;
     while (this.running >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.running++;
+    this.countQueued();
     try {
       await work();
     } finally {
@@ -174,7 +185,14 @@ export class CheckpointController {
       throw error;
     }
     const podRef = pod === undefined ? null : { name: pod.metadata!.name!, uid: pod.metadata!.uid };
+    const claimedAt = performance.now();
+    let storeKind: StoreKind = 'none';
+    const finished = (result: 'Succeeded' | 'Failed', reason: string) => {
+      this.options.metrics?.finished.inc({ result, reason, store: storeKind });
+      this.options.metrics?.duration.observe({ result }, (performance.now() - claimedAt) / 1000);
+    };
     const fail = async ({ reason, error: message }: CheckpointFailure) => {
+      finished('Failed', reason);
       log.warn({ reason, message }, 'checkpoint failed');
       await this.writeFinal(checkpoint, { ...base, phase: 'Failed', reason, message, completionTime: new Date().toISOString() });
       await this.status.event(checkpoint, podRef, 'Warning', reason, message);
@@ -184,6 +202,7 @@ export class CheckpointController {
     const resolved = await this.options.storeFor(checkpoint);
     if ('error' in resolved) return fail(resolved);
     const { store, className, pullSecretName } = resolved;
+    storeKind = store.kind;
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
     const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
       phase: 'Failed' as const,
@@ -208,6 +227,8 @@ export class CheckpointController {
       ...(result.podCheckpoint !== undefined ? { podCheckpoint: result.podCheckpoint } : {}),
     };
     await this.writeFinal(checkpoint, status);
+    finished('Succeeded', '');
+    this.options.metrics?.recordStored(store.kind, result.containers);
     log.info({ containers: result.containers.length, totalSizeBytes: result.totalSizeBytes }, 'checkpoint succeeded');
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointSucceeded', `${result.message}: ${result.containers.map((c) => c.restoreReference).join(', ')}`);
     const retention = this.options.retention;
@@ -219,8 +240,13 @@ export class CheckpointController {
       };
       const applied = await store.applyRetention(retention, { mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName }).catch((error: unknown) => {
         log.warn({ err: (error as Error).message }, 'retention could not be applied');
+        this.options.metrics?.retentionErrors.inc({ store: store.kind });
         return undefined;
       });
+      if (applied !== undefined) {
+        this.options.metrics?.retentionRemoved.inc({ store: store.kind }, applied.removed.length);
+        this.options.metrics?.retentionRemovedBytes.inc({ store: store.kind }, applied.removed.reduce((sum, entry) => sum + entry.sizeBytes, 0));
+      }
       if (applied !== undefined && applied.removed.length > 0) {
         log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
         const expired = new Map(applied.removed.flatMap((entry) => { const c = owner(entry); return c === undefined ? [] : [[c.metadata!.uid!, c] as const]; }));
@@ -265,6 +291,7 @@ export class CheckpointController {
     try {
       const message = 'the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored. Create a new Checkpoint';
       await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Failed', reason: 'AgentRestarted', message, completionTime: new Date().toISOString() });
+      this.options.metrics?.finished.inc({ result: 'Failed', reason: 'AgentRestarted', store: 'none' });
       await this.status.event(checkpoint, null, 'Warning', 'AgentRestarted', message);
     } finally {
       this.active.delete(uid);
@@ -284,6 +311,7 @@ export class CheckpointController {
       const message = `pod ${namespace}/${checkpoint.spec.podName} does not exist; name a running pod in spec.podName`;
       // The node of the agent that decided: the only status an agent may write (node-agent-checkpoint-policy.yaml).
       await this.status.write(checkpoint, { nodeName: this.options.nodeName, phase: 'Failed', reason: 'PodNotFound', message, completionTime: new Date().toISOString() });
+      this.options.metrics?.finished.inc({ result: 'Failed', reason: 'PodNotFound', store: 'none' });
       await this.status.event(checkpoint, null, 'Warning', 'PodNotFound', message);
     } catch (error) {
       if (!isConflict(error) && !isNotFound(error)) throw error;
