@@ -39,6 +39,12 @@ export const PUSH_SECRET_NAMESPACES = `${PREFIX}push-secret-namespaces`;
  */
 export const IS_DEFAULT_CLASS = `${PREFIX}is-default-class`;
 
+/**
+ * Set by a user on a Checkpoint: `true` keeps its stored data when the Checkpoint is deleted
+ * (the node agent otherwise removes it first: CHECKPOINT_DATA_FINALIZER). Read at deletion.
+ */
+export const KEEP_DATA = `${PREFIX}keep-data`;
+
 /** True when the pod carries any annotation that asks Cryo for something. */
 export function hasCryoAnnotation(annotations: Record<string, string> | undefined): boolean {
   if (annotations === undefined) return false;

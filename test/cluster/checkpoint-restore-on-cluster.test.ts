@@ -19,7 +19,7 @@ interface Pod {
   status: { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
 }
 interface CheckpointObject {
-  metadata: { name: string; uid: string };
+  metadata: { name: string; uid: string; finalizers?: string[] };
   status?: {
     phase?: string;
     message?: string;
@@ -245,6 +245,12 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       });
       expect(stolenFromRegistry.stderr).toMatch(/cryo-restore-image-own-namespace.*names another namespace's checkpoint image/);
       await cluster.kubectl(['delete', 'namespace', `${NS}-other`, '--wait=false']);
+
+      // Deleting the Checkpoint removes its archive on the node first (the agent's finalizer): the view serves it no more.
+      expect(done.metadata?.finalizers).toEqual(['cryo.dev/stored-data']);
+      await cluster.kubectl(['-n', NS, 'delete', 'checkpoint', 'web-dir', '--timeout=60s']);
+      const afterDelete = await cluster.exec(['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${container.restoreReference}`]);
+      expect(afterDelete.code, afterDelete.stdout).not.toBe(0);
     });
 
     it("keeps a tenant of another namespace from another's checkpoints and hook sockets, whatever its Role allows at home", async () => {
@@ -354,6 +360,11 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(otherNode.stderr).toMatch(/belongs to node node-1, whose agent alone writes its status/);
       const noNode = await replaceStatus((args, options) => cluster.kubectlAs({ name: agentUser }, args, options));
       expect(noNode.stderr).toMatch(/its token names none/);
+      // Its patch right (for its finalizer) changes nothing else: not a label, not another finalizer.
+      const relabelled = await cluster.kubectlWithToken(agentToken, ['-n', NS, 'patch', 'checkpoint', 'web-1', '--type=merge', '-p', '{"metadata":{"labels":{"stolen":"yes"}}}']);
+      expect(relabelled.stderr).toMatch(/cryo-node-agent-own-checkpoints.*writes only the status of Checkpoints and its own finalizer/);
+      const pinned = await cluster.kubectlWithToken(agentToken, ['-n', NS, 'patch', 'checkpoint', 'web-1', '--type=json', '-p', '[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/forever"}]']);
+      expect(pinned.stderr).toMatch(/cryo-node-agent-own-checkpoints.*writes only the status of Checkpoints and its own finalizer/);
     });
 
     it("answers only the kube-apiserver's client certificate: a review posted from a pod or the node gets 401, the kubelet's certificate 403", async () => {

@@ -558,16 +558,16 @@ describe('RBAC grants the node agent what it uses and no more', () => {
     expect(podRules[0].role.kind).toBe('ClusterRole');
   });
 
-  it('lists and watches Checkpoints and updates only their status (it never creates, changes or deletes one), and reads storage classes', () => {
+  it('lists and watches Checkpoints, patches them (its finalizer: the policy allows nothing else) and updates their status; it never creates or deletes one; it reads storage classes', () => {
     const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
     expect(checkpointRules.map(plain)).toEqual([
-      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['list', 'watch'] },
+      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['list', 'watch', 'patch'] },
       { apiGroups: [CHECKPOINT_GROUP], resources: [`${CHECKPOINT_PLURAL}/status`], verbs: ['update'] },
       // The class a Checkpoint names (get), or the default one (list); read-only.
       { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_STORAGE_CLASS_PLURAL], verbs: ['get', 'list'] },
     ]);
     for (const { rule } of rulesOn((r) => r === CHECKPOINT_PLURAL)) {
-      expect(rule.verbs.filter((verb) => ['create', 'update', 'patch', 'delete', 'deletecollection'].includes(verb))).toEqual([]);
+      expect(rule.verbs.filter((verb) => ['create', 'update', 'delete', 'deletecollection'].includes(verb))).toEqual([]);
     }
   });
 
@@ -1109,7 +1109,7 @@ describe('the Checkpoint CRD', () => {
     expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true, subresources: { status: {} } });
   });
 
-  it('shows pod, phase, size, node (wide) and age in kubectl get', () => {
+  it('shows pod, phase, size, reason and node (wide) and age in kubectl get', () => {
     expect(version.additionalPrinterColumns).toEqual([
       { name: 'Pod', type: 'string', jsonPath: '.spec.podName' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
@@ -1144,6 +1144,7 @@ describe('the Checkpoint CRD', () => {
   });
 
   it('keys the containers and conditions lists by name and type, and treats spec.containers as a set', () => {
+      { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
     expect(node('.status.containers')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
     expect(node('.status.conditions')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
     expect(node('.spec.containers')['x-kubernetes-list-type']).toBe('set');

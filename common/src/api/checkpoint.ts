@@ -12,6 +12,12 @@ export const CHECKPOINT_PLURAL = 'checkpoints';
 export const CHECKPOINT_KIND = 'Checkpoint';
 export const CHECKPOINT_API_VERSION = `${CHECKPOINT_GROUP}/${CHECKPOINT_VERSION}`;
 
+/**
+ * The node agent's finalizer on a Checkpoint it claimed: deleting the Checkpoint removes what it
+ * stored first (unless annotated cryo.dev/keep-data: "true"), then the agent lets it go.
+ */
+export const CHECKPOINT_DATA_FINALIZER = 'cryo.dev/stored-data';
+
 /** Expired: it had Succeeded, and retention has since removed its data (the message says when and why). */
 export const CHECKPOINT_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Expired'] as const;
 export type CheckpointPhase = (typeof CHECKPOINT_PHASES)[number];

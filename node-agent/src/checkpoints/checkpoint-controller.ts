@@ -10,6 +10,10 @@
  */
 import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import {
+  annotations,
+  apiStatusCode,
+  Backoff,
+  CHECKPOINT_DATA_FINALIZER,
   CHECKPOINT_GROUP,
   CHECKPOINT_PHASE_REASONS,
   CHECKPOINT_PLURAL,
@@ -50,6 +54,8 @@ export interface CheckpointControllerOptions {
   /** Applied to the store after each successful checkpoint. */
   retention?: RetentionPolicy;
   metrics?: CheckpointMetrics;
+  /** First delay before trying again to remove a deleted Checkpoint's data (doubling to 5 min); tests shorten it. */
+  dataRemovalRetryMs?: number;
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Expired']);
@@ -66,6 +72,8 @@ export class CheckpointController {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly inFlight = new Set<Promise<void>>();
+  /** Per Checkpoint uid, the backoff of removing its data after failures, and the retry timer. */
+  private readonly removalRetries = new Map<string, { backoff: Backoff; timer?: NodeJS.Timeout }>();
   private stopped = false;
 
   constructor(options: CheckpointControllerOptions) {
@@ -96,6 +104,7 @@ export class CheckpointController {
   /** Stops taking new work and waits for what runs (each ends in a final status). */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const retry of this.removalRetries.values()) clearTimeout(retry.timer);
     await this.cache.stop();
     await Promise.allSettled([...this.inFlight]);
   }
@@ -118,7 +127,12 @@ export class CheckpointController {
     if (this.stopped) return;
     const uid = checkpoint.metadata?.uid;
     const phase = checkpoint.status?.phase;
-    if (uid === undefined || this.active.has(uid) || (phase !== undefined && TERMINAL.has(phase))) return;
+    if (uid === undefined || this.active.has(uid)) return;
+    if (checkpoint.metadata?.deletionTimestamp !== undefined) {
+      if (this.holdsData(checkpoint)) this.track(this.release(checkpoint));
+      return;
+    }
+    if (phase !== undefined && TERMINAL.has(phase)) return;
     if (phase === 'Running') {
       // Claimed by this node, yet nothing here works on it: the agent restarted mid-way.
       if (checkpoint.status?.nodeName === this.options.nodeName) this.track(this.failAbandoned(checkpoint));
@@ -137,10 +151,79 @@ export class CheckpointController {
     const next = previous.then(() => this.withSlot(() => this.process(checkpoint))).finally(() => {
       this.active.delete(uid);
       this.countQueued();
+      this.considerIfDeleted(checkpoint);
       if (this.podQueues.get(podUid) === next) this.podQueues.delete(podUid);
     });
     this.podQueues.set(podUid, next);
     this.track(next);
+  }
+
+  /** The newest version of a Checkpoint this agent just finished with, if it was deleted meanwhile: its data goes now. */
+  private considerIfDeleted(checkpoint: Checkpoint): void {
+    const latest = this.cache.get(checkpoint.metadata!.namespace!, checkpoint.metadata!.name!);
+    if (latest?.metadata?.uid === checkpoint.metadata?.uid && latest?.metadata?.deletionTimestamp !== undefined) this.consider(latest);
+  }
+
+  /** This node's agent claimed it and keeps the finalizer: it alone removes what it stored. */
+  private holdsData(checkpoint: Checkpoint): boolean {
+    return (checkpoint.metadata?.finalizers ?? []).includes(CHECKPOINT_DATA_FINALIZER) && checkpoint.status?.nodeName === this.options.nodeName;
+  }
+
+  /**
+   * A deleted Checkpoint this node stored: what it stored goes (unless annotated
+   * cryo.dev/keep-data: "true"), then the finalizer, and with it the Checkpoint. A store that
+   * fails keeps the finalizer and is tried again with backoff; a store that can no longer be
+   * named (its class or flag gone) lets the Checkpoint go with a Warning naming what stays.
+   */
+  private async release(checkpoint: Checkpoint): Promise<void> {
+    const uid = checkpoint.metadata!.uid!;
+    const namespace = checkpoint.metadata!.namespace!;
+    const name = checkpoint.metadata!.name!;
+    const log = this.options.logger.child({ checkpoint: `${namespace}/${name}` });
+    const metrics = this.options.metrics;
+    this.active.add(uid);
+    try {
+      const keep = checkpoint.metadata?.annotations?.[annotations.KEEP_DATA] === 'true';
+      // Failed and Pending ones stored nothing (a failure discards what it wrote); an Expired one's data is gone.
+      const mayHoldData = checkpoint.status?.phase === 'Succeeded' || checkpoint.status?.phase === 'Running';
+      if (mayHoldData && keep) {
+        metrics?.deletions.inc({ result: 'kept' });
+        log.info({ references: referencesOf(checkpoint) }, `Checkpoint deleted; its data is kept (${annotations.KEEP_DATA})`);
+      } else if (mayHoldData) {
+        const resolved = await this.options.storeFor(checkpoint);
+        if ('error' in resolved) {
+          metrics?.deletions.inc({ result: 'store-unknown' });
+          await this.status.event(checkpoint, null, 'Warning', 'DataNotRemoved', `its store cannot be named any more (${resolved.error}), so its data stays: remove ${referencesOf(checkpoint).join(', ') || 'it'} by hand`);
+        } else {
+          try {
+            const removed = await resolved.store.removeCheckpoint({ namespace, name, uid });
+            metrics?.deletions.inc({ result: 'removed' });
+            log.info({ removed: removed.map((entry) => entry.restoreReference) }, 'Checkpoint deleted; its data was removed');
+          } catch (error) {
+            metrics?.deletions.inc({ result: 'failed' });
+            const retry = this.removalRetries.get(uid) ?? { backoff: new Backoff({ initialMs: this.options.dataRemovalRetryMs ?? 10_000, maxMs: 300_000 }) };
+            const delayMs = retry.backoff.next();
+            retry.timer = setTimeout(() => {
+              const latest = this.cache.get(namespace, name);
+              if (latest?.metadata?.uid === uid) this.consider(latest);
+            }, delayMs);
+            retry.timer.unref();
+            this.removalRetries.set(uid, retry);
+            const message = `could not remove its data: ${(error as Error).message}; trying again in ${Math.round(delayMs / 1000)} s (the Checkpoint stays until then; annotate it ${annotations.KEEP_DATA}=true to let it go and keep the data)`;
+            log.warn({ err: (error as Error).message, delayMs }, 'could not remove the data of a deleted Checkpoint');
+            await this.status.event(checkpoint, null, 'Warning', 'DataRemovalFailed', message);
+            return;
+          }
+        }
+      }
+      this.removalRetries.delete(uid);
+      await this.status.setDataFinalizer(checkpoint, false).catch((error: unknown) => {
+        // Gone already, or changed meanwhile: the next watch event brings the newest version back here.
+        if (!isNotFound(error) && !isConflict(error) && apiStatusCode(error) !== 422) throw error;
+      });
+    } finally {
+      this.active.delete(uid);
+    }
   }
 
   /** Running here, and taken on here but not running yet: behind the slot limit or the same pod's earlier Checkpoint. */
@@ -183,6 +266,13 @@ export class CheckpointController {
     } catch (error) {
       if (isConflict(error) || isNotFound(error)) return; // someone else decided, or it was deleted
       throw error;
+    }
+    // Before anything is stored: deleting the Checkpoint from now on removes what it stores.
+    try {
+      checkpoint = await this.status.setDataFinalizer(checkpoint, true);
+    } catch (error) {
+      if (isNotFound(error)) return;
+      log.warn({ err: describeApiError(error) }, `could not add the finalizer ${CHECKPOINT_DATA_FINALIZER}: deleting this Checkpoint will leave its data (is the agent's RBAC older than the agent?)`);
     }
     const podRef = pod === undefined ? null : { name: pod.metadata!.name!, uid: pod.metadata!.uid };
     const claimedAt = performance.now();
@@ -317,4 +407,10 @@ export class CheckpointController {
       if (!isConflict(error) && !isNotFound(error)) throw error;
     }
   }
+}
+
+/** What a Checkpoint's status says it stored: each container's reference and the pod checkpoint's. */
+function referencesOf(checkpoint: Checkpoint): string[] {
+  const status = checkpoint.status;
+  return [...(status?.containers ?? []).map((c) => c.restoreReference), ...(status?.podCheckpoint ? [status.podCheckpoint.reference] : [])];
 }

@@ -24,6 +24,7 @@ export class CheckpointMetrics {
   readonly retentionRemoved;
   readonly retentionRemovedBytes;
   readonly retentionErrors;
+  readonly deletions;
 
   constructor(metrics: Metrics) {
     this.finished = metrics.counter('checkpoints_finished_total', 'Checkpoints this agent finished, by result (Succeeded, Failed), the reason of a failure (docs/operations.md) and the store', ['result', 'reason', 'store']);
@@ -36,6 +37,7 @@ export class CheckpointMetrics {
     this.queued = metrics.gauge('checkpoints_queued', 'Checkpoints claimed by nobody yet that wait for a free slot here (--max-concurrent-checkpoints) or for the same pod’s earlier one');
     this.retentionRemoved = metrics.counter('retention_removed_total', 'Stored checkpoints (one per container) retention removed', ['store']);
     this.retentionRemovedBytes = metrics.counter('retention_removed_bytes_total', 'Bytes of the stored checkpoints retention removed', ['store']);
+    this.deletions = metrics.counter('checkpoint_deletions_total', "Deleted Checkpoints this agent stored, by what became of their data: removed, kept (cryo.dev/keep-data), failed (tried again later), store-unknown (left, with a Warning Event)", ['result']);
     this.retentionErrors = metrics.counter('retention_errors_total', 'Retention runs that failed (the log says why; the next run tries again)', ['store']);
   }
 

@@ -24,6 +24,7 @@ async function runWithEngine(engine: CheckpointEngine, kubeletAnswers: Array<Err
     storePodCheckpoint: () => Promise.resolve({ reference: `r/pod@sha256:${'b'.repeat(64)}`, referenceType: 'image-index', digest: `sha256:${'b'.repeat(64)}` }),
     list: () => Promise.resolve([]),
     applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+    removeCheckpoint: () => Promise.resolve([]),
   };
   const answers = [...kubeletAnswers];
   let kubeletCalls = 0;
@@ -98,6 +99,7 @@ describe('CheckpointRunner tells the app how its checkpoint ended', () => {
       storePodCheckpoint: () => Promise.resolve({ reference: `r/pod@sha256:${'b'.repeat(64)}`, referenceType: 'image-index', digest: `sha256:${'b'.repeat(64)}` }),
       list: () => Promise.resolve([]),
       applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+      removeCheckpoint: () => Promise.resolve([]),
     };
     const prepared: PrepareOptions[] = [];
     const finished: Array<[string, string, string]> = [];

@@ -3,9 +3,10 @@
  * resourceVersion last seen, so two writers (an agent and its restarted self, or two agents
  * deciding about a pod that is nowhere) cannot both win: the loser gets 409 and backs off.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import {
   CHECKPOINT_API_VERSION,
+  CHECKPOINT_DATA_FINALIZER,
   CHECKPOINT_FAILURE_REASONS,
   CHECKPOINT_GROUP,
   CHECKPOINT_KIND,
@@ -64,6 +65,25 @@ export class CheckpointStatusWriter {
       name: checkpoint.metadata!.name!,
       body,
     })) as Checkpoint;
+  }
+
+  /**
+   * Adds or removes the agent's finalizer (CHECKPOINT_DATA_FINALIZER), as a JSON patch that
+   * touches that one entry: other controllers' finalizers are left as they are, and a removal
+   * tests the entry it removes. Resolves the updated object; throws the API error.
+   */
+  async setDataFinalizer(checkpoint: Checkpoint, present: boolean): Promise<Checkpoint> {
+    const finalizers = checkpoint.metadata?.finalizers ?? [];
+    const index = finalizers.indexOf(CHECKPOINT_DATA_FINALIZER);
+    if (present === index >= 0) return checkpoint;
+    const path = `/metadata/finalizers/${index}`;
+    const body = present
+      ? finalizers.length === 0 ? [{ op: 'add', path: '/metadata/finalizers', value: [CHECKPOINT_DATA_FINALIZER] }] : [{ op: 'add', path: '/metadata/finalizers/-', value: CHECKPOINT_DATA_FINALIZER }]
+      : [{ op: 'test', path, value: CHECKPOINT_DATA_FINALIZER }, { op: 'remove', path }];
+    return (await this.api.patchNamespacedCustomObject(
+      { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL, namespace: checkpoint.metadata!.namespace!, name: checkpoint.metadata!.name!, body },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    )) as Checkpoint;
   }
 
   /** An Event on the Checkpoint (and the pod as `related`), for `kubectl describe`; failures only logged. */

@@ -52,6 +52,7 @@ describe('CheckpointRunner and the pod checkpoint', () => {
       storePodCheckpoint: () => Promise.reject(new Error('disk quota exceeded')),
       list: () => Promise.resolve([]),
       applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+      removeCheckpoint: () => Promise.resolve([]),
     };
     const runner = new CheckpointRunner({
       hooks: { hasPod: () => false, prepare: () => Promise.reject(new Error('no hooks')), finish: () => Promise.resolve() },

@@ -52,6 +52,7 @@ function fakeStore(recorded: Recorded, fail?: Error): CheckpointStore {
     storePodCheckpoint: () => Promise.reject(new Error('local mode stores no pod checkpoint')),
     list: () => Promise.resolve([]),
     applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+    removeCheckpoint: () => Promise.resolve([]),
   };
 }
 

@@ -95,6 +95,24 @@ export interface CheckpointStore {
   list(): Promise<StoredEntry[]>;
   /** Removes the oldest entries beyond the policy. */
   applyRetention(policy: RetentionPolicy, scope?: RetentionScope): Promise<RetentionResult>;
+  /**
+   * Removes everything one Checkpoint stored (every container's, and its pod checkpoint), found by
+   * its namespace, name and uid; resolves what it removed (nothing when there was nothing). Throws
+   * a StoreError when some of it could not be removed: what was removed stays removed.
+   */
+  removeCheckpoint(checkpoint: CheckpointIdentity): Promise<StoredEntry[]>;
+}
+
+/** Which Checkpoint stored an entry. */
+export interface CheckpointIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** Whether `entry` was stored for `checkpoint` (an entry that recorded no uid matches by name: it predates uids). */
+export function isOfCheckpoint(entry: StoredEntry, checkpoint: CheckpointIdentity): boolean {
+  return entry.namespace === checkpoint.namespace && entry.checkpointName === checkpoint.name && (entry.checkpointUid === '' || entry.checkpointUid === checkpoint.uid);
 }
 
 export class StoreError extends Error {

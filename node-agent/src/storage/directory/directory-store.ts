@@ -33,7 +33,9 @@ import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises
 import path from 'node:path';
 import { parsePodCheckpoint, type Logger } from '@cryo/common';
 import {
+  isOfCheckpoint,
   StoreError,
+  type CheckpointIdentity,
   type CheckpointStore,
   type PodCheckpointRequest,
   type RetentionPolicy,
@@ -251,6 +253,20 @@ export class DirectoryStore implements CheckpointStore {
     await this.#initialSweep;
     const entries = await this.#scan();
     const doomed = new Set(selectForRemoval(entries.map((e) => e.entry), policy, this.#now(), scope));
+    return this.#remove(entries, doomed, `retention (${policy.scope})`);
+  }
+
+  async removeCheckpoint(checkpoint: CheckpointIdentity): Promise<StoredEntry[]> {
+    await this.#initialSweep;
+    const entries = await this.#scan();
+    const doomed = new Set(entries.map((e) => e.entry).filter((entry) => isOfCheckpoint(entry, checkpoint)));
+    const { kept, removed } = await this.#remove(entries, doomed, 'its Checkpoint was deleted');
+    const left = kept.filter((entry) => doomed.has(entry));
+    if (left.length > 0) throw new StoreError(`could not remove ${left.map((e) => e.restoreReference).join(', ')} (the log says why)`, { retriable: true });
+    return removed;
+  }
+
+  async #remove(entries: readonly { entry: StoredEntry; sidecar: ArchiveSidecar }[], doomed: ReadonlySet<StoredEntry>, why: string): Promise<RetentionResult> {
     const removed: StoredEntry[] = [];
     const removedCheckpoints = new Set<string>();
     const kept: StoredEntry[] = [];
@@ -267,10 +283,10 @@ export class DirectoryStore implements CheckpointStore {
         await syncDirectory(path.dirname(entry.restoreReference));
         removed.push(entry);
         removedCheckpoints.add(`${sidecar.namespace}/${sidecar.checkpointName}/${sidecar.checkpointUid}`);
-        this.#logger.info({ archive: entry.restoreReference, sizeBytes: entry.sizeBytes, createdAt: entry.createdAt.toISOString(), scope: policy.scope }, 'removed checkpoint archive by retention');
+        this.#logger.info({ archive: entry.restoreReference, sizeBytes: entry.sizeBytes, createdAt: entry.createdAt.toISOString(), why }, 'removed checkpoint archive');
       } catch (err) {
         kept.push(entry);
-        this.#logger.error({ err, archive: entry.restoreReference }, 'could not remove checkpoint archive by retention; it stays and counts against the next run');
+        this.#logger.error({ err, archive: entry.restoreReference, why }, 'could not remove checkpoint archive; it stays');
       }
     }
     await this.#removePodCheckpointsOf(removed, removedCheckpoints);
@@ -279,7 +295,7 @@ export class DirectoryStore implements CheckpointStore {
 
   /**
    * A pod checkpoint is whole or gone: the documents of the Checkpoints one of whose archives
-   * retention removed go too (matched by the Checkpoint's namespace, name and uid, whatever their
+   * were removed go too (matched by the Checkpoint's namespace, name and uid, whatever their
    * references name).
    */
   async #removePodCheckpointsOf(removed: readonly StoredEntry[], goneCheckpoints: ReadonlySet<string>): Promise<void> {
@@ -289,8 +305,8 @@ export class DirectoryStore implements CheckpointStore {
         const parsed = parsePodCheckpoint(await readFile(file, 'utf8').then((text) => JSON.parse(text) as unknown, () => undefined));
         if (typeof parsed === 'string' || !goneCheckpoints.has(`${parsed.checkpoint.namespace}/${parsed.checkpoint.name}/${parsed.checkpoint.uid}`)) continue;
         await this.#unlinkIfPresent(file).then(
-          () => this.#logger.info({ podCheckpoint: file }, 'removed pod checkpoint with its container archives by retention'),
-          (err: unknown) => this.#logger.error({ err, podCheckpoint: file }, 'could not remove a pod checkpoint whose archives retention removed'),
+          () => this.#logger.info({ podCheckpoint: file }, 'removed pod checkpoint with its container archives'),
+          (err: unknown) => this.#logger.error({ err, podCheckpoint: file }, 'could not remove a pod checkpoint whose archives were removed'),
         );
       }
     }

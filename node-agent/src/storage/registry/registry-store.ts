@@ -20,8 +20,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '@cryo/common';
-import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
-import { StoreError } from '../checkpoint-store.ts';
+import type { CheckpointIdentity, CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
+import { isOfCheckpoint, StoreError } from '../checkpoint-store.ts';
 import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
 import { createScratchDir, isScratchName } from '../../host-files/agent-scratch.ts';
 import { drainScratchDir, removeOwnScratchDir } from '../../host-files/untrusted-tree.ts';
@@ -297,6 +297,18 @@ export class RegistryStore implements CheckpointStore {
     const contents = await this.scanTags();
     const entries = entriesOf(contents);
     const doomed = selectForRemoval(entries, policy, this.now(), scope);
+    const removed = await this.deleteImages(contents, doomed, `retention (${policy.scope})`);
+    const gone = new Set(doomed);
+    return { kept: entries.filter((e) => !gone.has(e)), removed };
+  }
+
+  async removeCheckpoint(checkpoint: CheckpointIdentity): Promise<StoredEntry[]> {
+    const contents = await this.scanTags();
+    return this.deleteImages(contents, entriesOf(contents).filter((entry) => isOfCheckpoint(entry, checkpoint)), 'its Checkpoint was deleted');
+  }
+
+  /** Deletes the images' manifests, then the pod indexes naming one of them; throws if any image stays. */
+  private async deleteImages(contents: readonly TagContent[], doomed: readonly StoredEntry[], why: string): Promise<StoredEntry[]> {
     const removed: StoredEntry[] = [];
     const failures: StoreError[] = [];
     for (const entry of doomed) {
@@ -304,29 +316,28 @@ export class RegistryStore implements CheckpointStore {
       try {
         await this.client.deleteManifest(digest);
         removed.push(entry);
-        this.logger?.info({ restoreReference: entry.restoreReference, namespace: entry.namespace, checkpoint: entry.checkpointName, createdAt: entry.createdAt.toISOString() }, 'checkpoint image removed by retention');
+        this.logger?.info({ restoreReference: entry.restoreReference, namespace: entry.namespace, checkpoint: entry.checkpointName, createdAt: entry.createdAt.toISOString(), why }, 'checkpoint image removed');
       } catch (err) {
         failures.push(err as StoreError);
       }
     }
+    await this.removePodIndexesOf(contents, removed);
     if (failures.length > 0) {
       const first = failures[0];
-      throw new StoreError(`retention removed ${removed.length} of ${doomed.length} checkpoint images; ${failures.length} failed: ${first.message}`, { retriable: failures.every((f) => f.retriable), cause: first });
+      throw new StoreError(`removed ${removed.length} of ${doomed.length} checkpoint images (${why}); ${failures.length} failed: ${first.message}`, { retriable: failures.every((f) => f.retriable), cause: first });
     }
-    await this.removePodIndexesOf(contents, removed);
-    const gone = new Set(doomed);
-    return { kept: entries.filter((e) => !gone.has(e)), removed };
+    return removed;
   }
 
-  /** A pod checkpoint is whole or gone: the indexes naming an image retention removed go too. */
+  /** A pod checkpoint is whole or gone: the indexes naming an image that was removed go too. */
   private async removePodIndexesOf(contents: readonly TagContent[], removed: readonly StoredEntry[]): Promise<void> {
     if (removed.length === 0) return;
     const gone = new Set(removed.map((e) => e.restoreReference.slice(e.restoreReference.indexOf('@') + 1)));
     for (const content of contents) {
       if (!('podIndex' in content) || !content.podIndex.images.some((d) => gone.has(d))) continue;
       await this.client.deleteManifest(content.podIndex.digest).then(
-        () => this.logger?.info({ podCheckpoint: `${this.repository}@${content.podIndex.digest}` }, 'pod checkpoint index removed with its container images by retention'),
-        (err: unknown) => this.logger?.error({ err: (err as Error).message, podCheckpoint: content.podIndex.digest }, 'could not remove a pod checkpoint index whose images retention removed'),
+        () => this.logger?.info({ podCheckpoint: `${this.repository}@${content.podIndex.digest}` }, 'pod checkpoint index removed with its container images'),
+        (err: unknown) => this.logger?.error({ err: (err as Error).message, podCheckpoint: content.podIndex.digest }, 'could not remove a pod checkpoint index whose images were removed'),
       );
     }
   }
