@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeOptions } from '@cryo/common';
+import { itKeepsItsFlagsTrue } from '@cryo/test';
 import { controllerOptionSpecs, readControllerConfig } from './config.ts';
 
 describe('readControllerConfig', () => {
@@ -51,4 +52,8 @@ describe('readControllerConfig', () => {
     expect(help).toContain('--node-wait-timeout <value>   env CRYO_NODE_WAIT_TIMEOUT, default 0 (no limit)');
     expect(help).toContain('--leader-election-identity <value>   env POD_NAME, default (the host name)');
   });
+});
+
+describe("the controller's flags", () => {
+  itKeepsItsFlagsTrue({ specs: controllerOptionSpecs, table: ['docs/migration.md', '## Controller configuration'], sources: 'controller/src', except: ['config.ts'] });
 });

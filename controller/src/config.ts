@@ -1,18 +1,9 @@
 /**
  * The controller's configuration: flags and env vars with documented defaults
- * (docs/migration.md#controller-configuration lists the same table). Checked at start: a
+ * (docs/migration.md#controller-configuration shows the same table, checked by config.test.ts). Checked at start: a
  * leader-election timing that could let two replicas act at once is refused.
  */
-import { OptionError, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
-
-/** A duration of at least `minSeconds`. */
-function parsePositiveDuration(minSeconds: number): (raw: string) => number {
-  return (raw) => {
-    const seconds = parseDurationSeconds(raw);
-    if (seconds < minSeconds) throw new OptionError(`expected at least ${minSeconds}s, got "${raw}"`);
-    return seconds;
-  };
-}
+import { formatDuration, OptionError, parseDurationAtLeast, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
 
 /** Client-go's margin: a renewal attempt may start up to this much later than the retry period. */
 export const RETRY_JITTER = 1.2;
@@ -31,35 +22,35 @@ export const controllerOptionSpecs = {
     description: 'The coordination.k8s.io/v1 Lease in --namespace through which one replica at a time acts.',
   } satisfies OptionSpec<string>,
   leaseDurationSeconds: {
-    flag: '--leader-election-lease-duration', env: 'CRYO_LEADER_ELECTION_LEASE_DURATION', default: 15, defaultText: '15s', parse: parsePositiveDuration(1),
+    flag: '--leader-election-lease-duration', env: 'CRYO_LEADER_ELECTION_LEASE_DURATION', default: 15, parse: parseDurationAtLeast(1), format: formatDuration,
     description: 'How long the other replicas wait, after they last saw the leader renew, before taking over.',
   } satisfies OptionSpec<number>,
   renewDeadlineSeconds: {
-    flag: '--leader-election-renew-deadline', env: 'CRYO_LEADER_ELECTION_RENEW_DEADLINE', default: 10, defaultText: '10s', parse: parsePositiveDuration(0.1),
+    flag: '--leader-election-renew-deadline', env: 'CRYO_LEADER_ELECTION_RENEW_DEADLINE', default: 10, parse: parseDurationAtLeast(0.1), format: formatDuration,
     description: 'The leader stops acting when it could not renew the Lease for this long; shorter than the lease duration.',
   } satisfies OptionSpec<number>,
   retryPeriodSeconds: {
-    flag: '--leader-election-retry-period', env: 'CRYO_LEADER_ELECTION_RETRY_PERIOD', default: 2, defaultText: '2s', parse: parsePositiveDuration(0.05),
+    flag: '--leader-election-retry-period', env: 'CRYO_LEADER_ELECTION_RETRY_PERIOD', default: 2, parse: parseDurationAtLeast(0.05), format: formatDuration,
     description: 'How often the leader renews the Lease and the others try to acquire it.',
   } satisfies OptionSpec<number>,
   pollIntervalSeconds: {
-    flag: '--poll-interval', env: 'CRYO_POLL_INTERVAL', default: 1, defaultText: '1s', parse: parsePositiveDuration(0.05),
+    flag: '--poll-interval', env: 'CRYO_POLL_INTERVAL', default: 1, parse: parseDurationAtLeast(0.05), format: formatDuration,
     description: 'How often a Migration waiting for a pod or a node looks again (Migrations and Checkpoints are watched).',
   } satisfies OptionSpec<number>,
   checkpointTimeoutSeconds: {
-    flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 600, defaultText: '10m', parse: parsePositiveDuration(1),
+    flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 600, parse: parseDurationAtLeast(1), format: formatDuration,
     description: 'A Migration whose Checkpoint has not succeeded this long after it was created fails; the source keeps running.',
   } satisfies OptionSpec<number>,
   evictionTimeoutSeconds: {
-    flag: '--eviction-timeout', env: 'CRYO_EVICTION_TIMEOUT', default: 600, defaultText: '10m', parse: parsePositiveDuration(1),
+    flag: '--eviction-timeout', env: 'CRYO_EVICTION_TIMEOUT', default: 600, parse: parseDurationAtLeast(1), format: formatDuration,
     description: 'How long evicting the source is retried while a PodDisruptionBudget refuses it (429); then the Migration fails and the source keeps running.',
   } satisfies OptionSpec<number>,
   restoreTimeoutSeconds: {
-    flag: '--restore-timeout', env: 'CRYO_RESTORE_TIMEOUT', default: 600, defaultText: '10m', parse: parsePositiveDuration(1),
+    flag: '--restore-timeout', env: 'CRYO_RESTORE_TIMEOUT', default: 600, parse: parseDurationAtLeast(1), format: formatDuration,
     description: 'How long the pod that carries on may take to run Ready once the restore starts; then the Migration fails (the pod is left as it is).',
   } satisfies OptionSpec<number>,
   nodeWaitTimeoutSeconds: {
-    flag: '--node-wait-timeout', env: 'CRYO_NODE_WAIT_TIMEOUT', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds,
+    flag: '--node-wait-timeout', env: 'CRYO_NODE_WAIT_TIMEOUT', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds, format: formatDuration,
     description: 'restartInPlace: how long to wait for the source node to be Ready and schedulable again (kubectl cryo uncordon); 0 waits as long as it takes.',
   } satisfies OptionSpec<number>,
   maxConcurrentMigrations: {
@@ -81,10 +72,10 @@ export function readControllerConfig(argv: readonly string[] = process.argv.slic
   // A leader stops acting within the renew deadline of its last renewal; the others take over no
   // sooner than a lease duration after they saw it. So the deadline must end first.
   if (renew >= lease) {
-    throw new OptionError(`--leader-election-renew-deadline (${renew}s) must be shorter than --leader-election-lease-duration (${lease}s), or two replicas could act at once`);
+    throw new OptionError(`--leader-election-renew-deadline (${formatDuration(renew)}) must be shorter than --leader-election-lease-duration (${formatDuration(lease)}), or two replicas could act at once`);
   }
   if (renew <= RETRY_JITTER * retry) {
-    throw new OptionError(`--leader-election-renew-deadline (${renew}s) must be longer than ${RETRY_JITTER} × --leader-election-retry-period (${retry}s), or one slow renewal loses the lease`);
+    throw new OptionError(`--leader-election-renew-deadline (${formatDuration(renew)}) must be longer than ${RETRY_JITTER} × --leader-election-retry-period (${formatDuration(retry)}), or one slow renewal loses the lease`);
   }
   return config;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeOptions } from '@cryo/common';
+import { itKeepsItsFlagsTrue } from '@cryo/test';
 import { nodeAgentOptionSpecs, readNodeAgentConfig } from './config.ts';
 
 describe('readNodeAgentConfig', () => {
@@ -77,6 +78,22 @@ describe('readNodeAgentConfig', () => {
     expect(() => withNode('--registry-allowed-repositories', 'a.example/x,https://b.example/y')).toThrow(/not one: "https:\/\/b.example\/y"/);
   });
 
+  it("refuses at start a kubelet URL that is not https, a node IP that is no address, and relative credential files, naming the flag", () => {
+    expect(withNode('--kubelet-url', 'https://10.0.0.5:10250/', '--node-ip', 'fd00::5').kubeletUrl).toBe('https://10.0.0.5:10250');
+    expect(() => withNode('--kubelet-url', 'http://10.0.0.5:10255')).toThrow('--kubelet-url (env CRYO_KUBELET_URL): expected an https:// URL such as https://10.0.0.5:10250, got "http://10.0.0.5:10255"');
+    expect(() => readNodeAgentConfig(['--node-name', 'n'], { NODE_IP: 'node-a.internal' })).toThrow('--node-ip (env NODE_IP): expected an IPv4 or IPv6 address, got "node-a.internal"');
+    for (const flag of ['--token-file', '--kubelet-ca-file', '--registry-auth-file', '--registry-ca-file']) {
+      expect(() => withNode(flag, 'secrets/file')).toThrow(new RegExp(`^${flag} \\(env CRYO_[A-Z_]+\\): expected an absolute path, got "secrets/file"$`));
+    }
+  });
+
+  it('takes booleans alone, negated or after =, from the cluster overlay\'s spelling to the env', () => {
+    expect(withNode('--registry-insecure', '--directory-shared').registryInsecure).toBe(true);
+    expect(withNode('--registry-insecure=true').registryInsecure).toBe(true);
+    expect(readNodeAgentConfig(['--node-name', 'n', '--no-directory-shared'], { CRYO_DIRECTORY_SHARED: 'true' }).directoryShared).toBe(false);
+    expect(() => withNode('--registry-insecure', 'true')).toThrow('--registry-insecure takes no separate value: write --registry-insecure or --registry-insecure=true');
+  });
+
   it("serves the directory store's registry view on 127.0.0.1:5051 unless told another address or off (an empty value means the default, as for every flag)", () => {
     expect(withNode().directoryRegistryAddress).toBe('127.0.0.1:5051');
     expect(withNode('--directory-registry-address', '').directoryRegistryAddress).toBe('127.0.0.1:5051');
@@ -84,4 +101,8 @@ describe('readNodeAgentConfig', () => {
     expect(withNode('--directory-registry-address', '127.0.0.1:0').directoryRegistryAddress).toBe('127.0.0.1:0');
     expect(() => withNode('--directory-registry-address', 'localhost:5051')).toThrow(/expected an IPv4 address and port such as 127.0.0.1:5051, or off, got "localhost:5051"/);
   });
+});
+
+describe("the node agent's flags", () => {
+  itKeepsItsFlagsTrue({ specs: nodeAgentOptionSpecs, table: ['README.md', '## Node agent configuration'], sources: 'node-agent/src', except: ['config.ts', 'store-options.ts', 'local/local-main.ts'] });
 });

@@ -1,9 +1,26 @@
 /**
  * The node agent's configuration: flags and env vars with documented defaults
- * (README.md#node-agent-configuration lists the same table).
+ * (README.md#node-agent-configuration shows the same table, checked by config.test.ts).
  */
 import { isAbsolute } from 'node:path';
-import { nodeLabels, OptionError, parseAbsolutePath, parseByteSize, parseOptionalAbsolutePath, parseBoolean, parseDurationSeconds, parseInteger, parseString, readOptions, sharedOptionSpecs, type OptionSpec } from '@cryo/common';
+import {
+  formatByteSize,
+  formatDuration,
+  nodeLabels,
+  OptionError,
+  parseAbsolutePath,
+  parseBoolean,
+  parseByteSize,
+  parseDurationSeconds,
+  parseHttpsUrl,
+  parseInteger,
+  parseIpAddress,
+  parseString,
+  readOptions,
+  sharedOptionSpecs,
+  type OptionSpec,
+} from '@cryo/common';
+import { parseRepositoryList, storeOptionSpecs } from './store-options.ts';
 import { CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR } from './kubelet/criu-dump-log.ts';
 import { RUNTIME_RESTORE_FLAG, RUNTIME_RESTORE_SETTINGS, type RuntimeRestoreSetting } from './node/restore-capability.ts';
 import { MIN_CHUNK_SIZE_BYTES } from './storage/registry/registry-store.ts';
@@ -41,27 +58,6 @@ function parseAbsolutePaths(raw: string): readonly string[] {
   return paths;
 }
 
-/** `host[:port]/path`: what the registry store takes, so that a scheme, tag or digest is refused at start, not at the first checkpoint. */
-const REPOSITORY = /^([a-z0-9.-]+|\[[0-9a-f:]+\])(:\d+)?(\/[a-z0-9._-]+)+$/;
-
-/** Comma-separated repositories. */
-function parseRepositoryList(raw: string): readonly string[] {
-  const repositories = raw.split(',').map((r) => r.trim().replace(/\/+$/, '')).filter((r) => r !== '');
-  const bad = repositories.filter((r) => !REPOSITORY.test(r));
-  if (bad.length > 0) throw new OptionError(`expected repositories such as registry.example.com/cryo/checkpoints separated by commas (no scheme, tag or digest); not one: ${bad.map((r) => `"${r}"`).join(', ')}`);
-  return repositories;
-}
-
-/** '' (no default registry) or one repository. */
-function parseRepository(raw: string): string {
-  const repository = raw.trim().replace(/\/+$/, '');
-  if (repository !== '' && !REPOSITORY.test(repository)) {
-    throw new OptionError(`expected a repository such as registry.example.com/cryo/checkpoints (host[:port]/path, no scheme, tag or digest), got "${raw}"`);
-  }
-  return repository;
-}
-
-
 /**
  * `host:port` with a numeric IPv4 host (the registry view's listen address, also the image names'
  * registry), or `off`, read as '' (none). Not '' itself: readOptions takes an empty value for
@@ -89,11 +85,11 @@ export const nodeAgentOptionSpecs = {
   } satisfies OptionSpec<string>,
   hostHooksDir: sharedOptionSpecs.hostHooksDir,
   hookSocketMode: {
-    flag: '--hook-socket-mode', env: 'CRYO_HOOK_SOCKET_MODE', default: 0o666, defaultText: '0666', parse: parseFileMode,
+    flag: '--hook-socket-mode', env: 'CRYO_HOOK_SOCKET_MODE', default: 0o666, parse: parseFileMode, format: (mode) => `0${mode.toString(8)}`,
     description: 'Mode of each pod\'s agent.sock. Containers run as any uid; only the pod itself mounts its directory.',
   } satisfies OptionSpec<number>,
   hookHeartbeatSeconds: {
-    flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, defaultText: '10s', parse: parseDurationSeconds,
+    flag: '--hook-heartbeat-interval', env: 'CRYO_HOOK_HEARTBEAT_INTERVAL', default: 10, parse: parseDurationSeconds, format: formatDuration,
     description: 'How often the agent pings each connected process; two missed intervals close the connection.',
   } satisfies OptionSpec<number>,
   hookMaxConnectionsPerPod: {
@@ -105,15 +101,15 @@ export const nodeAgentOptionSpecs = {
     description: "The agent's own namespace (downward API); push secrets that Checkpoints name are read from it.",
   } satisfies OptionSpec<string>,
   nodeIp: {
-    flag: '--node-ip', env: 'NODE_IP', default: '', parse: parseString,
+    flag: '--node-ip', env: 'NODE_IP', default: '', parse: parseIpAddress,
     description: "This node's address (downward API status.hostIP); the kubelet is reached at https://<node ip>:10250 unless --kubelet-url says otherwise.",
   } satisfies OptionSpec<string>,
   kubeletUrl: {
-    flag: '--kubelet-url', env: 'CRYO_KUBELET_URL', default: '', parse: parseString,
+    flag: '--kubelet-url', env: 'CRYO_KUBELET_URL', default: '', parse: parseHttpsUrl,
     description: "The kubelet's API (default https://<node ip>:10250).",
   } satisfies OptionSpec<string>,
   kubeletCaFile: {
-    flag: '--kubelet-ca-file', env: 'CRYO_KUBELET_CA_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', parse: parseString,
+    flag: '--kubelet-ca-file', env: 'CRYO_KUBELET_CA_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', parse: parseAbsolutePath,
     description: "CA that signed the kubelet's serving certificate (the cluster CA when kubelets use serverTLSBootstrap).",
   } satisfies OptionSpec<string>,
   kubeletInsecureSkipTlsVerify: {
@@ -121,7 +117,7 @@ export const nodeAgentOptionSpecs = {
     description: "Do not verify the kubelet's certificate (self-signed kubelet certificates); the token is still sent only to --kubelet-url.",
   } satisfies OptionSpec<boolean>,
   tokenFile: {
-    flag: '--token-file', env: 'CRYO_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: parseString,
+    flag: '--token-file', env: 'CRYO_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', parse: parseAbsolutePath,
     description: 'Bearer token for the kubelet (the service-account token; re-read on each call, as it rotates).',
   } satisfies OptionSpec<string>,
   kubeletCheckpointsDir: {
@@ -129,7 +125,7 @@ export const nodeAgentOptionSpecs = {
     description: "Where the kubelet writes archives; mounted at the same path, so the paths it answers are the agent's.",
   } satisfies OptionSpec<string>,
   criuLogDirs: {
-    flag: '--criu-log-dirs', env: 'CRYO_CRIU_LOG_DIRS', default: [CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR] as readonly string[], defaultText: JSON.stringify(`${CONTAINERD_K8S_TASK_DIR},${CRIO_CONTAINERS_DIR}`), parse: parseAbsolutePaths,
+    flag: '--criu-log-dirs', env: 'CRYO_CRIU_LOG_DIRS', default: [CONTAINERD_K8S_TASK_DIR, CRIO_CONTAINERS_DIR] as readonly string[], parse: parseAbsolutePaths,
     description: "Comma-separated absolute directories (mounted read-only at the same paths) where the runtime keeps CRIU's dump logs; a failed dump's message gets CRIU's error lines from a log the runtime names inside one.",
   } satisfies OptionSpec<readonly string[]>,
   runtimeRestore: {
@@ -149,49 +145,34 @@ export const nodeAgentOptionSpecs = {
     description: "CRI-O's drop-in directory: its *.conf files, in name order, override --crio-config, as CRI-O applies them.",
   } satisfies OptionSpec<string>,
   checkpointTimeoutSeconds: {
-    flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 120, defaultText: '2m', parse: parseDurationSeconds,
+    flag: '--checkpoint-timeout', env: 'CRYO_CHECKPOINT_TIMEOUT', default: 120, parse: parseDurationSeconds, format: formatDuration,
     description: 'How long the kubelet may take to checkpoint one container.',
   } satisfies OptionSpec<number>,
   hookPrepareTimeoutSeconds: {
-    flag: '--hook-prepare-timeout', env: 'CRYO_HOOK_PREPARE_TIMEOUT', default: 30, defaultText: '30s', parse: parseDurationSeconds,
+    flag: '--hook-prepare-timeout', env: 'CRYO_HOOK_PREPARE_TIMEOUT', default: 30, parse: parseDurationSeconds, format: formatDuration,
     description: "How long a hook-enabled pod's processes may take to prepare (all their pre-checkpoint hooks).",
   } satisfies OptionSpec<number>,
   maxConcurrentCheckpoints: {
     flag: '--max-concurrent-checkpoints', env: 'CRYO_MAX_CONCURRENT_CHECKPOINTS', default: 2, parse: parseInteger(1, 64),
     description: 'Checkpoints run at once on this node (one per pod at a time in any case).',
   } satisfies OptionSpec<number>,
-  registryRepository: {
-    flag: '--registry-repository', env: 'CRYO_REGISTRY_REPOSITORY', default: '', parse: parseRepository,
-    description: 'Default store: push checkpoint images to this repository (<host>[:port]/<path>), unless a Checkpoint names its own storage.',
-  } satisfies OptionSpec<string>,
+  registryRepository: storeOptionSpecs.registryRepository,
   registryAllowedRepositories: {
-    flag: '--registry-allowed-repositories', env: 'CRYO_REGISTRY_ALLOWED_REPOSITORIES', default: [] as readonly string[], defaultText: '(none)', parse: parseRepositoryList,
+    flag: '--registry-allowed-repositories', env: 'CRYO_REGISTRY_ALLOWED_REPOSITORIES', default: [] as readonly string[], parse: parseRepositoryList,
     description: 'Comma-separated repositories, besides --registry-repository, that a Checkpoint may name in spec.storage.registry (each also allows those below it). Every namespace pushes to <repository>/cryo-checkpoints/<namespace>.',
   } satisfies OptionSpec<readonly string[]>,
-  registryAuthFile: {
-    flag: '--registry-auth-file', env: 'CRYO_REGISTRY_AUTH_FILE', default: '', parse: parseString,
-    description: 'A docker config JSON (a mounted kubernetes.io/dockerconfigjson Secret) with credentials to push.',
-  } satisfies OptionSpec<string>,
-  registryCaFile: {
-    flag: '--registry-ca-file', env: 'CRYO_REGISTRY_CA_FILE', default: '', parse: parseString,
-    description: "CA bundle for the registry's certificate, besides the system's.",
-  } satisfies OptionSpec<string>,
-  registryInsecure: {
-    flag: '--registry-insecure', env: 'CRYO_REGISTRY_INSECURE', default: false, parse: parseBoolean,
-    description: 'Talk plain HTTP to the registry (only for a registry on a trusted network).',
-  } satisfies OptionSpec<boolean>,
+  registryAuthFile: storeOptionSpecs.registryAuthFile,
+  registryCaFile: storeOptionSpecs.registryCaFile,
+  registryInsecure: storeOptionSpecs.registryInsecure,
   registryChunkBytes: {
-    flag: '--registry-chunk-size', env: 'CRYO_REGISTRY_CHUNK_SIZE', default: 0, defaultText: '0 (one PATCH)', parse: parseChunkSize,
+    flag: '--registry-chunk-size', env: 'CRYO_REGISTRY_CHUNK_SIZE', default: 0, defaultText: '0 (one PATCH)', parse: parseChunkSize, format: formatByteSize,
     description: 'Bytes per PATCH when pushing a layer; 0 sends it in one, as docker and containerd do (fastest). Set it for a proxy that limits request bodies.',
   } satisfies OptionSpec<number>,
   registryLayerCompression: {
     flag: '--registry-layer-compression', env: 'CRYO_REGISTRY_LAYER_COMPRESSION', default: DEFAULT_LAYER_COMPRESSION, parse: parseLayerCompression,
     description: "Each checkpoint image's layer: zstd (compressed: fewer bytes to push, store and pull, unpacked at every restore) or none (the archive as it is). A storage class's spec.registry.layerCompression overrides it; figures in docs/operations.md.",
   } satisfies OptionSpec<LayerCompression>,
-  directory: {
-    flag: '--directory', env: 'CRYO_DIRECTORY', default: '', parse: parseOptionalAbsolutePath,
-    description: 'Default store when no registry is set: file archives under this directory (a hostPath or network mount).',
-  } satisfies OptionSpec<string>,
+  directory: storeOptionSpecs.directory,
   directoryShared: {
     flag: '--directory-shared', env: 'CRYO_DIRECTORY_SHARED', default: false, parse: parseBoolean,
     description: 'The directory is the same on every node (NFS, CephFS...): restores may run on any node.',
@@ -205,11 +186,11 @@ export const nodeAgentOptionSpecs = {
     description: 'Keep at most this many checkpoints per --retention-scope (0: no limit).',
   } satisfies OptionSpec<number>,
   retentionMaxTotalBytes: {
-    flag: '--retention-max-total-bytes', env: 'CRYO_RETENTION_MAX_TOTAL_BYTES', default: 0, parse: parseByteSize(0, Number.MAX_SAFE_INTEGER),
+    flag: '--retention-max-total-bytes', env: 'CRYO_RETENTION_MAX_TOTAL_BYTES', default: 0, parse: parseByteSize(0, Number.MAX_SAFE_INTEGER), format: formatByteSize,
     description: 'Keep at most this many bytes per --retention-scope, e.g. 50Gi (0: no limit).',
   } satisfies OptionSpec<number>,
   retentionMaxAgeSeconds: {
-    flag: '--retention-max-age', env: 'CRYO_RETENTION_MAX_AGE', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds,
+    flag: '--retention-max-age', env: 'CRYO_RETENTION_MAX_AGE', default: 0, defaultText: '0 (no limit)', parse: parseDurationSeconds, format: formatDuration,
     description: 'Remove checkpoints older than this (e.g. 7d).',
   } satisfies OptionSpec<number>,
   retentionScope: {

@@ -86,7 +86,7 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
     agentFlags = [
       '--node-name', 'node-a', '--host-hooks-dir', hooksDir,
       '--kubelet-url', kubelet.url, '--kubelet-ca-file', join(dir, 'kubelet-ca.crt'), '--token-file', join(dir, 'token'),
-      '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--registry-insecure', 'true',
+      '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--registry-insecure',
       // The directory store's registry view on a free port (the default, 5051, is the node's).
       '--directory-registry-address', '127.0.0.1:0',
       // The repositories a Checkpoint may name (the lab registry's); nothing else.

@@ -21,7 +21,7 @@ describe('retention in the node agent', () => {
   let pod: AgentOnFakes['pod'];
 
   beforeAll(async () => {
-    fakes = await startAgentOnFakes('cryo-agent-retention-', ['--directory-shared', 'true', '--retention-max-count', '1']);
+    fakes = await startAgentOnFakes('cryo-agent-retention-', ['--directory-shared', '--retention-max-count', '1']);
     ({ api, storeDir, pod } = fakes);
   });
 

@@ -8,6 +8,7 @@ export * from './harness/free-port.ts';
 export * from './harness/https-request.ts';
 export * from './harness/https-test-server.ts';
 export * from './harness/line-echo-upstream.ts';
+export * from './harness/option-docs.ts';
 export * from './harness/projected-volume.ts';
 export * from './harness/rejection.ts';
 export * from './harness/wait-for.ts';

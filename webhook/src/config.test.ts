@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, describeOptions } from '@cryo/common';
+import { itKeepsItsFlagsTrue } from '@cryo/test';
 import { readWebhookConfig, webhookOptionSpecs } from './config.ts';
 
 describe('--client-ca-file and --client-allowed-names', () => {
@@ -47,4 +48,19 @@ describe('--client-ca-file and --client-allowed-names', () => {
       '--client-allowed-names (env CRYO_CLIENT_ALLOWED_NAMES): expected names separated by commas, got ", ,"',
     );
   });
+});
+
+describe("the webhook's flags", () => {
+  it('refuse relative certificate and key files at start, naming the flag', () => {
+    expect(() => readWebhookConfig(['--tls-cert-file', 'tls.crt', '--tls-key-file', '/tls/tls.key'], {})).toThrow('--tls-cert-file (env CRYO_TLS_CERT_FILE): expected an absolute path, got "tls.crt"');
+    expect(() => readWebhookConfig([], { CRYO_TLS_KEY_FILE: 'tls.key' })).toThrow('--tls-key-file (env CRYO_TLS_KEY_FILE): expected an absolute path, got "tls.key"');
+  });
+
+  it('read sizes as quantities and show them so: --max-body-bytes 10Mi, a larger one refused', () => {
+    expect(readWebhookConfig(['--max-body-bytes', '10Mi'], {}).maxBodyBytes).toBe(10 * 2 ** 20);
+    expect(() => readWebhookConfig(['--max-body-bytes=1Gi'], {})).toThrow('--max-body-bytes (env CRYO_MAX_BODY_BYTES): expected a size in bytes from 64Ki to 64Mi');
+    expect(describeOptions(webhookOptionSpecs)).toContain('--max-body-bytes <value>   env CRYO_MAX_BODY_BYTES, default 4Mi\n');
+  });
+
+  itKeepsItsFlagsTrue({ specs: webhookOptionSpecs, table: ['README.md', '## Webhook configuration'], sources: 'webhook/src', except: ['config.ts'] });
 });

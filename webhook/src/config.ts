@@ -1,8 +1,10 @@
 /**
  * The webhook's configuration: flags and env vars with documented defaults
- * (README.md#webhook-configuration lists the same table).
+ * (README.md#webhook-configuration shows the same table, checked by config.test.ts).
  */
 import {
+  formatByteSize,
+  formatDuration,
   OptionError,
   parseByteSize,
   parseDurationSeconds,
@@ -37,28 +39,28 @@ export const webhookOptionSpecs = {
     description: 'Secret through which all replicas share one CA and serving certificate (generated TLS only).',
   } satisfies OptionSpec<string>,
   tlsCertFile: {
-    flag: '--tls-cert-file', env: 'CRYO_TLS_CERT_FILE', default: '', parse: parseString,
+    flag: '--tls-cert-file', env: 'CRYO_TLS_CERT_FILE', default: '', parse: parseOptionalAbsolutePath,
     description: 'PEM serving certificate provided from outside (e.g. cert-manager); with --tls-key-file it replaces generated TLS and is reloaded when the file changes.',
   } satisfies OptionSpec<string>,
   tlsKeyFile: {
-    flag: '--tls-key-file', env: 'CRYO_TLS_KEY_FILE', default: '', parse: parseString,
+    flag: '--tls-key-file', env: 'CRYO_TLS_KEY_FILE', default: '', parse: parseOptionalAbsolutePath,
     description: 'PEM private key for --tls-cert-file.',
   } satisfies OptionSpec<string>,
   servingCertValiditySeconds: {
-    flag: '--serving-cert-validity', env: 'CRYO_SERVING_CERT_VALIDITY', default: 7 * 86400, parse: parseDurationSeconds,
+    flag: '--serving-cert-validity', env: 'CRYO_SERVING_CERT_VALIDITY', default: 7 * 86400, parse: parseDurationSeconds, format: formatDuration,
     description: 'Lifetime of each generated serving certificate.',
   } satisfies OptionSpec<number>,
   servingCertRenewBeforeSeconds: {
-    flag: '--serving-cert-renew-before', env: 'CRYO_SERVING_CERT_RENEW_BEFORE', default: 2 * 86400, parse: parseDurationSeconds,
+    flag: '--serving-cert-renew-before', env: 'CRYO_SERVING_CERT_RENEW_BEFORE', default: 2 * 86400, parse: parseDurationSeconds, format: formatDuration,
     description: 'Renew the serving certificate when less than this is left of its lifetime.',
   } satisfies OptionSpec<number>,
   tlsResyncSeconds: {
-    flag: '--tls-resync', env: 'CRYO_TLS_RESYNC', default: 60, parse: parseDurationSeconds,
+    flag: '--tls-resync', env: 'CRYO_TLS_RESYNC', default: 60, parse: parseDurationSeconds, format: formatDuration,
     description: 'How often to re-read the TLS Secret and re-check the caBundle, besides watching it.',
   } satisfies OptionSpec<number>,
   // Read here too, so that a missing or wrong file stops the start with the flag's name.
   clientCaFile: {
-    flag: '--client-ca-file', env: 'CRYO_CLIENT_CA_FILE', default: '', parse: (raw) => {
+    flag: '--client-ca-file', env: 'CRYO_CLIENT_CA_FILE', default: '', defaultText: '(none: any client)', parse: (raw) => {
       const file = parseOptionalAbsolutePath(raw);
       if (file !== '') readClientCaFile(file);
       return file;
@@ -79,11 +81,11 @@ export const webhookOptionSpecs = {
   // that pod with what the apiserver adds before admission (managedFields, the request's
   // userInfo, uid, kind, options; oldObject is null on CREATE): 1 MiB more covers them.
   maxBodyBytes: {
-    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 4 * 1024 * 1024, defaultText: '4Mi', parse: parseByteSize(64 * 1024, 64 * 1024 * 1024),
-    description: "Largest AdmissionReview accepted (the apiserver's 3 MiB request limit plus 1 MiB for the review around the pod); larger bodies get 413.",
+    flag: '--max-body-bytes', env: 'CRYO_MAX_BODY_BYTES', default: 4 * 1024 * 1024, parse: parseByteSize(64 * 1024, 64 * 1024 * 1024), format: formatByteSize,
+    description: "Largest AdmissionReview accepted (the apiserver's 3 MiB request limit plus 1 MiB for the review around the pod); larger bodies get 413. From 64Ki to 64Mi.",
   } satisfies OptionSpec<number>,
   shutdownDelaySeconds: {
-    flag: '--shutdown-delay', env: 'CRYO_SHUTDOWN_DELAY', default: 5, parse: parseDurationSeconds,
+    flag: '--shutdown-delay', env: 'CRYO_SHUTDOWN_DELAY', default: 5, parse: parseDurationSeconds, format: formatDuration,
     description: 'On SIGTERM, fail readiness and keep serving this long before closing, so endpoints drop the pod first.',
   } satisfies OptionSpec<number>,
   kubeconfig: sharedOptionSpecs.kubeconfig,

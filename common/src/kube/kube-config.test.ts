@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,6 +27,15 @@ describe('loadKubeConfig', () => {
       delete process.env.KUBECONFIG;
       delete process.env.KUBERNETES_SERVICE_HOST;
       expect(() => loadKubeConfig()).toThrow('no Kubernetes cluster configured: run inside a pod, set KUBECONFIG, or pass --kubeconfig <file>');
+    });
+
+    it.skipIf(existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token'))('says what is missing in a pod without its service-account token', () => {
+      process.env.HOME = home;
+      delete process.env.KUBECONFIG;
+      process.env.KUBERNETES_SERVICE_HOST = '10.96.0.1';
+      expect(() => loadKubeConfig()).toThrow(
+        'no Kubernetes cluster configured: this runs in a pod, but without its service-account token (/var/run/secrets/kubernetes.io/serviceaccount/token); set automountServiceAccountToken: true',
+      );
     });
   });
 });

@@ -1,11 +1,14 @@
 /**
  * How every Cryo process finds the Kubernetes API: an explicit kubeconfig file (flag or
- * KUBECONFIG), else the in-cluster service account, else the default kubeconfig.
+ * KUBECONFIG), else the in-cluster service account, else the default kubeconfig. Without any,
+ * an OptionError says what to set, before any client is made: the daemons' process wrapper
+ * (run-daemon.ts) prints it in one line and exits.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { OptionError } from '../options.ts';
 
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -16,19 +19,23 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
       kc.loadFromFile(kubeconfigPath);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      throw new Error(`cannot load the kubeconfig ${kubeconfigPath} (from --kubeconfig or KUBECONFIG): ${why}; fix the path, or unset both to use the in-cluster service account`, { cause: err });
+      throw new OptionError(`cannot load the kubeconfig ${kubeconfigPath} (from --kubeconfig or KUBECONFIG): ${why}; fix the path, or unset both to use the in-cluster service account`, { cause: err });
     }
-  } else if (process.env.KUBERNETES_SERVICE_HOST !== undefined && existsSync(IN_CLUSTER_TOKEN)) {
-    kc.loadFromCluster();
-  } else if (defaultKubeconfigFiles().some((file) => existsSync(file))) {
-    kc.loadFromDefault();
+  } else {
+    const inPod = process.env.KUBERNETES_SERVICE_HOST !== undefined;
+    if (inPod && existsSync(IN_CLUSTER_TOKEN)) kc.loadFromCluster();
+    else if (defaultKubeconfigFiles().some((file) => existsSync(file))) kc.loadFromDefault();
+    else if (inPod) {
+      throw new OptionError(
+        `no Kubernetes cluster configured: this runs in a pod, but without its service-account token (${IN_CLUSTER_TOKEN}); ` +
+          'set automountServiceAccountToken: true on the pod or its ServiceAccount, or set KUBECONFIG',
+      );
+    }
   }
   // Without any of those, client-node's loadFromDefault makes up http://localhost:8080, and every
   // request then fails with "HTTP protocol is not allowed": say what is missing instead.
   if (kc.getCurrentCluster() === null) {
-    throw new Error(
-      'no Kubernetes cluster configured: run inside a pod, set KUBECONFIG, or pass --kubeconfig <file>',
-    );
+    throw new OptionError('no Kubernetes cluster configured: run inside a pod, set KUBECONFIG, or pass --kubeconfig <file>');
   }
   return kc;
 }

@@ -2,14 +2,13 @@
  * The local-mode command line, wired to the real archive reader and directory store, with a fake
  * `podman` that "exports" a Podman-layout archive the test harness builds.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCheckpointArchive } from '@cryo/test';
+import { buildCheckpointArchive, runEntry } from '@cryo/test';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 'local-main.ts');
 
@@ -21,12 +20,8 @@ else if (args[0] === 'container' && args[1] === 'checkpoint') fs.copyFileSync(pr
 else { process.stderr.write('unexpected: ' + args.join(' ')); process.exit(2); }
 `;
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-  });
+function run(args: string[], env: Record<string, string> = {}) {
+  return runEntry(MAIN, args, { ...process.env, ...env }, 30_000);
 }
 
 describe('local-main.ts', () => {
@@ -55,9 +50,22 @@ describe('local-main.ts', () => {
   });
 
   it('refuses unclear arguments with the usage and exit 2', async () => {
-    const cases = [['checkpoint', 'web'], ['checkpoint', 'web', '--directory', dir, '--registry', 'r/x'], ['restore', 'web', '--directory', dir], ['checkpoint', '--directory', dir], ['checkpoint', 'web', '--bogus']];
-    for (const [args, result] of await Promise.all(cases.map(async (args) => [args, await run(args)] as const))) {
+    const cases: [string[], string][] = [
+      [['checkpoint', 'web'], 'give exactly one store'],
+      [['checkpoint', 'web', '--directory', dir, '--registry-repository', 'r.example/x'], 'give exactly one store'],
+      [['restore', 'web', '--directory', dir], 'unknown command "restore"'],
+      [['checkpoint', '--directory', dir], 'checkpoint needs the container'],
+      [['checkpoint', 'web', '--bogus'], 'unknown flag --bogus'],
+      // The agent's flag names, checks and boolean spelling, not local mode's own.
+      [['checkpoint', 'web', '--registry', 'r.example/x'], 'unknown flag --registry'],
+      [['checkpoint', 'web', '--registry-repository', 'http://r.example/x'], '--registry-repository (env CRYO_REGISTRY_REPOSITORY): expected a repository'],
+      [['checkpoint', 'web', '--directory', 'store'], '--directory (env CRYO_DIRECTORY): expected an absolute path, got "store"'],
+      [['checkpoint', 'web', '--directory', dir, '--stop', 'true'], '--stop takes no separate value'],
+      [['checkpoint', 'web', '--directory', dir, '--timeout', '0'], '--timeout: expected at least 1ms, got "0"'],
+    ];
+    for (const [[args, why], result] of await Promise.all(cases.map(async (c) => [c, await run(c[0])] as const))) {
       expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain(`local-main: ${why}`);
       expect(result.stderr).toContain('Usage: local-main.ts checkpoint <container>');
     }
   });
