@@ -112,9 +112,9 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'checkpoints' }),
     maxConcurrent: config.maxConcurrentCheckpoints,
     ...(retention !== undefined ? { retention } : {}),
+    metrics: new CheckpointMetrics(metrics),
   });
   const watcher = new NodePodWatcher({
-    metrics: new CheckpointMetrics(metrics),
     kubeConfig,
     nodeName: config.nodeName,
     server: hooks,

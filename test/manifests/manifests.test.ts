@@ -959,6 +959,8 @@ const STATUS_FIELDS = {
   startTime: 'optional',
   completionTime: 'optional',
   message: 'optional',
+  reason: 'optional',
+  retryable: 'optional',
   storage: 'optional',
   totalSize: 'optional',
   totalSizeBytes: 'optional',
@@ -989,8 +991,6 @@ const CONDITION_FIELDS = {
   reason: 'required',
   message: 'required',
 } satisfies FieldsOf<V1Condition>;
-  reason: 'optional',
-  retryable: 'optional',
 
 /** Every object node of the schema, by path, with the TypeScript fields it must have. */
 const FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
@@ -1114,6 +1114,7 @@ describe('the Checkpoint CRD', () => {
       { name: 'Pod', type: 'string', jsonPath: '.spec.podName' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       { name: 'Size', type: 'string', jsonPath: '.status.totalSize' },
+      { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
       { name: 'Node', type: 'string', jsonPath: '.status.nodeName', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ]);
@@ -1144,7 +1145,6 @@ describe('the Checkpoint CRD', () => {
   });
 
   it('keys the containers and conditions lists by name and type, and treats spec.containers as a set', () => {
-      { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
     expect(node('.status.containers')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
     expect(node('.status.conditions')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
     expect(node('.spec.containers')['x-kubernetes-list-type']).toBe('set');
