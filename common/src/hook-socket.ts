@@ -23,3 +23,15 @@ export const HOOK_VOLUME_NAME = 'cryo-hooks';
 
 export const HOOK_SOCKET_PATH = DEFAULT_SOCKET_PATH;
 if (HOOK_SOCKET_PATH !== `${HOOK_MOUNT_PATH}/${HOOK_SOCKET_NAME}`) throw new Error('HOOK_MOUNT_PATH/HOOK_SOCKET_NAME disagree with the protocol socket path');
+
+/**
+ * The CSI driver through which the webhook mounts the hook socket by default: the node agent
+ * serves it (node-agent/src/csi/), and for an inline ephemeral volume of it the kubelet names the
+ * pod (podInfoOnMount), whose own directory `<hostHooksDir>/<pod uid>` the agent bind-mounts,
+ * read-only. A CSI volume needs no hostPath, so such pods run in namespaces enforcing Pod Security
+ * `restricted`. manifests/csi-driver.yaml declares it.
+ */
+export const HOOK_CSI_DRIVER = 'hooks.cryo.dev';
+/** How the webhook mounts the hook socket: the CSI driver above (default) or a hostPath with subPathExpr. */
+export const HOOK_SOCKET_VOLUME_KINDS = ['csi', 'hostPath'] as const;
+export type HookSocketVolumeKind = (typeof HOOK_SOCKET_VOLUME_KINDS)[number];

@@ -6,6 +6,7 @@ import { isAbsolute } from 'node:path';
 import {
   formatByteSize,
   formatDuration,
+  HOOK_CSI_DRIVER,
   nodeLabels,
   OptionError,
   parseAbsolutePath,
@@ -15,6 +16,7 @@ import {
   parseHttpsUrl,
   parseInteger,
   parseIpAddress,
+  parseOptionalAbsolutePath,
   parseString,
   readOptions,
   sharedOptionSpecs,
@@ -96,6 +98,18 @@ export const nodeAgentOptionSpecs = {
     flag: '--hook-max-connections-per-pod', env: 'CRYO_HOOK_MAX_CONNECTIONS_PER_POD', default: DEFAULT_MAX_CONNECTIONS_PER_POD, parse: parseInteger(1, 1024),
     description: "Connections one pod's processes may have open to its hook socket at once (one per process using the SDK); more are closed at accept and counted in cryo_hook_limits_exceeded_total.",
   } satisfies OptionSpec<number>,
+  csiEndpoint: {
+    flag: '--csi-endpoint', env: 'CRYO_CSI_ENDPOINT', default: '', parse: parseOptionalAbsolutePath,
+    description: `Serve the hook socket's CSI driver (${HOOK_CSI_DRIVER}: each hook-enabled pod's own directory as a read-only inline ephemeral volume) on this unix socket, a path on the node the kubelet reaches, e.g. /var/lib/kubelet/plugins/${HOOK_CSI_DRIVER}/csi.sock, and register it with the kubelet through --kubelet-registration-dir. Unset: no CSI driver (pods then get the socket only through a hostPath).`,
+  } satisfies OptionSpec<string>,
+  kubeletRegistrationDir: {
+    flag: '--kubelet-registration-dir', env: 'CRYO_KUBELET_REGISTRATION_DIR', default: '/var/lib/kubelet/plugins_registry', parse: parseAbsolutePath,
+    description: `With --csi-endpoint: the kubelet's plugin registration directory, where the agent serves ${HOOK_CSI_DRIVER}-reg.sock (what node-driver-registrar does).`,
+  } satisfies OptionSpec<string>,
+  kubeletPodsDir: {
+    flag: '--kubelet-pods-dir', env: 'CRYO_KUBELET_PODS_DIR', default: '/var/lib/kubelet/pods', parse: parseAbsolutePath,
+    description: "With --csi-endpoint: the kubelet's pods directory, mounted at the same path with Bidirectional propagation; the CSI driver mounts only below <dir>/<pod uid>/volumes/ of the pod the kubelet names.",
+  } satisfies OptionSpec<string>,
   namespace: {
     flag: '--namespace', env: 'POD_NAMESPACE', default: 'cryo-node', parse: parseString,
     description: "The agent's own namespace (downward API); push secrets that Checkpoints name are read from it.",

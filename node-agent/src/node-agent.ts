@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createLogger, loadKubeConfig, Metrics, type Logger } from '@cryo/common';
+import { createLogger, HOOK_CSI_DRIVER, loadKubeConfig, Metrics, type Logger } from '@cryo/common';
 import type { NodeAgentConfig } from './config.ts';
 import { HookServer } from './hooks/hook-server.ts';
 import { NodePodWatcher } from './pods/node-pod-watcher.ts';
@@ -21,6 +21,8 @@ import { KubeletArchives } from './kubelet/kubelet-archives.ts';
 import { readCheckpointArchive } from './archive/checkpoint-archive.ts';
 import { RestoreRuntimeLabel } from './node/restore-runtime-label.ts';
 import { DirectoryRegistryView } from './storage/directory/directory-registry-view.ts';
+import { HookCsiDriver } from './csi/hook-csi-driver.ts';
+import { PluginRegistration } from './csi/plugin-registration.ts';
 
 export interface RunningNodeAgent {
   port: number;
@@ -137,12 +139,27 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
   });
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;
+  // After the pod watch's first sync (which removes directories of pods that are gone), so that a
+  // directory published meanwhile is not among them.
+  const csi =
+    config.csiEndpoint === ''
+      ? undefined
+      : {
+          driver: new HookCsiDriver({ nodeName: config.nodeName, kubeletPodsDir: config.kubeletPodsDir, directories: hooks, logger: logger.child({ part: 'csi' }) }),
+          registration: new PluginRegistration({ driverName: HOOK_CSI_DRIVER, endpoint: config.csiEndpoint, registrationDir: config.kubeletRegistrationDir, logger: logger.child({ part: 'csi' }) }),
+        };
   try {
     await watcher.start();
     await checkpoints.start();
+    if (csi !== undefined) {
+      await csi.driver.listen(config.csiEndpoint);
+      await csi.registration.listen();
+    }
     // Never fails the start: without the label no pod restores here, checkpoints work all the same.
     await restoreRuntimeLabel.start();
   } catch (error) {
+    await csi?.registration.close();
+    await csi?.driver.close();
     await watcher.stop().catch(() => {});
     await new Promise((resolve) => http.close(resolve));
     await view?.close();
@@ -156,6 +173,9 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     checkpoints,
     metrics,
     async stop() {
+      // Unregistered first: the kubelet stops calling a driver that is going away.
+      await csi?.registration.close();
+      await csi?.driver.close();
       await restoreRuntimeLabel.stop();
       await checkpoints.stop();
       await watcher.stop();

@@ -479,18 +479,26 @@ write_crio_config() {
   mkdir -p "$ROOT/etc/crio" "$STATE/crio"
   # No CAP_SYS_RESOURCE here and no restrict_oom_score_adj in CRI-O: crun would fail to lower
   # oom_score_adj for sandboxes and Guaranteed pods, so a wrapper raises negative values to 0.
+  # For the same reason it drops CAP_SYS_RESOURCE from a bundle's capabilities: CRI-O gives a
+  # privileged container (the node agent's, for its CSI driver) every capability the kernel knows,
+  # and capset fails for one this machine does not have (containerd gives its own, so never it).
   cat >"$ROOT/usr/local/bin/crun-oom-score-floor" <<'WRAP'
 #!/bin/sh
 # crun, with every negative process.oomScoreAdj in the bundle (create/run/restore) or the process
-# file (exec) raised to 0: this machine may not lower oom_score_adj (no CAP_SYS_RESOURCE).
+# file (exec) raised to 0, and CAP_SYS_RESOURCE left out of the bundle's capabilities: this
+# machine may not lower oom_score_adj and has no CAP_SYS_RESOURCE to give.
+bundle() {
+  sed -i -E 's/"oomScoreAdj": ?-[0-9]+/"oomScoreAdj":0/' "$1"
+  perl -0pi -e 's/,\s*"CAP_SYS_RESOURCE"|"CAP_SYS_RESOURCE"\s*,?//g' "$1"
+}
 prev=
 for arg in "$@"; do
   case $prev in
-    --bundle|-b) [ -f "$arg/config.json" ] && sed -i -E 's/"oomScoreAdj": ?-[0-9]+/"oomScoreAdj":0/' "$arg/config.json" ;;
+    --bundle|-b) [ -f "$arg/config.json" ] && bundle "$arg/config.json" ;;
     --process|-p) [ -f "$arg" ] && sed -i -E 's/"oomScoreAdj": ?-[0-9]+/"oomScoreAdj":0/' "$arg" ;;
   esac
   case $arg in
-    --bundle=*) f=${arg#--bundle=}/config.json; [ -f "$f" ] && sed -i -E 's/"oomScoreAdj": ?-[0-9]+/"oomScoreAdj":0/' "$f" ;;
+    --bundle=*) f=${arg#--bundle=}/config.json; [ -f "$f" ] && bundle "$f" ;;
   esac
   prev=$arg
 done
@@ -637,7 +645,7 @@ ensure_busybox_image() {
 }
 
 # The Node base image the Dockerfiles take as BASE_IMAGE, made here without any registry: the
-# repository's Node 24 binary, the host's npm, busybox as /bin/sh, and the C libraries Node links
+# repository's Node 24 binary, the host's npm, busybox as /bin/sh, mount and umount, and the C libraries Node links
 # against, from the root. Tagged by the sha256 of its parts, so it is built once per change.
 NODE_BASE=cryo/node-base
 ensure_node_base_image() { # repo
@@ -646,7 +654,7 @@ ensure_node_base_image() { # repo
   [ -x "$node" ] || die "no Node binary at $repo/node_modules/node/bin/node: run npm ci in $repo first"
   npm=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
   [ -f "$npm/bin/npm-cli.js" ] || die "npm not found beside $(command -v npm)"
-  tag=$( { sha256sum "$node" "$npm/package.json" "$ROOT/usr/bin/busybox"; echo "format 1"; } | sha256sum | cut -c1-16)
+  tag=$( { sha256sum "$node" "$npm/package.json" "$ROOT/usr/bin/busybox"; echo "format 2"; } | sha256sum | cut -c1-16)
   if in_registry "$NODE_BASE" "$tag"; then echo "127.0.0.1:$REGISTRY_PORT/$NODE_BASE:$tag"; return; fi
   dir=$(mktemp -d)
   mkdir -p "$dir/bin" "$dir/usr/bin" "$dir/usr/local/bin" "$dir/usr/local/lib/node_modules" "$dir/lib64" \
@@ -655,6 +663,9 @@ ensure_node_base_image() { # repo
   cp "$ROOT/usr/bin/busybox" "$dir/bin/busybox"
   ln -s busybox "$dir/bin/sh"
   ln -s /bin/busybox "$dir/usr/bin/env"
+  # The node agent's CSI driver runs mount and umount (a Debian base has util-linux's).
+  ln -s busybox "$dir/bin/mount"
+  ln -s busybox "$dir/bin/umount"
   cp "$node" "$dir/usr/local/bin/node"
   cp -a "$npm" "$dir/usr/local/lib/node_modules/npm"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$dir/usr/local/bin/npm"

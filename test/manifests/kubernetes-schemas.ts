@@ -22,6 +22,7 @@ const API_MODULES: Record<string, () => Promise<unknown>> = {
   'rbac.authorization.k8s.io/v1': () => import('kubernetes-models/rbac.authorization.k8s.io/v1'),
   'admissionregistration.k8s.io/v1': () => import('kubernetes-models/admissionregistration.k8s.io/v1'),
   'apiextensions.k8s.io/v1': () => import('kubernetes-models/apiextensions.k8s.io/v1'),
+  'storage.k8s.io/v1': () => import('kubernetes-models/storage.k8s.io/v1'),
 };
 
 /**

@@ -11,6 +11,7 @@ import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.
 import type { IMutatingWebhookConfiguration, IValidatingAdmissionPolicy, IValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import type { IDaemonSet, IDeployment } from 'kubernetes-models/apps/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import type { ICSIDriver } from 'kubernetes-models/storage.k8s.io/v1';
 import type { IClusterRole, IClusterRoleBinding, IPolicyRule, IRole, IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import type { INamespace, IPodSpec, IService, IServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +39,7 @@ import {
   type CheckpointStorageClassSpec,
 } from '../../common/src/api/checkpoint-storage-class.ts';
 import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
+import { HOOK_CSI_DRIVER } from '../../common/src/hook-socket.ts';
 import {
   MIGRATION_KIND,
   MIGRATION_PHASES,
@@ -115,7 +117,7 @@ const componentNamespaces = (): string[] => [...new Set(Object.values(COMPONENTS
 
 const CLUSTER_SCOPED_KINDS = [
   'Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration',
-  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'CSIDriver',
 ];
 
 /** The kinds manifests/ holds, typed as the Kubernetes API defines them (kubernetes-models). */
@@ -134,6 +136,7 @@ interface Kinds {
   MutatingWebhookConfiguration: IMutatingWebhookConfiguration;
   ValidatingAdmissionPolicy: IValidatingAdmissionPolicy;
   ValidatingAdmissionPolicyBinding: IValidatingAdmissionPolicyBinding;
+  CSIDriver: ICSIDriver;
 }
 type Loaded<K extends keyof Kinds> = Kinds[K] & KubeObject;
 
@@ -739,6 +742,7 @@ describe('the webhook Deployment runs unprivileged and stays available', () => {
 
 describe('the node agent DaemonSet', () => {
   const [container] = agentPod.containers;
+  const CSI_ENDPOINT = '/var/lib/kubelet/plugins/hooks.cryo.dev/csi.sock';
   const mountAt = (path: string) => container.volumeMounts?.find((m) => m.mountPath === path);
   const volume = (name: string | undefined) => agentPod.volumes?.find((v) => v.name === name);
 
@@ -759,8 +763,32 @@ describe('the node agent DaemonSet', () => {
       { name: nodeAgentOptionSpecs.nodeName.env, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
       { name: nodeAgentOptionSpecs.nodeIp.env, valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
       { name: nodeAgentOptionSpecs.namespace.env, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      // The one setting beyond the defaults: serve the hook socket's CSI driver (csi-driver.yaml).
+      { name: nodeAgentOptionSpecs.csiEndpoint.env, value: CSI_ENDPOINT },
     ]);
     expect(container.envFrom).toBeUndefined();
+  });
+
+  it("serves the CSI driver hooks.cryo.dev: its socket in the kubelet's plugins directory, registered in plugins_registry, mounting into pods' volume directories", () => {
+    expect(nodeAgentOptionSpecs.csiEndpoint.default).toBe('');
+    expect(CSI_ENDPOINT).toBe(`/var/lib/kubelet/plugins/${HOOK_CSI_DRIVER}/csi.sock`);
+    const plugin = mountAt(dirname(CSI_ENDPOINT));
+    expect(volume(plugin?.name)?.hostPath).toEqual({ path: dirname(CSI_ENDPOINT), type: 'DirectoryOrCreate' });
+    const registry = mountAt(nodeAgentOptionSpecs.kubeletRegistrationDir.default);
+    expect(volume(registry?.name)?.hostPath).toEqual({ path: '/var/lib/kubelet/plugins_registry', type: 'Directory' });
+    // The mounts the agent makes below the pods directory must reach the node: Bidirectional.
+    const pods = mountAt(nodeAgentOptionSpecs.kubeletPodsDir.default);
+    expect(volume(pods?.name)?.hostPath).toEqual({ path: '/var/lib/kubelet/pods', type: 'Directory' });
+    expect(pods?.mountPropagation).toBe('Bidirectional');
+    for (const mount of [plugin, registry, pods]) expect(mount?.readOnly ?? false).toBe(false);
+  });
+
+  it('declares the CSIDriver: inline ephemeral volumes only, with the pod named on mount, no attach and no fsGroup change', () => {
+    const [driver] = all('CSIDriver');
+    expect(all('CSIDriver')).toHaveLength(1);
+    expect(driver.metadata.name).toBe(HOOK_CSI_DRIVER);
+    expect(componentOf(driver)).toBe(NODE_AGENT);
+    expect(driver.spec).toEqual({ attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Ephemeral'], fsGroupPolicy: 'None', requiresRepublish: false, storageCapacity: false });
   });
 
   it('lives in the namespace the agent reads push Secrets from by default', () => {
@@ -806,10 +834,11 @@ describe('the node agent DaemonSet', () => {
     const hostPaths = (agentPod.volumes ?? []).filter((v) => v.hostPath !== undefined).map((v) => v.hostPath!.path).sort();
     const runtimeConfigDirs = [...new Set(agentDefaults.runtimeConfigFiles.map((path) => dirname(path)))];
     expect(runtimeConfigDirs).toEqual(['/etc/containerd', '/etc/crio']);
-    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir, ...agentDefaults.criuLogDirs, ...runtimeConfigDirs].sort());
+    const csiPaths = [nodeAgentOptionSpecs.kubeletPodsDir.default, dirname(CSI_ENDPOINT), nodeAgentOptionSpecs.kubeletRegistrationDir.default];
+    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir, ...agentDefaults.criuLogDirs, ...runtimeConfigDirs, ...csiPaths].sort());
     for (const v of agentPod.volumes ?? []) expect(Object.keys(v).sort(), v.name).toEqual(v.hostPath !== undefined ? ['hostPath', 'name'] : ['emptyDir', 'name']);
     expect(volume(mountAt('/tmp')?.name)?.emptyDir).toBeDefined();
-    expect(container.volumeMounts).toHaveLength(3 + agentDefaults.criuLogDirs.length + runtimeConfigDirs.length);
+    expect(container.volumeMounts).toHaveLength(3 + agentDefaults.criuLogDirs.length + runtimeConfigDirs.length + csiPaths.length);
   });
 
   it('uses the same hook directory as the webhook, which mounts each pod its part of it', () => {
@@ -825,16 +854,17 @@ describe('the node agent DaemonSet', () => {
     expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
   });
 
-  it('runs as root (for the host files) but unprivileged: no escalation, read-only root, all capabilities dropped, RuntimeDefault seccomp', () => {
+  it('runs as root (for the host files), privileged for the CSI driver (its mounts, Bidirectional), with a read-only root and RuntimeDefault seccomp', () => {
     expect(agentPod.securityContext).toEqual({ runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } });
     expect(container.securityContext).toEqual({
       runAsUser: 0,
       runAsGroup: 0,
       readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'] },
+      privileged: true,
       seccompProfile: { type: 'RuntimeDefault' },
     });
+    // Only the agent's own namespace allows that; every app namespace may enforce restricted.
+    expect(COMPONENTS[NODE_AGENT].podSecurity).toBe('privileged');
     // The host's network, for the directory store's registry view on the node's loopback
     // (where the runtime pulls from); nothing else of the host's.
     expect(agentPod.hostNetwork).toBe(true);

@@ -5,6 +5,8 @@
 import {
   formatByteSize,
   formatDuration,
+  HOOK_CSI_DRIVER,
+  HOOK_SOCKET_VOLUME_KINDS,
   OptionError,
   parseByteSize,
   parseDurationSeconds,
@@ -13,6 +15,7 @@ import {
   parseString,
   readOptions,
   sharedOptionSpecs,
+  type HookSocketVolumeKind,
   type OptionSpec,
 } from '@cryo/common';
 import { readClientCaFile } from './tls/client-auth.ts';
@@ -75,6 +78,10 @@ export const webhookOptionSpecs = {
     flag: '--checkpoint-pull-secret', env: 'CRYO_CHECKPOINT_PULL_SECRET', default: '', parse: parseString,
     description: "imagePullSecret added to restored pods whose checkpoint is an image (must exist in the pod's namespace).",
   } satisfies OptionSpec<string>,
+  hookSocketVolume: {
+    flag: '--hook-socket-volume', env: 'CRYO_HOOK_SOCKET_VOLUME', default: 'csi' as HookSocketVolumeKind, parse: parseHookSocketVolume,
+    description: `How a hook-enabled pod gets its socket: csi, an inline volume of the node agent's CSI driver ${HOOK_CSI_DRIVER} (the pod's own directory, read-only; allowed under Pod Security restricted), or hostPath, --host-hooks-dir with subPathExpr $(CRYO_POD_UID) (needs a privileged namespace).`,
+  } satisfies OptionSpec<HookSocketVolumeKind>,
   hostHooksDir: sharedOptionSpecs.hostHooksDir,
   // The kube-apiserver accepts no request body over 3 MiB (MaxRequestBodyBytes, twice etcd's
   // default 1.5 MiB request limit), so no pod it can store is larger as JSON. The review wraps
@@ -105,4 +112,10 @@ function parseNameList(raw: string): readonly string[] {
   const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
   if (names.length === 0) throw new OptionError(`expected names separated by commas, got "${raw}"`);
   return names;
+}
+
+function parseHookSocketVolume(raw: string): HookSocketVolumeKind {
+  const kind = HOOK_SOCKET_VOLUME_KINDS.find((k) => k === raw);
+  if (kind === undefined) throw new OptionError(`expected ${HOOK_SOCKET_VOLUME_KINDS.join(' or ')}, got "${raw}"`);
+  return kind;
 }

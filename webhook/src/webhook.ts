@@ -55,7 +55,7 @@ export async function startWebhook(config: WebhookConfig, deps: WebhookDeps = {}
       handleAdmission: createAdmissionHandler({
         lookup: checkpoints,
         migrations,
-        options: { hostHooksDir: config.hostHooksDir, pullSecret: config.checkpointPullSecret },
+        options: { hostHooksDir: config.hostHooksDir, hookSocketVolume: config.hookSocketVolume, pullSecret: config.checkpointPullSecret },
         logger,
         metrics,
       }),

@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { CheckpointPurpose, Logger } from '@cryo/common';
 import { protocol } from '@cryo/hook-sdk';
 import { describePod, POD_UID_PATTERN, type HookPod } from './hook-pod.ts';
-import { PodSocketListener } from './pod-socket-listener.ts';
+import { makePodDirectory, PodSocketListener } from './pod-socket-listener.ts';
 import { isScratchName } from '../host-files/agent-scratch.ts';
 import { DEFAULT_MAX_OPERATIONS, drainScratchDir, removeUntrustedTree, type TreeRemoval } from '../host-files/untrusted-tree.ts';
 import { HookSession, type SessionAnswer } from './hook-session.ts';
@@ -148,6 +148,8 @@ export class HookServer extends EventEmitter<HookServerEvents> {
   private closed = false;
   private readonly accepted = new WeakMap<net.Socket, AcceptedConnection>();
   private readonly upgradeWaiters = new WeakMap<PodState, Array<() => void>>();
+  /** Pods whose directory the CSI driver has bind-mounted into the pod (csi/hook-csi-driver.ts): sync() leaves those directories alone. */
+  private readonly published = new Set<string>();
 
   constructor(options: HookServerOptions) {
     super();
@@ -193,7 +195,7 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     for (const uid of [...this.pods.keys()]) if (!wanted.has(uid)) await this.removePod(uid);
     for (const pod of pods) await this.addPod(pod);
     for (const entry of await readdir(this.options.hostHooksDir)) {
-      if (POD_UID_PATTERN.test(entry) && !wanted.has(entry)) {
+      if (POD_UID_PATTERN.test(entry) && !wanted.has(entry) && !this.published.has(entry)) {
         this.options.logger.info({ podUid: entry }, 'removing the hook directory of a pod that is gone');
         const removal = await removeUntrustedTree(path.join(this.options.hostHooksDir, entry), { scratchParent: this.options.hostHooksDir, maxOperations: this.options.removalMaxOperations });
         this.logRemoval(removal, { podUid: entry });
@@ -278,6 +280,26 @@ export class HookServer extends EventEmitter<HookServerEvents> {
     this.logRemoval(removal, { pod: describePod(state.pod), podUid: uid });
     this.options.logger.info({ pod: describePod(state.pod), podUid: uid }, 'hook socket removed');
     await this.drainLeftovers();
+  }
+
+  /**
+   * The pod's directory, made if it is not there yet (the kubelet may publish the CSI volume before
+   * the pod watch tells the server of the pod; the socket then appears in it when it does). Kept by
+   * sync() until unpublishedDirectory().
+   */
+  async publishedDirectory(uid: string): Promise<string> {
+    if (!POD_UID_PATTERN.test(uid)) throw new Error(`not a pod uid: ${JSON.stringify(uid)}`);
+    const dir = path.join(this.options.hostHooksDir, uid);
+    this.published.add(uid);
+    await makePodDirectory(dir, this.options.dirMode);
+    return dir;
+  }
+
+  /** The CSI volume is unmounted: a directory of a pod the server does not serve (no longer, or never) goes. */
+  async unpublishedDirectory(uid: string): Promise<void> {
+    if (!this.published.delete(uid) || this.pods.has(uid) || !POD_UID_PATTERN.test(uid)) return;
+    const removal = await removeUntrustedTree(path.join(this.options.hostHooksDir, uid), { scratchParent: this.options.hostHooksDir, maxOperations: this.options.removalMaxOperations });
+    this.logRemoval(removal, { podUid: uid });
   }
 
   /** Where the pod's socket is on the host, if it has one. */

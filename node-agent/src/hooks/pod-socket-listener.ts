@@ -121,7 +121,7 @@ export class PodSocketListener {
  * mkdir `dir` (never follows an existing name: it fails with EEXIST), then sets its mode through a
  * descriptor opened without following a symlink, so the mode lands on a real directory or nowhere.
  */
-async function makePodDirectory(dir: string, mode: number): Promise<void> {
+export async function makePodDirectory(dir: string, mode: number): Promise<void> {
   // The hooks directory: the administrator's, never a pod's (made here when a caller did not sync() first).
   await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
   await mkdir(dir, { mode }).catch((error: NodeJS.ErrnoException) => {

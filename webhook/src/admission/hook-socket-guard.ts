@@ -19,13 +19,19 @@
  *
  * manifests/hook-socket-policy.yaml holds the kube-apiserver to the same rule (for the default
  * directory) even for pods the webhook is not sent.
+ *
+ * With the CSI volume (--hook-socket-volume=csi, the default) the webhook injects an inline volume
+ * of the driver hooks.cryo.dev instead, which can only ever be the pod's own directory (the node
+ * agent mounts the directory of the pod the kubelet names). It is held to the same form all the
+ * same: only in a hook-enabled pod, exactly as injected (no volumeAttributes), mounted only by app
+ * containers and only as the webhook mounts it; hostPaths reaching the directory stay refused.
  */
 import { posix } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Container, V1EphemeralContainer, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { annotations, HOOK_MOUNT_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
+import { annotations, HOOK_CSI_DRIVER, HOOK_MOUNT_PATH, HOOK_VOLUME_NAME, POD_UID_ENV } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
-import { hookMount, hookVolume } from './hook-socket-mutation.ts';
+import { hookMount, hookVolume, type HookSocketOptions } from './hook-socket-mutation.ts';
 
 /**
  * A host path as the kubelet resolves it: absolute (a relative one is taken from the kubelet's
@@ -70,12 +76,20 @@ function objectsIn<T extends object>(value: readonly T[] | undefined): T[] {
   return Array.isArray(value) ? value.filter((item): item is T => typeof item === 'object' && item !== null) : [];
 }
 
+/** Whether a volume is an inline volume of the hook socket's CSI driver. */
+function isHookCsiVolume(volume: V1Volume): boolean {
+  const csi: unknown = volume.csi;
+  return typeof csi === 'object' && csi !== null && (csi as { driver?: unknown }).driver === HOOK_CSI_DRIVER;
+}
+
 /**
- * The pod's hostPath volumes that reach the hooks directory. A hostPath without a string path
- * (no pod the apiserver sends) is read as `/`, so it is refused rather than let through.
+ * The pod's hostPath volumes that reach the hooks directory, and its volumes of the hook CSI
+ * driver. A hostPath without a string path (no pod the apiserver sends) is read as `/`, so it is
+ * refused rather than let through.
  */
 export function hookDirVolumes(pod: V1Pod, hostHooksDir: string): V1Volume[] {
   return objectsIn(pod.spec?.volumes).filter((v) => {
+    if (isHookCsiVolume(v)) return true;
     const hostPath: unknown = v.hostPath;
     if (typeof hostPath !== 'object' || hostPath === null) return false;
     const path = (hostPath as { path?: unknown }).path;
@@ -102,10 +116,11 @@ function mountsOf(container: AnyContainer, volumeNames: ReadonlySet<string>): V1
  * CREATE: the pod as the webhook is about to admit it (after it mounted the socket, if it did).
  * `hooks` is whether the pod is hook-enabled; only then may it hold the injected volume.
  */
-export function assertHookSocketConfined(pod: V1Pod, options: { hostHooksDir: string; hooks: boolean }): void {
+export function assertHookSocketConfined(pod: V1Pod, options: HookSocketOptions & { hooks: boolean }): void {
   const { hostHooksDir, hooks } = options;
   const volumes = hookDirVolumes(pod, hostHooksDir);
-  const injected = hookVolume(hostHooksDir);
+  const injected = hookVolume(options);
+  const injectedMount = hookMount(options.hookSocketVolume);
   for (const volume of volumes) {
     if (hooks && isDeepStrictEqual(volume, injected)) continue;
     throw volumeDenial(pod, volume, hostHooksDir, isDeepStrictEqual(volume, injected));
@@ -116,7 +131,7 @@ export function assertHookSocketConfined(pod: V1Pod, options: { hostHooksDir: st
     for (const mount of mountsOf(container, names)) {
       if (kind === 'init container') throw initMountDenial(container, mount);
       if (kind === 'ephemeral container') throw ephemeralMountDenial(container, mount);
-      if (!isDeepStrictEqual(mount, hookMount())) throw alteredMountDenial(container, mount);
+      if (!isDeepStrictEqual(mount, injectedMount)) throw alteredMountDenial(container, mount, injectedMount);
       if (!podUidFromDownwardApi(container)) {
         throw new AdmissionDenial(
           422,
@@ -170,6 +185,15 @@ function mountersOf(pod: V1Pod, volumeName: string): string {
 }
 
 function volumeDenial(pod: V1Pod, volume: V1Volume, hostHooksDir: string, isInjected: boolean): AdmissionDenial {
+  if (isHookCsiVolume(volume)) {
+    return new AdmissionDenial(
+      422,
+      'hook-csi-volume',
+      `volume "${shown(volume.name)}" (CSI driver ${HOOK_CSI_DRIVER}, ${mountersOf(pod, volume.name)}) is Cryo's hook socket volume, which the webhook ` +
+        `adds itself (as "${HOOK_VOLUME_NAME}", readOnly, without volumeAttributes) to pods annotated ${annotations.HOOKS}: ${annotations.HOOKS_ENABLED}; ` +
+        `remove the volume and its mounts, and annotate the pod ${annotations.HOOKS}: ${annotations.HOOKS_ENABLED} to have its own hook socket mounted`,
+    );
+  }
   const where = `volume "${shown(volume.name)}" (hostPath ${shown(volume.hostPath!.path)}, ${mountersOf(pod, volume.name)})`;
   if (isInjected) {
     return new AdmissionDenial(
@@ -207,20 +231,20 @@ function ephemeralMountDenial(container: AnyContainer, mount: V1VolumeMount): Ad
   );
 }
 
-function alteredMountDenial(container: AnyContainer, mount: V1VolumeMount): AdmissionDenial {
-  const expected = hookMount();
+function alteredMountDenial(container: AnyContainer, mount: V1VolumeMount, expected: V1VolumeMount): AdmissionDenial {
   const how =
     mount.subPath !== undefined && mount.subPath !== ''
       ? `with subPath ${JSON.stringify(shown(mount.subPath))}`
       : mount.subPathExpr !== undefined && mount.subPathExpr !== ''
         ? `with subPathExpr ${JSON.stringify(shown(mount.subPathExpr))}`
-        : 'whole (every pod\'s directory)';
-  const extra = Object.keys(mount).filter((k) => !['name', 'mountPath', 'subPath', 'subPathExpr'].includes(k));
+        : expected.subPathExpr === undefined ? 'differently' : 'whole (every pod\'s directory)';
+  const extra = Object.keys(mount).filter((k) => !['name', 'mountPath', 'subPath', 'subPathExpr'].includes(k) && !(k === 'readOnly' && expected.readOnly === true));
+  const form = expected.subPathExpr !== undefined ? `with subPathExpr ${expected.subPathExpr}` : 'read-only';
   return new AdmissionDenial(
     422,
     'hook-mount-altered',
     `container "${shown(container.name)}" mounts volume "${shown(mount.name)}" at ${shown(mount.mountPath)} ${how}${extra.length > 0 ? ` setting ${extra.join(', ')}` : ''}, ` +
-      `but Cryo's hook directory is mounted only at ${expected.mountPath} with subPathExpr ${expected.subPathExpr} and nothing else ` +
+      `but Cryo's hook directory is mounted only at ${expected.mountPath} ${form} and nothing else ` +
       '(this pod\'s own directory); remove that volumeMount: the webhook adds the right one to every app container',
   );
 }

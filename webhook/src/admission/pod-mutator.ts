@@ -10,7 +10,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, describeApiError, type Checkpoint } from '@cryo/common';
 import { AdmissionDenial } from './admission-denial.ts';
 import { assertEphemeralContainersConfined, assertHookSocketConfined } from './hook-socket-guard.ts';
-import { applyHookSocket, recordsHookMount } from './hook-socket-mutation.ts';
+import { applyHookSocket, recordsHookMount, type HookSocketOptions } from './hook-socket-mutation.ts';
 import { applyMigrationReplacement, type MigrationReplacement } from './migration-replacement.ts';
 import { assertMountsPresent } from './mount-check.ts';
 import { diffPod, mutableCopy, type JsonPatchOperation } from './pod-patch.ts';
@@ -31,7 +31,7 @@ export interface CheckpointLookup {
   get(namespace: string, name: string, options?: { fresh?: boolean }): Promise<Checkpoint | undefined>;
 }
 
-export interface MutatorOptions {
+export interface MutatorOptions extends HookSocketOptions {
   hostHooksDir: string;
   /** imagePullSecret for checkpoint images in a registry store; '' for none. */
   pullSecret: string;
@@ -57,7 +57,7 @@ export async function decidePod(
     // Not sent by the shipped configuration (its matchConditions want a cryo.dev/ annotation; the
     // ValidatingAdmissionPolicy holds such pods to the rule), but refused if sent all the same.
     try {
-      assertHookSocketConfined(pod, { hostHooksDir: options.hostHooksDir, hooks: false });
+      assertHookSocketConfined(pod, { ...hookSocketOptions(options), hooks: false });
     } catch (err) {
       if (err instanceof AdmissionDenial) return { allowed: false, denial: err };
       throw err;
@@ -100,9 +100,9 @@ export async function decidePod(
         warnings.push(holdingNodeWarning(checkpointName, holdingNode));
       }
     }
-    if (hooks) applyHookSocket(mutated, options);
+    if (hooks) applyHookSocket(mutated, hookSocketOptions(options));
     // Whatever the pod declared itself: only the injected volume, mounted only as injected.
-    assertHookSocketConfined(mutated, { hostHooksDir: options.hostHooksDir, hooks });
+    assertHookSocketConfined(mutated, { ...hookSocketOptions(options), hooks });
     if (plan !== undefined) {
       for (const [container, checkpointed] of plan.matches) {
         assertMountsPresent(container, checkpointed.mountDestinations, checkpointName!);
@@ -162,4 +162,8 @@ async function resolveCheckpoint(lookup: CheckpointLookup, namespace: string, na
   }
   if (problem !== undefined) throw problem;
   return checkpoint!;
+}
+
+function hookSocketOptions(options: MutatorOptions): HookSocketOptions {
+  return { hostHooksDir: options.hostHooksDir, ...(options.hookSocketVolume !== undefined ? { hookSocketVolume: options.hookSocketVolume } : {}) };
 }

@@ -112,6 +112,7 @@ function checkPod(pod: Json): void {
     const volume = requiredObject(item, path);
     requiredString(volume.name, `${path}.name`);
     optionalString(optionalObject(volume.hostPath, `${path}.hostPath`)?.path, `${path}.hostPath.path`);
+    optionalString(optionalObject(volume.csi, `${path}.csi`)?.driver, `${path}.csi.driver`);
   });
   optionalArray(spec.imagePullSecrets, 'spec.imagePullSecrets')?.forEach((item, i) => {
     optionalString(requiredObject(item, `spec.imagePullSecrets[${i}]`).name, `spec.imagePullSecrets[${i}].name`);
