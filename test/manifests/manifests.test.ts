@@ -564,7 +564,7 @@ describe('RBAC grants the node agent what it uses and no more', () => {
   it('lists and watches Checkpoints, patches them (its finalizer: the policy allows nothing else) and updates their status; it never creates or deletes one; it reads storage classes', () => {
     const checkpointRules = rules.filter(({ rule }) => rule.apiGroups?.includes(CHECKPOINT_GROUP));
     expect(checkpointRules.map(plain)).toEqual([
-      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['list', 'watch', 'patch'] },
+      { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [CHECKPOINT_GROUP], resources: [`${CHECKPOINT_PLURAL}/status`], verbs: ['update'] },
       // The class a Checkpoint names (get), or the default one (list); read-only.
       { apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_STORAGE_CLASS_PLURAL], verbs: ['get', 'list'] },
