@@ -6,12 +6,13 @@
  * 3) Migrations, alternately node-1 → node-2 and back; per run:
  * - downtime: the last answer of the source (a client polling every 20 ms, a new connection
  *   each time) → the first answer of the pod that carries on;
- * - the app's frozen time: CRIU's own dump time (its criu-dump.log, read on the source node),
- *   during which the process is frozen;
+ * - the app's frozen time: CRIU's own figure, from the dump statistics the checkpoint carries
+ *   (stats-dump, read by checkpointctl from the stored image: containerd keeps no criu-dump.log
+ *   after a successful checkpoint);
  * - bytes moved: the checkpoint image's layer as stored and pulled (Checkpoint status), against
  *   the app's RSS;
- * - the baseline, in the same run: CRIU's own dump + restore time (criu-dump.log on the source,
- *   the restored container's restore.log on the target): the least any migration could take.
+ * - the baseline, in the same run: CRIU's own dump (freezing + frozen) + restore time (the
+ *   restored container's restore.log on the target): the least any migration could take.
  * Targets (issue 10): downtime ≤ 1.5× (dump + restore); bytes moved ≤ 0.5× RSS.
  * Times of Kubernetes objects come from polling the API every 100 ms.
  */
@@ -28,7 +29,9 @@ interface Pod {
   status: { podIP?: string; containerStatuses?: { containerID?: string }[]; conditions?: { type: string; status: string }[] };
 }
 interface Migration { status?: { phase?: string; message?: string; targetPodName?: string; targetNodeName?: string; downtimeSeconds?: number; checkpointName?: string } }
-interface Checkpoint { status?: { containers?: { name: string; sizeBytes?: number }[] } }
+interface Checkpoint { status?: { containers?: { name: string; sizeBytes?: number; restoreReference?: string; checkpointDurationSeconds?: number; storeDurationSeconds?: number }[] } }
+/** checkpointctl inspect --stats --format json: CRIU's dump statistics, times in microseconds. */
+interface DumpStatistics { freezing_time: number; frozen_time: number; memdump_time: number; memwrite_time: number }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -42,6 +45,30 @@ async function answers(ip: string): Promise<{ rssBytes: number } | undefined> {
     return response.ok ? ((await response.json()) as { rssBytes: number }) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * CRIU's dump statistics of a stored checkpoint image, as an independent reader sees them: skopeo
+ * copies it out of the registry with its layer decompressed, checkpointctl reads the archive.
+ */
+async function dumpStatistics(cluster: Cluster, reference: string): Promise<DumpStatistics> {
+  const dir = `/tmp/cryo-bench-migration-${process.pid}`;
+  const run = async (argv: string[]): Promise<string> => {
+    const result = await cluster.exec(argv, { timeoutMs: 120_000 });
+    if (result.code !== 0) throw new Error(`${argv.join(' ')} exited ${result.code}: ${result.stderr}`);
+    return result.stdout;
+  };
+  try {
+    await run(['skopeo', 'copy', '--quiet', '--src-tls-verify=false', '--dest-decompress', `docker://${reference.replace(cluster.settings.registryForPods, cluster.settings.registry)}`, `dir:${dir}`]);
+    const manifest = JSON.parse(await run(['cat', `${dir}/manifest.json`])) as { layers: { digest: string }[] };
+    const layer = `${dir}/${manifest.layers[0].digest.replace(/^sha256:/, '')}`;
+    const inspected = JSON.parse(await run(['checkpointctl', 'inspect', layer, '--stats', '--format', 'json'])) as { statistics?: DumpStatistics }[];
+    const stats = inspected[0]?.statistics;
+    if (stats === undefined) throw new Error(`checkpointctl showed no dump statistics for ${reference}`);
+    return stats;
+  } finally {
+    await cluster.exec(['rm', '-rf', dir]);
   }
 }
 
@@ -87,21 +114,18 @@ async function main(): Promise<void> {
       }, { timeoutMs: 300_000, intervalMs: 100, what: `pod ${name} Ready` });
 
     let pod = await readyPod('heap');
-    const rows: { from: string; to: string; downtimeMs: number; statusDowntimeS: number; dumpMs: number; restoreMs: number; layerBytes: number; rssBytes: number }[] = [];
+    const rows: { from: string; to: string; downtimeMs: number; statusDowntimeS: number; kubeletS: number; storeS: number; frozenMs: number; dumpMs: number; restoreMs: number; layerBytes: number; rssBytes: number }[] = [];
     for (let i = 0; i < RUNS; i++) {
       const from = pod.spec.nodeName!;
       const to = from === 'node-1' ? 'node-2' : 'node-1';
       const rssBytes = (await answers(pod.status.podIP!))!.rssBytes;
-      const dumpLog = `${TASK_DIR}/${containerId(pod)}/criu-dump.log`;
 
-      // The source's answers, and its dump log, caught before the eviction removes its bundle.
+      // The source's answers, until the copy answers.
       let lastSourceAnswer = performance.now();
-      let dumpLogText = '';
       let watching = true;
       const watcher = (async () => {
         while (watching) {
           if (await answers(pod.status.podIP!)) lastSourceAnswer = performance.now();
-          if (!dumpLogText.includes('Dumping finished successfully')) dumpLogText = await readOn(cluster, from, dumpLog);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       })();
@@ -126,18 +150,22 @@ async function main(): Promise<void> {
       const restoreLog = await readOn(cluster, to, `${TASK_DIR}/${containerId(pod)}/work/restore.log`);
       const checkpoint = await cluster.get<Checkpoint>(['-n', NS, 'checkpoint', migration.status!.checkpointName!]);
       const layerBytes = checkpoint.status?.containers?.[0]?.sizeBytes ?? NaN;
+      const dump = await dumpStatistics(cluster, checkpoint.status!.containers![0].restoreReference!);
       rows.push({
         from,
         to,
         downtimeMs: firstTargetAnswer - lastSourceAnswer,
         statusDowntimeS: migration.status!.downtimeSeconds ?? NaN,
-        dumpMs: criuLogTextSeconds(dumpLogText) * 1000,
+        kubeletS: checkpoint.status?.containers?.[0]?.checkpointDurationSeconds ?? NaN,
+        storeS: checkpoint.status?.containers?.[0]?.storeDurationSeconds ?? NaN,
+        frozenMs: dump.frozen_time / 1000,
+        dumpMs: (dump.freezing_time + dump.frozen_time) / 1000,
         restoreMs: criuLogTextSeconds(restoreLog) * 1000,
         layerBytes,
         rssBytes,
       });
       const row = rows.at(-1)!;
-      console.log(`run ${i + 1}: ${from} -> ${to}: downtime ${seconds(row.downtimeMs)} (status ${row.statusDowntimeS} s), CRIU dump ${seconds(row.dumpMs)} + restore ${seconds(row.restoreMs)}, layer ${mib(row.layerBytes)} of RSS ${mib(row.rssBytes)}`);
+      console.log(`run ${i + 1}: ${from} -> ${to}: downtime ${seconds(row.downtimeMs)} (eviction -> Ready ${row.statusDowntimeS} s; the kubelet's checkpoint call ${row.kubeletS} s, storing ${row.storeS} s), CRIU dump ${seconds(row.dumpMs)} (frozen ${seconds(row.frozenMs)}) + restore ${seconds(row.restoreMs)}, layer ${mib(row.layerBytes)} of RSS ${mib(row.rssBytes)}`);
     }
 
     const downtime = median(rows.map((r) => r.downtimeMs));
@@ -146,8 +174,9 @@ async function main(): Promise<void> {
     console.log([
       `Migration of a ${mib(median(rows.map((r) => r.rssBytes)))} RSS app between two nodes (containerd), ${RUNS} runs, medians:`,
       `  downtime (source's last answer -> target's first):  ${seconds(downtime)}  (runs: ${rows.map((r) => seconds(r.downtimeMs)).join(', ')})`,
-      `  Migration status.downtimeSeconds (eviction -> Ready): ${median(rows.map((r) => r.statusDowntimeS)).toFixed(2)} s`,
-      `  the app frozen (CRIU dump):                          ${seconds(median(rows.map((r) => r.dumpMs)))}`,
+      `  of which: the kubelet's checkpoint call ${median(rows.map((r) => r.kubeletS)).toFixed(2)} s, storing (zstd + push) ${median(rows.map((r) => r.storeS)).toFixed(2)} s,`,
+      `            eviction -> Ready (Migration status.downtimeSeconds) ${median(rows.map((r) => r.statusDowntimeS)).toFixed(2)} s`,
+      `  the app frozen (CRIU's frozen_time):                 ${seconds(median(rows.map((r) => r.frozenMs)))}`,
       `  CRIU's own dump + restore (the baseline):            ${seconds(criu)}  (restore alone ${seconds(median(rows.map((r) => r.restoreMs)))})`,
       `  downtime / (dump + restore):                         ${(downtime / criu).toFixed(2)}x  (target <= 1.5x)`,
       `  bytes moved (checkpoint layer):                      ${mib(median(rows.map((r) => r.layerBytes)))} = ${moved.toFixed(2)}x RSS  (target <= 0.5x)`,
