@@ -211,6 +211,10 @@ export const nodeAgentOptionSpecs = {
     flag: '--retention-scope', env: 'CRYO_RETENTION_SCOPE', default: 'container' as 'container' | 'pod' | 'namespace', parse: parseRetentionScope,
     description: 'What one retention budget covers: container, pod or namespace.',
   } satisfies OptionSpec<'container' | 'pod' | 'namespace'>,
+  retentionIntervalSeconds: {
+    flag: '--retention-interval', env: 'CRYO_RETENTION_INTERVAL', default: 600, parse: parseDurationSeconds, format: formatDuration,
+    description: 'How often retention also runs when no checkpoint is taken, so an age limit fires in a quiet cluster (0: only after each checkpoint).',
+  } satisfies OptionSpec<number>,
   port: {
     flag: '--port', env: 'CRYO_PORT', default: 8081, parse: parseInteger(0, 65535),
     description: 'HTTP port serving /healthz, /readyz and /metrics (0 picks a free port).',

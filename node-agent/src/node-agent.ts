@@ -114,6 +114,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'checkpoints' }),
     maxConcurrent: config.maxConcurrentCheckpoints,
     ...(retention !== undefined ? { retention } : {}),
+    retentionIntervalMs: config.retentionIntervalSeconds * 1000,
     metrics: new CheckpointMetrics(metrics),
   });
   const watcher = new NodePodWatcher({

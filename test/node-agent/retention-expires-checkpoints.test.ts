@@ -66,3 +66,27 @@ describe('retention in the node agent', () => {
     expect(await archivesInStore()).toEqual([`second-${second.metadata!.uid!.slice(0, 8)}.tar`, `theirs-${theirsUid.slice(0, 8)}.tar`].sort());
   });
 });
+
+describe('retention between checkpoints', () => {
+  let fakes: AgentOnFakes;
+
+  beforeAll(async () => {
+    fakes = await startAgentOnFakes('cryo-agent-retention-age-', ['--retention-max-age', '3s', '--retention-interval', '1s']);
+  });
+
+  afterAll(async () => {
+    await fakes?.stop();
+  });
+
+  it('expires a Checkpoint past --retention-max-age with no checkpoint after it: retention also runs every --retention-interval', async () => {
+    const archive = await buildCheckpointArchive({ dir: fakes.checkpointsDir, pod: fakes.pod, containerName: 'app', fileName: 'aging.tar' });
+    const done = await fakes.checkpointAnswering('aging', archive.path);
+    expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    const get = (): Checkpoint | undefined => fakes.api.get('cryo.dev/v1alpha1', 'checkpoints', 'shop', 'aging');
+    // Young at first: kept by the run right after it.
+    expect(get()?.status?.phase).toBe('Succeeded');
+    const expired = await waitFor(() => (get()?.status?.phase === 'Expired' ? get() : undefined), { timeoutMs: 15_000, intervalMs: 100, what: 'the Checkpoint to expire by age' });
+    expect(expired.status).toMatchObject({ reason: 'RetentionRemoved', message: expect.stringContaining('none older than 3s') });
+    expect((await readdir(join(fakes.storeDir, 'shop', 'orders-0', 'app'))).filter((f) => f.endsWith('.tar'))).toEqual([]);
+  }, 30_000);
+});

@@ -54,6 +54,8 @@ export interface CheckpointControllerOptions {
   /** Applied to the store after each successful checkpoint. */
   retention?: RetentionPolicy;
   metrics?: CheckpointMetrics;
+  /** How often retention runs besides after each checkpoint (0: only then). */
+  retentionIntervalMs?: number;
   /** First delay before trying again to remove a deleted Checkpoint's data (doubling to 5 min); tests shorten it. */
   dataRemovalRetryMs?: number;
 }
@@ -75,6 +77,8 @@ export class CheckpointController {
   /** Per Checkpoint uid, the backoff of removing its data after failures, and the retry timer. */
   private readonly removalRetries = new Map<string, { backoff: Backoff; timer?: NodeJS.Timeout }>();
   private stopped = false;
+  private retentionRunning = false;
+  private retentionTimer: NodeJS.Timeout | undefined;
 
   constructor(options: CheckpointControllerOptions) {
     this.options = options;
@@ -99,11 +103,17 @@ export class CheckpointController {
     await this.cache.start();
     await this.cache.synced;
     for (const checkpoint of this.cache.list()) this.consider(checkpoint);
+    const every = this.options.retentionIntervalMs ?? 0;
+    if (this.options.retention !== undefined && every > 0) {
+      this.retentionTimer = setInterval(() => this.track(this.applyRetentionEverywhere()), every);
+      this.retentionTimer.unref();
+    }
   }
 
   /** Stops taking new work and waits for what runs (each ends in a final status). */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.retentionTimer);
     for (const retry of this.removalRetries.values()) clearTimeout(retry.timer);
     await this.cache.stop();
     await Promise.allSettled([...this.inFlight]);
@@ -321,27 +331,53 @@ export class CheckpointController {
     this.options.metrics?.recordStored(store.kind, result.containers);
     log.info({ containers: result.containers.length, totalSizeBytes: result.totalSizeBytes }, 'checkpoint succeeded');
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointSucceeded', `${result.message}: ${result.containers.map((c) => c.restoreReference).join(', ')}`);
+    await this.applyRetention(store, log);
+  }
+
+  /**
+   * Retention on one store. Only data this node's Checkpoints own (or nobody's any more) is
+   * removed: only their status may this agent update, and each it removes turns Expired.
+   */
+  private async applyRetention(store: CheckpointStore, log: Logger): Promise<void> {
     const retention = this.options.retention;
-    if (retention !== undefined) {
-      // Only data this node's Checkpoints own (or nobody's any more): only their status may it update.
-      const owner = (entry: StoredEntry) => {
-        const owning = this.cache.get(entry.namespace, entry.checkpointName);
-        return owning !== undefined && owning.metadata?.uid === entry.checkpointUid ? owning : undefined;
-      };
-      const applied = await store.applyRetention(retention, { mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName }).catch((error: unknown) => {
-        log.warn({ err: (error as Error).message }, 'retention could not be applied');
-        this.options.metrics?.retentionErrors.inc({ store: store.kind });
-        return undefined;
-      });
-      if (applied !== undefined) {
-        this.options.metrics?.retentionRemoved.inc({ store: store.kind }, applied.removed.length);
-        this.options.metrics?.retentionRemovedBytes.inc({ store: store.kind }, applied.removed.reduce((sum, entry) => sum + entry.sizeBytes, 0));
+    if (retention === undefined) return;
+    const owner = (entry: StoredEntry) => {
+      const owning = this.cache.get(entry.namespace, entry.checkpointName);
+      return owning !== undefined && owning.metadata?.uid === entry.checkpointUid ? owning : undefined;
+    };
+    const applied = await store.applyRetention(retention, { mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName }).catch((error: unknown) => {
+      log.warn({ err: (error as Error).message }, 'retention could not be applied');
+      this.options.metrics?.retentionErrors.inc({ store: store.kind });
+      return undefined;
+    });
+    if (applied === undefined) return;
+    this.options.metrics?.retentionRemoved.inc({ store: store.kind }, applied.removed.length);
+    this.options.metrics?.retentionRemovedBytes.inc({ store: store.kind }, applied.removed.reduce((sum, entry) => sum + entry.sizeBytes, 0));
+    if (applied.removed.length === 0) return;
+    log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
+    const expired = new Map(applied.removed.flatMap((entry) => { const c = owner(entry); return c === undefined ? [] : [[c.metadata!.uid!, c] as const]; }));
+    for (const owning of expired.values()) await this.expire(owning, retention).catch((error: unknown) => log.warn({ err: describeApiError(error), checkpoint: owning.metadata?.name }, 'could not mark a Checkpoint whose data retention removed'));
+  }
+
+  /**
+   * Retention on every store holding a Succeeded Checkpoint of this node (resolved as when it was
+   * taken; the resolver hands out one store per place), also when no checkpoint is taken: an age
+   * limit fires in a quiet cluster too. One run at a time; a failing store only logs.
+   */
+  async applyRetentionEverywhere(): Promise<void> {
+    if (this.options.retention === undefined || this.stopped || this.retentionRunning) return;
+    this.retentionRunning = true;
+    try {
+      const log = this.options.logger.child({ part: 'retention' });
+      const stores = new Set<CheckpointStore>();
+      for (const checkpoint of this.cache.list()) {
+        if (checkpoint.status?.phase !== 'Succeeded' || checkpoint.status.nodeName !== this.options.nodeName) continue;
+        const resolved = await this.options.storeFor(checkpoint);
+        if (!('error' in resolved)) stores.add(resolved.store);
       }
-      if (applied !== undefined && applied.removed.length > 0) {
-        log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
-        const expired = new Map(applied.removed.flatMap((entry) => { const c = owner(entry); return c === undefined ? [] : [[c.metadata!.uid!, c] as const]; }));
-        for (const owning of expired.values()) await this.expire(owning, retention).catch((error: unknown) => log.warn({ err: describeApiError(error), checkpoint: owning.metadata?.name }, 'could not mark a Checkpoint whose data retention removed'));
-      }
+      for (const store of stores) await this.applyRetention(store, log);
+    } finally {
+      this.retentionRunning = false;
     }
   }
 
