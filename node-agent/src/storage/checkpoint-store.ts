@@ -9,7 +9,7 @@ import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.t
 export interface StoreRequest {
   archive: CheckpointArchiveInfo;
   /** The Checkpoint resource this archive belongs to. */
-  checkpoint: { namespace: string; name: string; uid: string };
+  checkpoint: CheckpointIdentity;
   /** The checkpointed pod and container. */
   pod: { namespace: string; name: string; uid: string };
   containerName: string;
