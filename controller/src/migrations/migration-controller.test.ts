@@ -522,6 +522,50 @@ describe('leader election', () => {
   });
 });
 
+describe('the apiserver failing the controller', () => {
+  const statusPath = (name: string) => `/apis/cryo.dev/v1alpha1/namespaces/${NS}/migrations/${name}/status`;
+  const checkpointCreates = () => api.requests.filter((r) => r.method === 'POST' && r.path === `/apis/cryo.dev/v1alpha1/namespaces/${NS}/checkpoints`);
+
+  it('a status write that conflicts (409: written since it was read) is read again and carried on from: one Checkpoint, one step each', async () => {
+    const source = api.put(testPod(NS, 'web', 'node-a')) as unknown as V1Pod;
+    api.failNext({ method: 'PUT', pathPrefix: statusPath('m'), status: 409, reason: 'Conflict', message: 'Operation cannot be fulfilled on migrations.cryo.dev "m": the object has been modified; please apply your changes to the latest version and try again' });
+    await start();
+    migrate('m', { podName: 'web', targetNodeName: 'node-b' });
+    await phase('m', 'Checkpointing');
+    expect(api.requests.filter((r) => r.method === 'PUT' && r.path === statusPath('m')).map((r) => r.status).slice(0, 2)).toEqual([409, 200]);
+    await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source);
+    await phase('m', 'Restoring');
+    await world.runReady('web', 'node-b');
+    await phase('m', 'Succeeded');
+    expect(checkpointCreates().filter((r) => r.status === 201)).toHaveLength(1);
+    await waitFor(() => world.events('m').length >= 5);
+    expect(world.events('m').map((e) => e.split(':')[0])).toEqual(['Normal Checkpointing', 'Normal CheckpointSucceeded', 'Normal SourceEvicted', 'Normal PodRecreated', 'Normal Succeeded']);
+  });
+
+  it('a status write the apiserver fails (503) is retried with backoff, and the Migration carries on', async () => {
+    const source = api.put(testPod(NS, 'web', 'node-a')) as unknown as V1Pod;
+    api.failNext({ method: 'PUT', pathPrefix: statusPath('m'), status: 503, times: 2 });
+    await start();
+    migrate('m', { podName: 'web', targetNodeName: 'node-b' });
+    await phase('m', 'Checkpointing');
+    expect(api.requests.filter((r) => r.method === 'PUT' && r.path === statusPath('m')).map((r) => r.status).slice(0, 3)).toEqual([503, 503, 200]);
+    await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source);
+    await phase('m', 'Restoring');
+    // Each step is recorded before its side effect: the failed writes created nothing twice.
+    expect(checkpointCreates()).toHaveLength(1);
+  });
+
+  it('the watch of Migrations failing (500) and dropping is listed again; a Migration created meanwhile is carried out', async () => {
+    api.put(testPod(NS, 'web', 'node-a'));
+    await start();
+    api.failNext({ method: 'GET', pathPrefix: `/apis/cryo.dev/v1alpha1/migrations`, status: 500, times: 2 });
+    api.closeWatches();
+    migrate('m', { podName: 'web', targetNodeName: 'node-b' });
+    await phase('m', 'Checkpointing', 15_000);
+    expect(api.requests.filter((r) => r.method === 'GET' && r.path === '/apis/cryo.dev/v1alpha1/migrations' && r.status === 500)).toHaveLength(2);
+  });
+});
+
 /** A second controller, which finds the Lease held. */
 async function startFollower(): Promise<RunningController> {
   const config = readControllerConfig(

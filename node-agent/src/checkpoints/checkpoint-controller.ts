@@ -415,12 +415,36 @@ export class CheckpointController {
     const uid = checkpoint.metadata!.uid!;
     this.active.add(uid);
     try {
-      const message = 'the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored. Create a new Checkpoint';
+      const leftover = await this.removeAbandonedData(checkpoint);
+      const message = `the node agent restarted while this checkpoint ran; the app was resumed and nothing was stored${leftover}. Create a new Checkpoint`;
       await this.writeFinal(checkpoint, { ...checkpoint.status, phase: 'Failed', reason: 'AgentRestarted', message, completionTime: new Date().toISOString() });
       this.options.metrics?.finished.inc({ result: 'Failed', reason: 'AgentRestarted', store: 'none' });
       await this.status.event(checkpoint, null, 'Warning', 'AgentRestarted', message);
     } finally {
       this.active.delete(uid);
+    }
+  }
+
+  /**
+   * What the earlier agent stored of an abandoned Checkpoint before it stopped (the containers
+   * stored before the restart are complete in the store): removed, as a failed run removes its own,
+   * since a Failed Checkpoint names none of it and deleting one removes nothing. '' when nothing
+   * stays, else a note saying what does.
+   */
+  private async removeAbandonedData(checkpoint: Checkpoint): Promise<string> {
+    const log = this.options.logger.child({ checkpoint: `${checkpoint.metadata!.namespace!}/${checkpoint.metadata!.name!}` });
+    const resolved = await this.options.storeFor(checkpoint).catch((error: unknown) => ({ error: (error as Error).message }));
+    if ('error' in resolved) {
+      log.warn({ err: resolved.error }, 'cannot name the store of an abandoned Checkpoint; anything it stored stays');
+      return '';
+    }
+    try {
+      const removed = await resolved.store.removeCheckpoint({ namespace: checkpoint.metadata!.namespace!, name: checkpoint.metadata!.name!, uid: checkpoint.metadata!.uid! });
+      if (removed.length > 0) log.info({ removed: removed.map((entry) => entry.restoreReference) }, 'removed what an abandoned Checkpoint had stored');
+      return '';
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'could not remove what an abandoned Checkpoint had stored');
+      return ` (what it had stored of some containers could not be removed: ${(error as Error).message}; remove it by hand)`;
     }
   }
 

@@ -8,7 +8,7 @@ import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpo
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
 import { CheckpointRunner, finishOutcome } from './checkpoint-runner.ts';
-import type { PrepareOptions } from '../hooks/hook-server.ts';
+import type { PrepareOptions, PrepareResult } from '../hooks/hook-server.ts';
 
 const pod: V1Pod = { metadata: { namespace: 'shop', name: 'orders-0', uid: 'pod-uid-1' }, spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] } };
 const checkpoint: Checkpoint = { metadata: { namespace: 'shop', name: 'orders-warm', uid: 'ckpt-uid-1' }, spec: { podName: 'orders-0' } };
@@ -210,3 +210,82 @@ describe('CheckpointRunner and the archive paths the kubelet answers', () => {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('CheckpointRunner when the hooks or the store fail', () => {
+  const withHooks: V1Pod = { ...pod, metadata: { ...pod.metadata, annotations: { [annotations.HOOKS]: annotations.HOOKS_ENABLED } } };
+  const archiveOf = (container: string): CheckpointArchiveInfo => ({
+    path: `/kubelet/${container}.tar`, sizeBytes: 10, containerName: container, baseImage: 'shop/orders:1', baseImageId: '', runtime: 'runc',
+    engine: 'containerd', checkpointedTime: '', pod: { name: 'orders-0', namespace: 'shop', uid: 'pod-uid-1' }, mountDestinations: [], criuVersion: '',
+  });
+
+  /** A runner whose every step is recorded in `calls`; `prepare` answers as the hook server would. */
+  function runnerWith(prepare: () => Promise<PrepareResult>) {
+    const calls: string[] = [];
+    const runner = new CheckpointRunner({
+      hooks: {
+        hasPod: () => true,
+        prepare: () => (calls.push('prepare'), prepare()),
+        finish: (_uid, _id, outcome) => Promise.resolve(void calls.push(`finish ${outcome}`)),
+      },
+      kubelet: { checkpoint: (_ns, _pod, container) => (calls.push(`kubelet ${container}`), Promise.resolve({ archivePath: `/kubelet/${container}.tar`, durationMs: 5 })) },
+      readArchive: (archivePath) => Promise.resolve(archiveOf(path.basename(archivePath, '.tar'))),
+      removeKubeletArchive: (archivePath) => Promise.resolve(void calls.push(`remove ${archivePath}`)),
+      logger: silentLogger(),
+      hookTimeoutMs: 1_000,
+      kubeletTimeoutSeconds: 10,
+    });
+    return { runner, calls };
+  }
+
+  /** Stores `app`, then fails on any other container; removeCheckpoint as given. */
+  function storeFailingAfterApp(removeCheckpoint: CheckpointStore['removeCheckpoint'], calls: string[]): CheckpointStore {
+    return {
+      kind: 'directory',
+      store: ({ containerName }) => {
+        calls.push(`store ${containerName}`);
+        return containerName === 'app'
+          ? Promise.resolve({ restoreReference: '/store/app.tar', referenceType: 'archive', sizeBytes: 10, digest: `sha256:${'a'.repeat(64)}`, durationMs: 1 })
+          : Promise.reject(new Error('ENOSPC: no space left on device, write'));
+      },
+      storePodCheckpoint: () => Promise.reject(new Error('not reached')),
+      list: () => Promise.resolve([]),
+      applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+      removeCheckpoint: (identity) => (calls.push(`removeCheckpoint ${identity.namespace}/${identity.name} ${identity.uid}`), removeCheckpoint(identity)),
+    };
+  }
+
+  it('prepare fails: HooksNotReady with the hooks\' reasons, nothing dumped, and the app told aborted', async () => {
+    const { runner, calls } = runnerWith(() => Promise.resolve({ status: 'failed', reasons: ['process 12 (app): hook "flush-cache" timed out after 1000 ms'], sessions: [], durationMs: 1000 }));
+    const store = storeFailingAfterApp(() => Promise.resolve([]), calls);
+    const result = await runner.run(checkpoint, withHooks, ['app'], store);
+    expect(result).toEqual({ phase: 'Failed', reason: 'HooksNotReady', error: 'the app\'s pre-checkpoint hooks did not get ready, so nothing was dumped and the app resumed: process 12 (app): hook "flush-cache" timed out after 1000 ms' });
+    expect(calls).toEqual(['prepare', 'finish aborted']);
+  });
+
+  it('the store fails on the second container: StoreFailed, both kubelet archives discarded, the first container removed from the store', async () => {
+    const { runner, calls } = runnerWith(() => Promise.resolve({ status: 'ready', sessions: [], durationMs: 1 }));
+    const store = storeFailingAfterApp(() => Promise.resolve([]), calls);
+    const result = await runner.run(checkpoint, withHooks, ['app', 'sidecar'], store);
+    expect(result).toEqual({ phase: 'Failed', reason: 'StoreFailed', error: 'storing the checkpoint of container "sidecar" failed (the app was resumed): ENOSPC: no space left on device, write' });
+    expect(calls).toEqual([
+      'prepare', 'kubelet app', 'kubelet sidecar', 'finish done',
+      'store app', 'remove /kubelet/app.tar', 'store sidecar', 'remove /kubelet/sidecar.tar', 'removeCheckpoint shop/orders-warm ckpt-uid-1',
+    ]);
+  });
+
+  it('the store fails on the first container: nothing was stored, so nothing is removed from it', async () => {
+    const { runner, calls } = runnerWith(() => Promise.resolve({ status: 'ready', sessions: [], durationMs: 1 }));
+    const store = storeFailingAfterApp(() => Promise.resolve([]), calls);
+    const result = await runner.run(checkpoint, withHooks, ['sidecar', 'app'], store);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'StoreFailed' });
+    expect(calls.filter((call) => call.startsWith('remove'))).toEqual(['remove /kubelet/sidecar.tar', 'remove /kubelet/app.tar']);
+  });
+
+  it('what was stored cannot be removed either: the message says so and what to do', async () => {
+    const { runner, calls } = runnerWith(() => Promise.resolve({ status: 'ready', sessions: [], durationMs: 1 }));
+    const store = storeFailingAfterApp(() => Promise.reject(new Error('EIO: i/o error, unlink \'/store/app.tar\'')), calls);
+    const result = await runner.run(checkpoint, withHooks, ['app', 'sidecar'], store);
+    expect(result).toMatchObject({ phase: 'Failed', reason: 'StoreFailed' });
+    expect((result as CheckpointFailure).error).toMatch(/; the containers stored before it could not be removed \(EIO: i\/o error, unlink '\/store\/app.tar'\): remove them by hand$/);
+  });
+});

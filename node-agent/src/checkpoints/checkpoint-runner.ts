@@ -7,7 +7,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointFailure, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
-import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
+import type { CheckpointIdentity, CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
 
@@ -150,7 +150,10 @@ export class CheckpointRunner {
         });
       } catch (error) {
         await this.discard(dumped.slice(index).map((d) => d.archivePath), log);
-        return { phase: 'Failed', reason: 'StoreFailed', error: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}` };
+        // The containers stored before this one are complete in the store, yet a Failed Checkpoint
+        // names none of them (and deleting it removes nothing): they go now, or they stay orphaned.
+        const leftover = index === 0 ? '' : await this.removeStored(store, { namespace, name, uid: checkpoint.metadata!.uid ?? '' }, log);
+        return { phase: 'Failed', reason: 'StoreFailed', error: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}${leftover}` };
       }
       await this.discard([item.archivePath], log);
       totalSizeBytes += result.sizeBytes;
@@ -189,6 +192,18 @@ export class CheckpointRunner {
       podTemplate,
       ...(podCheckpoint !== undefined ? { podCheckpoint } : {}),
     };
+  }
+
+  /** Removes what the store holds of a Checkpoint that failed; '' when done, else a note naming what stays. */
+  private async removeStored(store: CheckpointStore, checkpoint: CheckpointIdentity, log: Logger): Promise<string> {
+    try {
+      const removed = await store.removeCheckpoint(checkpoint);
+      log.info({ removed: removed.map((entry) => entry.restoreReference) }, 'removed the containers stored before the store failed');
+      return '';
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'could not remove the containers stored before the store failed');
+      return `; the containers stored before it could not be removed (${(error as Error).message}): remove them by hand`;
+    }
   }
 
   private async discard(paths: readonly string[], log: Logger): Promise<void> {
