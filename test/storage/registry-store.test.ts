@@ -21,12 +21,9 @@ import { StoreError } from '../../node-agent/src/storage/checkpoint-store.ts';
 import type { RegistryStoreOptions } from '../../node-agent/src/storage/registry/registry-store.ts';
 import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
 import { podCheckpointOf } from '../../node-agent/src/checkpoints/pod-checkpoint-document.ts';
-import type { Lab, LabRegistry } from '../src/index.ts';
-import { openLab, rejectionOf, startLabRegistry, waitFor } from '../src/index.ts';
-import type { RegistryTokenServer } from '../src/harness/registry-token-server.ts';
-import { startRegistryTokenServer } from '../src/harness/registry-token-server.ts';
+import type { Lab, LabRegistry, RegistryTokenServer } from '../src/index.ts';
+import { openLab, rejectionOf, startFaultProxy, startLabRegistry, startRegistryTokenServer, waitFor } from '../src/index.ts';
 import { pushInChild } from '../bench/push-in-child.ts';
-import { startFaultProxy } from './fault-proxy.ts';
 import { archiveInfoOf, gunzipFixture, PODMAN_BASE_IMAGE, sha256OfFile, sha256OfZstdFile, withExtraPages } from './registry-test-archives.ts';
 
 const opened = await openLab();

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff, type Logger } from '@cryo/common';
-import { OCI_INDEX, OCI_MANIFEST } from '../checkpoint-image/checkpoint-image.ts';
+import { OCI_INDEX, OCI_MANIFEST, sha256Digest } from '../checkpoint-image/checkpoint-image.ts';
 import { StoreError } from '../checkpoint-store.ts';
 import { parseAuthChallenge } from './auth-challenge.ts';
 import type { BodyWriter, HttpResponse, HttpTransport } from './http-transport.ts';
@@ -184,6 +184,9 @@ export class RegistryClient {
     let reason = (err as Error).message;
     if (err instanceof RegistryHttpError && err.status === 401) reason = `${reason}: ${this.auth.describeRefusal()}`;
     if (err instanceof RegistryHttpError && err.status === 403) reason = `${reason}: the push secret's user may not do this in this repository`;
+    if (err instanceof RegistryHttpError && err.status === 413) {
+      reason = `${reason}: the registry, or a proxy in front of it, limits the size of a request body; set the node agent's --registry-chunk-size below that limit`;
+    }
     if (err instanceof RegistryHttpError && err.status === 405 && what.startsWith('delete')) {
       reason = `${reason}: the registry does not allow deletes (distribution: storage.delete.enabled: true)`;
     }
@@ -272,9 +275,29 @@ export class RegistryClient {
       const res = await this.send({ method: 'GET', url: this.url(`manifests/${reference}`), actions: ['pull'], headers: { accept: MANIFEST_ACCEPT }, signal });
       if (res.status === 404) return undefined;
       this.expect(res, 200);
-      const digest = res.headers['docker-content-digest'];
-      return { bytes: res.body, mediaType: String(res.headers['content-type'] ?? ''), digest: typeof digest === 'string' ? digest : undefined };
+      const header = res.headers['docker-content-digest'];
+      const digest = typeof header === 'string' && header !== '' ? header : undefined;
+      this.verifyManifest(reference, res.body, digest);
+      return { bytes: res.body, mediaType: String(res.headers['content-type'] ?? ''), digest };
     });
+  }
+
+  /**
+   * Refuses a manifest whose bytes are not the digest asked for (or, read by tag, the one the
+   * registry names): damaged in storage or on the way, or cut at the response limit. Its
+   * digest is what retention deletes by, so a wrong one must not be used.
+   */
+  private verifyManifest(reference: string, bytes: Buffer, named: string | undefined): void {
+    const byDigest = reference.startsWith('sha256:');
+    const expected = byDigest ? reference : named?.startsWith('sha256:') === true ? named : undefined;
+    if (expected === undefined) return;
+    const actual = sha256Digest(bytes);
+    if (actual === expected) return;
+    const source = byDigest ? 'the digest it was read by' : 'the Docker-Content-Digest the registry sent with it';
+    throw new StoreError(
+      `read manifest ${reference}: ${this.where()}: the ${bytes.length} bytes received hash to ${actual}, not to ${expected} (${source}); the manifest was refused: it is damaged in the registry's storage or was changed on the way (a proxy), so check the registry and read it again`,
+      { retriable: true },
+    );
   }
 
   /** Every tag of the repository (following the Link pagination); none when the repository does not exist. */

@@ -1,8 +1,10 @@
 /**
- * Test helper: an HTTP proxy in front of a registry that records every request and can fail
- * chosen ones: answer 503 instead of forwarding, or forward part of the body and then cut both
- * connections (a network failure in mid-chunk, after the registry took some of it). The Host
- * header passes unchanged, so the registry's Location headers point at the proxy.
+ * Test helper: an HTTP proxy in front of a registry (the lab's docker-registry, or the fake in
+ * test/src/fakes/oci-registry.ts) that records every request and can fail chosen ones: answer a
+ * status instead of forwarding, reset the connection before forwarding anything, forward part of
+ * the body and then cut both connections (a network failure in mid-chunk, after the registry
+ * took some of it), or flip a body byte. The Host header passes unchanged, so the registry's
+ * absolute Location headers point at the proxy.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,14 +15,14 @@ export interface ProxiedRequest {
   contentRange: string | undefined;
 }
 
-/** What to do with a request: pass it, answer with a status, cut it after this many body bytes, or flip one body byte. */
-export type Fault = 'pass' | { status: number } | { cutAfterBytes: number } | { flipByte: number };
+/** What to do with a request: pass it, answer with a status, reset its connection, cut it after this many body bytes, or flip one body byte. */
+export type ProxyFault = 'pass' | 'reset' | { status: number; code?: string; message?: string } | { cutAfterBytes: number } | { flipByte: number };
 
 export interface FaultProxy {
   host: string;
   requests: ProxiedRequest[];
   /** Decides each request's fate; the default passes everything. */
-  decide: (req: ProxiedRequest, index: number) => Fault;
+  decide: (req: ProxiedRequest, index: number) => ProxyFault;
   close(): Promise<void>;
 }
 
@@ -30,9 +32,14 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const record: ProxiedRequest = { method: req.method ?? '', path: req.url ?? '', contentRange: req.headers['content-range'] };
     const index = proxy.requests.push(record) - 1;
     const fault = proxy.decide(record, index);
+    if (fault === 'reset') {
+      req.socket.resetAndDestroy();
+      return;
+    }
     if (typeof fault === 'object' && 'status' in fault) {
       req.resume();
-      res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected by the fault proxy' }] }));
+      const error = { code: fault.code ?? 'UNAVAILABLE', message: fault.message ?? 'injected by the fault proxy' };
+      res.writeHead(fault.status, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [error] }));
       return;
     }
     const upstream = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
