@@ -17,6 +17,12 @@ export const MIGRATE_ENABLED = 'enabled';
 export const HOOKS = `${PREFIX}hooks`;
 export const HOOKS_ENABLED = 'enabled';
 
+/**
+ * Written by the Cryo controller on each Checkpoint a CheckpointSchedule creates: the time the run
+ * was due (RFC 3339). A pod's scheduled Checkpoints are pruned oldest first by it.
+ */
+export const SCHEDULED_TIME = `${PREFIX}scheduled-time`;
+
 /** Written by the webhook: JSON object container name → the image the pod spec asked for. */
 export const ORIGINAL_IMAGES = `${PREFIX}original-images`;
 /** Written by the webhook: the uid of the Checkpoint restored from (a re-created Checkpoint has another). */

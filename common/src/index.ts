@@ -2,6 +2,7 @@ export * from './api/checkpoint.ts';
 export * from './api/pod-checkpoint.ts';
 export * from './api/checkpoint-storage-class.ts';
 export * from './api/migration.ts';
+export * from './api/checkpoint-schedule.ts';
 export * from './api/conditions.ts';
 export * from './api/checkpoint-reasons.ts';
 export * as annotations from './annotations.ts';

@@ -11,6 +11,11 @@ export function createControllerMetrics(metrics = new Metrics()) {
     downtime: metrics.histogram('migration_downtime_seconds', 'From the source stopping (eviction) to the pod that carries on running Ready', [], [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600]),
     duration: metrics.histogram('migration_duration_seconds', 'From a Migration starting to it finishing, either way', ['result'], [1, 5, 10, 30, 60, 120, 300, 600, 1800]),
     reconcileErrors: metrics.counter('migration_reconcile_errors_total', 'Reconciles that failed with an unexpected error (retried with backoff)'),
+    scheduleRuns: metrics.counter('schedule_runs_total', 'CheckpointSchedule runs, by result: created (a Checkpoint of every selected pod), failed (some could not be created), no_pods (none selected)', ['result']),
+    scheduleRunDelay: metrics.histogram('schedule_run_delay_seconds', 'From the time a CheckpointSchedule run was due to the controller making it (missed runs made up late count here)', [], [0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600]),
+    scheduledCheckpointsCreated: metrics.counter('schedule_checkpoints_created_total', 'Checkpoints created by CheckpointSchedules'),
+    scheduledCheckpointsPruned: metrics.counter('schedule_checkpoints_pruned_total', "Scheduled Checkpoints deleted because a pod had more than its schedule's keepLast"),
+    scheduleReconcileErrors: metrics.counter('schedule_reconcile_errors_total', 'CheckpointSchedule reconciles that failed with an unexpected error (retried with backoff)'),
   };
 }
 

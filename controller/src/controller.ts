@@ -1,6 +1,6 @@
 /**
- * Assembles a running controller from its configuration: the leader election, the Migration
- * controller it switches on and off, and /healthz, /readyz and /metrics. main.ts runs it as a
+ * Assembles a running controller from its configuration: the leader election, the Migration and
+ * CheckpointSchedule controllers it switches on and off, and /healthz, /readyz and /metrics. main.ts runs it as a
  * process; tests run several in one process against the fake kube-apiserver.
  */
 import { createServer, type Server } from 'node:http';
@@ -12,12 +12,14 @@ import { createControllerMetrics, type ControllerMetrics } from './controller-me
 import { LeaderElector, leaderIdentity } from './leader/leader-election.ts';
 import { MigrationController } from './migrations/migration-controller.ts';
 import type { MigrationTiming } from './migrations/migration-reconciler.ts';
+import { ScheduleController } from './schedules/schedule-controller.ts';
 
 export interface RunningController {
   port: number;
   identity: string;
   metrics: ControllerMetrics;
   migrations: MigrationController;
+  schedules: ScheduleController;
   readonly isLeader: boolean;
   /** Stops acting, releases the Lease (another replica takes over at once), closes everything. */
   stop(): Promise<void>;
@@ -30,6 +32,8 @@ export interface ControllerDeps {
   host?: string;
   /** Overrides of the timings (tests). */
   timing?: Partial<MigrationTiming>;
+  /** The time CheckpointSchedules go by (tests inject theirs). */
+  clock?: () => Date;
 }
 
 export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
@@ -54,6 +58,14 @@ export async function startController(config: ControllerConfig, deps: Controller
       ...deps.timing,
     },
   });
+  const schedules = new ScheduleController({
+    kubeConfig,
+    logger: logger.child({ part: 'schedules' }),
+    metrics,
+    instance: `cryo-controller-${identity}`.slice(0, 128),
+    isLeader: () => elector.current?.isLeader === true,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+  });
   const leader = new LeaderElector({
     kubeConfig,
     namespace: config.namespace,
@@ -67,21 +79,23 @@ export async function startController(config: ControllerConfig, deps: Controller
       metrics.leader.set(1);
       metrics.leadershipChanges.inc({ change: 'started' });
       migrations.startLeading();
+      schedules.startLeading();
     },
     onStoppedLeading: () => {
       metrics.leader.set(0);
       metrics.leadershipChanges.inc({ change: 'stopped' });
       migrations.stopLeading();
+      schedules.stopLeading();
     },
   });
   elector.current = leader;
   metrics.leader.set(0);
 
-  const http = createHealthServer(metrics, () => (migrations.hasSynced ? undefined : 'Migration and Checkpoint watches not synced yet'));
+  const http = createHealthServer(metrics, () => (migrations.hasSynced && schedules.hasSynced ? undefined : 'Migration, CheckpointSchedule and Checkpoint watches not synced yet'));
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;
   try {
-    await migrations.start();
+    await Promise.all([migrations.start(), schedules.start()]);
   } catch (error) {
     http.closeAllConnections();
     await new Promise((resolve) => http.close(resolve));
@@ -94,12 +108,13 @@ export async function startController(config: ControllerConfig, deps: Controller
     identity,
     metrics,
     migrations,
+    schedules,
     get isLeader() {
       return leader.isLeader;
     },
     async stop() {
       await leader.stop();
-      await migrations.stop();
+      await Promise.all([migrations.stop(), schedules.stop()]);
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
     },

@@ -15,3 +15,8 @@ export { checkVolumes } from './migrations/volume-checks.ts';
 export { nodeUnavailable, podExcludedFrom } from './migrations/node-fit.ts';
 export { WorkQueue } from './migrations/work-queue.ts';
 export { CONTROLLER_NODE_FLAGS, CONTROLLER_ENV } from './node-runtime.ts';
+export { ScheduleController } from './schedules/schedule-controller.ts';
+export { ScheduleReconciler, SCHEDULE_EVENT_REASONS, scheduledCheckpointName } from './schedules/schedule-reconciler.ts';
+export { parseCronSchedule, CronScheduleError } from './schedules/cron-schedule.ts';
+export type { CronSchedule } from './schedules/cron-schedule.ts';
+export { labelSelectorString, LabelSelectorError } from './schedules/label-selector.ts';

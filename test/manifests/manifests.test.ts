@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import type { V1Condition } from '@kubernetes/client-node';
+import type { V1Condition, V1LabelSelector, V1LabelSelectorRequirement } from '@kubernetes/client-node';
 import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import type { IMutatingWebhookConfiguration, IValidatingAdmissionPolicy, IValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import type { IDaemonSet, IDeployment } from 'kubernetes-models/apps/v1';
@@ -38,6 +38,16 @@ import {
   type CheckpointStorageClass,
   type CheckpointStorageClassSpec,
 } from '../../common/src/api/checkpoint-storage-class.ts';
+import {
+  CHECKPOINT_SCHEDULE_KIND,
+  CHECKPOINT_SCHEDULE_PLURAL,
+  DEFAULT_KEEP_LAST,
+  type CheckpointSchedule,
+  type CheckpointScheduleSpec,
+  type CheckpointScheduleStatus,
+  type CheckpointTemplate,
+  type ScheduledCheckpointReference,
+} from '../../common/src/api/checkpoint-schedule.ts';
 import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
 import { HOOK_CSI_DRIVER } from '../../common/src/hook-socket.ts';
 import {
@@ -619,15 +629,23 @@ describe('RBAC grants the controller what it uses and no more', () => {
     expect(rulesOn(`${MIGRATION_PLURAL}/status`).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [`${MIGRATION_PLURAL}/status`], verbs: ['update'] }]);
   });
 
-  it('creates and reads Checkpoints, never changes, deletes or writes the status of one (node agents do)', () => {
-    expect(rulesOn(CHECKPOINT_PLURAL).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['create', 'get', 'list', 'watch'] }]);
+  it('reads CheckpointSchedules the same way and writes only their status', () => {
+    expect(rulesOn(CHECKPOINT_SCHEDULE_PLURAL).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_SCHEDULE_PLURAL], verbs: ['get', 'list', 'watch'] }]);
+    expect(rulesOn(`${CHECKPOINT_SCHEDULE_PLURAL}/status`).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [`${CHECKPOINT_SCHEDULE_PLURAL}/status`], verbs: ['update'] }]);
+  });
+
+  it('creates, reads and deletes Checkpoints (a schedule prunes its own), never changes one or writes its status (node agents do)', () => {
+    expect(rulesOn(CHECKPOINT_PLURAL).map(plain)).toEqual([{ apiGroups: [CHECKPOINT_GROUP], resources: [CHECKPOINT_PLURAL], verbs: ['create', 'get', 'list', 'watch', 'delete'] }]);
     expect(rulesOn(`${CHECKPOINT_PLURAL}/status`)).toEqual([]);
   });
 
-  it('reads pods and creates them (a bare pod re-created), stops them only through evictions: no delete, update or patch', () => {
+  it('reads pods and creates them (a bare pod re-created), stops them only through evictions: nothing but Checkpoints is deleted, nothing patched', () => {
     expect(rulesOn('pods').map(plain)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'create'] }]);
     expect(rulesOn('pods/eviction').map(plain)).toEqual([{ apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] }]);
-    for (const { rule } of rules) expect(rule.verbs.filter((verb) => ['delete', 'deletecollection', 'patch'].includes(verb)), rule.resources?.join()).toEqual([]);
+    for (const { rule } of rules) {
+      const forbidden = rule.resources?.join() === CHECKPOINT_PLURAL ? ['deletecollection', 'patch'] : ['delete', 'deletecollection', 'patch'];
+      expect(rule.verbs.filter((verb) => forbidden.includes(verb)), rule.resources?.join()).toEqual([]);
+    }
   });
 
   it('reads Nodes, claims and volumes, and nothing else of them', () => {
@@ -659,6 +677,8 @@ describe('RBAC grants the controller what it uses and no more', () => {
       'ClusterRole /pods',
       'ClusterRole /pods/eviction',
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_SCHEDULE_PLURAL}`,
+      `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_SCHEDULE_PLURAL}/status`,
       `ClusterRole ${CHECKPOINT_GROUP}/${MIGRATION_PLURAL}`,
       `ClusterRole ${CHECKPOINT_GROUP}/${MIGRATION_PLURAL}/status`,
       'ClusterRole events.k8s.io/events',
@@ -1474,6 +1494,168 @@ describe('the Migration CRD', () => {
       ['a condition without a reason', deploymentMigration, 'status.conditions.0.reason', REMOVE, /^\/status\/conditions\/0 must have required property 'reason'$/],
     ] as const)('refuses %s', (_, base, path, value, error) => {
       expect(check(withField(wireMigration(base), path, value))).toMatch(error);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The CheckpointSchedule CRD against common/src/api/checkpoint-schedule.ts
+// ---------------------------------------------------------------------------------------
+
+const SCHEDULE_FIELDS = { apiVersion: 'optional', kind: 'optional', metadata: 'optional', spec: 'required', status: 'optional' } satisfies FieldsOf<CheckpointSchedule>;
+const SCHEDULE_SPEC_FIELDS = {
+  schedule: 'required',
+  timeZone: 'optional',
+  selector: 'required',
+  keepLast: 'optional',
+  suspend: 'optional',
+  startingDeadlineSeconds: 'optional',
+  checkpointTemplate: 'optional',
+} satisfies FieldsOf<CheckpointScheduleSpec>;
+const SELECTOR_FIELDS = { matchLabels: 'optional', matchExpressions: 'optional' } satisfies FieldsOf<V1LabelSelector>;
+const SELECTOR_REQUIREMENT_FIELDS = { key: 'required', operator: 'required', values: 'optional' } satisfies FieldsOf<V1LabelSelectorRequirement>;
+const TEMPLATE_FIELDS = { containers: 'optional', storageClassName: 'optional', storage: 'optional', reason: 'optional' } satisfies FieldsOf<CheckpointTemplate>;
+const SCHEDULE_STATUS_FIELDS = { lastScheduleTime: 'optional', nextScheduleTime: 'optional', lastCheckpoints: 'optional', conditions: 'optional', observedGeneration: 'optional' } satisfies FieldsOf<CheckpointScheduleStatus>;
+const SCHEDULED_CHECKPOINT_FIELDS = { podName: 'required', checkpointName: 'required' } satisfies FieldsOf<ScheduledCheckpointReference>;
+const SCHEDULE_FIELDS_BY_SCHEMA_PATH: Record<string, Record<string, 'required' | 'optional'>> = {
+  '': SCHEDULE_FIELDS,
+  '.spec': SCHEDULE_SPEC_FIELDS,
+  '.spec.selector': SELECTOR_FIELDS,
+  '.spec.selector.matchExpressions[]': SELECTOR_REQUIREMENT_FIELDS,
+  '.spec.checkpointTemplate': TEMPLATE_FIELDS,
+  '.spec.checkpointTemplate.storage': STORAGE_FIELDS,
+  '.spec.checkpointTemplate.storage.registry': REGISTRY_FIELDS,
+  '.spec.checkpointTemplate.storage.directory': DIRECTORY_FIELDS,
+  '.status': SCHEDULE_STATUS_FIELDS,
+  '.status.lastCheckpoints[]': SCHEDULED_CHECKPOINT_FIELDS,
+  '.status.conditions[]': CONDITION_FIELDS,
+};
+
+const nightlySchedule: CheckpointSchedule = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_SCHEDULE_KIND,
+  metadata: { name: 'nightly', namespace: 'shop' },
+  spec: {
+    schedule: '30 2 * * 1-5',
+    timeZone: 'Europe/Berlin',
+    selector: { matchLabels: { app: 'orders' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['backend'] }] },
+    keepLast: 5,
+    startingDeadlineSeconds: 600,
+    checkpointTemplate: { storageClassName: 'team-registry', containers: ['api'], reason: 'nightly' },
+  },
+  status: {
+    lastScheduleTime: '2026-12-03T01:30:00Z',
+    nextScheduleTime: '2026-12-04T01:30:00Z',
+    lastCheckpoints: [{ podName: 'orders-0', checkpointName: 'nightly-orders-0-202612030130' }],
+    conditions: [{ type: 'Ready', status: 'True', reason: 'Scheduled', message: 'next run at 2026-12-04T01:30:00.000Z', lastTransitionTime: new Date('2026-12-01T10:00:00Z') }],
+    observedGeneration: 1,
+  },
+};
+const everyPodHourly: CheckpointSchedule = {
+  apiVersion: CHECKPOINT_API_VERSION,
+  kind: CHECKPOINT_SCHEDULE_KIND,
+  metadata: { name: 'hourly', namespace: 'shop' },
+  spec: { schedule: '0 * * * *', selector: {} },
+};
+
+describe('the CheckpointSchedule CRD', () => {
+  const crd = the('CustomResourceDefinition', `${CHECKPOINT_SCHEDULE_PLURAL}.${CHECKPOINT_GROUP}`);
+  const [version] = crd.spec.versions;
+  const schema = version.schema!.openAPIV3Schema as SchemaNode;
+  const node = (path: string): SchemaNode => {
+    const found = [...schemaNodes(schema)].find(([p]) => p === path);
+    expect(found, `schema node ${path}`).toBeDefined();
+    return found![1];
+  };
+  const checkpointSchema = the('CustomResourceDefinition', `${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`).spec.versions[0].schema!.openAPIV3Schema as SchemaNode;
+  const checkpointNode = (path: string): SchemaNode => [...schemaNodes(checkpointSchema)].find(([p]) => p === path)![1];
+
+  it('names a namespaced API as common/src/api/checkpoint-schedule.ts does, one version with a status subresource', () => {
+    expect(crd.metadata.name).toBe(`${CHECKPOINT_SCHEDULE_PLURAL}.${CHECKPOINT_GROUP}`);
+    expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
+    expect(crd.spec.scope).toBe('Namespaced');
+    expect(crd.spec.names).toEqual({
+      kind: CHECKPOINT_SCHEDULE_KIND,
+      listKind: `${CHECKPOINT_SCHEDULE_KIND}List`,
+      plural: CHECKPOINT_SCHEDULE_PLURAL,
+      singular: 'checkpointschedule',
+      shortNames: ['ckptsched'],
+      categories: ['cryo'],
+    });
+    expect(crd.spec.versions).toHaveLength(1);
+    expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true, subresources: { status: {} } });
+  });
+
+  it('shows schedule, suspend, keep, last schedule, next and time zone (wide) and age in kubectl get', () => {
+    expect(version.additionalPrinterColumns).toEqual([
+      { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+      { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
+      { name: 'Keep', type: 'integer', jsonPath: '.spec.keepLast' },
+      { name: 'Last Schedule', type: 'date', jsonPath: '.status.lastScheduleTime' },
+      // A future time: a date column would print it as an age.
+      { name: 'Next', type: 'string', jsonPath: '.status.nextScheduleTime', priority: 1 },
+      { name: 'Time Zone', type: 'string', jsonPath: '.spec.timeZone', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ]);
+  });
+
+  it('has a structural schema with exactly the fields of the TypeScript types, required where they are required', () => {
+    expect(structuralSchemaProblems(schema)).toEqual([]);
+    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
+    expect(objectNodes.sort()).toEqual(Object.keys(SCHEDULE_FIELDS_BY_SCHEMA_PATH).sort());
+    for (const [path, fields] of Object.entries(SCHEDULE_FIELDS_BY_SCHEMA_PATH)) {
+      const { properties, required = [] } = node(path);
+      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
+      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
+    }
+  });
+
+  it("takes each checkpointTemplate field exactly as the Checkpoint's spec has it, with the same storage rule", () => {
+    for (const field of Object.keys(TEMPLATE_FIELDS)) expect(node(`.spec.checkpointTemplate.${field}`), field).toEqual(checkpointNode(`.spec.${field}`));
+    const bothRule = checkpointNode('.spec')['x-kubernetes-validations']!.find((v) => v.rule.includes('storageClassName'));
+    expect(node('.spec.checkpointTemplate')['x-kubernetes-validations']).toEqual([bothRule]);
+  });
+
+  it('defaults keepLast as the controller does, and keeps conditions as the other Cryo APIs do', () => {
+    expect(node('.spec.keepLast')).toMatchObject({ type: 'integer', default: DEFAULT_KEEP_LAST, minimum: 1 });
+    expect(node('.status.conditions')).toEqual(checkpointNode('.status.conditions'));
+    expect(node('.status.lastCheckpoints')).toMatchObject({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['podName'] });
+  });
+
+  it('limits the name to what the cryo.dev/schedule label value can hold, with a CEL rule whose message says so', () => {
+    expect(schema['x-kubernetes-validations']).toEqual([{ rule: 'self.metadata.name.size() <= 63', message: expect.stringMatching(/at most 63 characters/) }]);
+  });
+
+  describe('validates schedules as the kube-apiserver would (CEL aside)', () => {
+    const validate = compileSchema(schema);
+    const check = (object: unknown): string => (validate(object) ? 'valid' : formatErrors(validate.errors));
+    const wireSchedule = (schedule: CheckpointSchedule): unknown => JSON.parse(JSON.stringify(schedule));
+
+    it.each([
+      ['a weekday schedule in a time zone, with a template', nightlySchedule],
+      ['an hourly one for every pod, everything else defaulted', everyPodHourly],
+      ['one with lists, ranges and steps and a directory store', { ...everyPodHourly, spec: { ...everyPodHourly.spec, schedule: '0,30 */2 1-15 1-12/3 *', checkpointTemplate: { storage: { directory: { path: '/var/lib/cryo', shared: true } } } } }],
+    ])('accepts %s', (_, schedule) => {
+      expect(check(wireSchedule(schedule))).toBe('valid');
+    });
+
+    it.each([
+      ['no schedule', everyPodHourly, 'spec.schedule', REMOVE, /^\/spec must have required property 'schedule'$/],
+      ['no selector', everyPodHourly, 'spec.selector', REMOVE, /^\/spec must have required property 'selector'$/],
+      ['four cron fields', everyPodHourly, 'spec.schedule', '0 * * *', /^\/spec\/schedule must match pattern/],
+      ['month names', everyPodHourly, 'spec.schedule', '0 0 1 JAN *', /^\/spec\/schedule must match pattern/],
+      ['a macro', everyPodHourly, 'spec.schedule', '@hourly', /^\/spec\/schedule must match pattern/],
+      ['keepLast 0', everyPodHourly, 'spec.keepLast', 0, /^\/spec\/keepLast must be >= 1$/],
+      ['a fractional keepLast', everyPodHourly, 'spec.keepLast', 2.5, /^\/spec\/keepLast must be integer$/],
+      ['a time zone with spaces', nightlySchedule, 'spec.timeZone', 'Central European', /^\/spec\/timeZone must match pattern/],
+      ['an unknown selector operator', nightlySchedule, 'spec.selector.matchExpressions.0.operator', 'Equals', /^\/spec\/selector\/matchExpressions\/0\/operator must be equal to one of the allowed values$/],
+      ['a template that names a pod', nightlySchedule, 'spec.checkpointTemplate.podName', 'orders-0', /^\/spec\/checkpointTemplate must NOT have additional properties$/],
+      ['a template purpose (schedules take snapshots)', nightlySchedule, 'spec.checkpointTemplate.purpose', 'Migration', /^\/spec\/checkpointTemplate must NOT have additional properties$/],
+      ['a zero startingDeadlineSeconds', nightlySchedule, 'spec.startingDeadlineSeconds', 0, /^\/spec\/startingDeadlineSeconds must be >= 1$/],
+      ['a lastScheduleTime that is no date-time', nightlySchedule, 'status.lastScheduleTime', 'last night', /^\/status\/lastScheduleTime must match format "date-time"$/],
+      ['a last checkpoint without its name', nightlySchedule, 'status.lastCheckpoints.0.checkpointName', REMOVE, /^\/status\/lastCheckpoints\/0 must have required property 'checkpointName'$/],
+    ] as const)('refuses %s', (_, base, path, value, error) => {
+      expect(check(withField(wireSchedule(base), path, value))).toMatch(error);
     });
   });
 });

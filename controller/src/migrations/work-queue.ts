@@ -14,6 +14,8 @@ export interface WorkQueueOptions {
   concurrency: number;
   worker: (key: string) => Promise<WorkResult>;
   logger: Logger;
+  /** What a key names, for the log (default Migration). */
+  kind?: string;
   /** Retry delays after a worker threw (default 500 ms doubling to 30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
 }
@@ -116,7 +118,8 @@ export class WorkQueue {
         this.backoffs.set(key, backoff);
       }
       requeueAfterMs = backoff.next();
-      this.options.logger.error({ migration: key, err: error instanceof Error ? error.message : String(error), retryInMs: requeueAfterMs }, 'reconciling a Migration failed; retrying');
+      const kind = this.options.kind ?? 'Migration';
+      this.options.logger.error({ [kind.toLowerCase()]: key, err: error instanceof Error ? error.message : String(error), retryInMs: requeueAfterMs }, `reconciling a ${kind} failed; retrying`);
     }
     this.active.delete(key);
     if (this.dirty.delete(key)) this.add(key);

@@ -3,7 +3,7 @@
  * per-resource behaviours the real apiserver varies on (scope, /status, field selectors,
  * what DELETE answers), plus the object shapes and the validation every write goes through.
  */
-import { CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_STORAGE_CLASS_KIND, CHECKPOINT_STORAGE_CLASS_PLURAL, CHECKPOINT_VERSION, MIGRATION_KIND, MIGRATION_PLURAL } from '@cryo/common';
+import { CHECKPOINT_GROUP, CHECKPOINT_KIND, CHECKPOINT_PLURAL, CHECKPOINT_SCHEDULE_KIND, CHECKPOINT_SCHEDULE_PLURAL, CHECKPOINT_STORAGE_CLASS_KIND, CHECKPOINT_STORAGE_CLASS_PLURAL, CHECKPOINT_VERSION, MIGRATION_KIND, MIGRATION_PLURAL } from '@cryo/common';
 import { ApiError, invalid } from './kube-apiserver-status.ts';
 
 export interface ObjectMeta {
@@ -162,6 +162,7 @@ export const RESOURCES: readonly ResourceType[] = [
   { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL, kind: CHECKPOINT_KIND, namespaced: true, statusSubresource: true, customResource: true },
   { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_STORAGE_CLASS_PLURAL, kind: CHECKPOINT_STORAGE_CLASS_KIND, namespaced: false, customResource: true },
   { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: MIGRATION_PLURAL, kind: MIGRATION_KIND, namespaced: true, statusSubresource: true, customResource: true },
+  { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_SCHEDULE_PLURAL, kind: CHECKPOINT_SCHEDULE_KIND, namespaced: true, statusSubresource: true, customResource: true },
 ];
 
 export function apiVersionOf(resource: ResourceType): string {
