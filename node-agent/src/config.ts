@@ -213,7 +213,7 @@ export const nodeAgentOptionSpecs = {
   } satisfies OptionSpec<'container' | 'pod' | 'namespace'>,
   retentionIntervalSeconds: {
     flag: '--retention-interval', env: 'CRYO_RETENTION_INTERVAL', default: 600, parse: parseDurationSeconds, format: formatDuration,
-    description: 'How often retention also runs when no checkpoint is taken, so an age limit fires in a quiet cluster (0: only after each checkpoint).',
+    description: 'How often retention also runs when no checkpoint is taken, so an age limit fires in a quiet cluster; it also looks for orphaned data, with no retention limit too (0: only after each checkpoint).',
   } satisfies OptionSpec<number>,
   port: {
     flag: '--port', env: 'CRYO_PORT', default: 8081, parse: parseInteger(0, 65535),

@@ -111,6 +111,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     pods: { get: (namespace, name) => pods.watcher?.get(namespace, name) },
     runner,
     storeFor: (checkpoint) => stores.storeFor(checkpoint),
+    standingStores: () => [stores.defaultDirectoryStore()].filter((store) => store !== undefined),
     logger: logger.child({ part: 'checkpoints' }),
     maxConcurrent: config.maxConcurrentCheckpoints,
     ...(retention !== undefined ? { retention } : {}),

@@ -584,6 +584,16 @@ describe('RBAC grants the node agent what it uses and no more', () => {
     }
   });
 
+  it('lists workloads (the pod templates retention keeps checkpoints for), and does nothing else with them', () => {
+    const workloads = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'];
+    const workloadRules = rulesOn((r) => workloads.some((w) => r === w || r.startsWith(`${w}/`)));
+    expect(workloadRules.map(plain)).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['list'] },
+      { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['list'] },
+    ]);
+    for (const { role } of workloadRules) expect(role.kind).toBe('ClusterRole');
+  });
+
   it('creates events (events.k8s.io), and does nothing else with them', () => {
     expect(rulesOn((r) => r === 'events').map(plain)).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
   });
@@ -601,6 +611,8 @@ describe('RBAC grants the node agent what it uses and no more', () => {
       'ClusterRole /nodes',
       'ClusterRole /nodes/checkpoint',
       'ClusterRole /pods',
+      'ClusterRole apps/deployments,statefulsets,daemonsets,replicasets',
+      'ClusterRole batch/jobs,cronjobs',
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}/status`,
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_STORAGE_CLASS_PLURAL}`,

@@ -33,6 +33,20 @@ export const CHECKPOINT_PHASE_REASONS = {
   Expired: 'RetentionRemoved',
 } as const;
 
+/**
+ * The reasons of the Events the node agent records on a Checkpoint about its stored data when
+ * that data does not go the way retention or a deletion would take it. The Checkpoint itself is
+ * not failing: these explain why data stays. docs/operations.md ("Why data stays") lists them;
+ * test/node-agent/checkpoint-reasons.test.ts keeps that table and this catalog the same.
+ */
+export const CHECKPOINT_DATA_REASONS = {
+  RetentionDeferred: { type: 'Normal', meaning: 'retention would remove its data, but a pod that is not finished or a workload template restores from it (or whether one does could not be read): it stays, and the next run looks again' },
+  DataRemovalFailed: { type: 'Warning', meaning: 'the Checkpoint was deleted and its store failed to remove the data: the Checkpoint stays and removal is tried again with backoff' },
+  DataNotRemoved: { type: 'Warning', meaning: 'the Checkpoint was deleted but its store cannot be named any more: the Checkpoint goes and its data stays, to be removed by hand' },
+} as const satisfies Record<string, { type: 'Normal' | 'Warning'; meaning: string }>;
+
+export type CheckpointDataReason = keyof typeof CHECKPOINT_DATA_REASONS;
+
 /** A failure as every step of a checkpoint reports it: its code and a message naming the fix. */
 export interface CheckpointFailure {
   reason: CheckpointFailureReason;

@@ -14,6 +14,7 @@ import {
   apiStatusCode,
   Backoff,
   CHECKPOINT_DATA_FINALIZER,
+  CHECKPOINT_DATA_REASONS,
   CHECKPOINT_GROUP,
   CHECKPOINT_PHASE_REASONS,
   CHECKPOINT_PLURAL,
@@ -26,6 +27,7 @@ import {
   WatchedCache,
   type Checkpoint,
   type CheckpointFailure,
+  type CheckpointDataReason,
   type CheckpointList,
   type CheckpointStatus,
   type Logger,
@@ -35,7 +37,8 @@ import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
 import { CheckpointStatusWriter } from './checkpoint-status.ts';
 import type { CheckpointMetrics, StoreKind } from './checkpoint-metrics.ts';
-import type { CheckpointStore, RetentionPolicy, StoredEntry } from '../storage/checkpoint-store.ts';
+import { isOfCheckpoint, type CheckpointStore, type RetentionPolicy, type StoredEntry } from '../storage/checkpoint-store.ts';
+import { CheckpointUsers, type InUse } from './checkpoint-users.ts';
 
 export interface PodLookup {
   /** A pod of this node, from the agent's watch. */
@@ -54,6 +57,8 @@ export interface CheckpointControllerOptions {
   /** Applied to the store after each successful checkpoint. */
   retention?: RetentionPolicy;
   metrics?: CheckpointMetrics;
+  /** Stores the periodic run looks at besides those holding a Succeeded Checkpoint of this node (the agent's --directory). */
+  standingStores?: () => readonly CheckpointStore[];
   /** How often retention runs besides after each checkpoint (0: only then). */
   retentionIntervalMs?: number;
   /** First delay before trying again to remove a deleted Checkpoint's data (doubling to 5 min); tests shorten it. */
@@ -61,6 +66,17 @@ export interface CheckpointControllerOptions {
 }
 
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Expired']);
+
+/** What the last retention run of one store found: the gauges add these up by store kind. */
+interface StoreFindings {
+  /** Per Checkpoint uid (or reference, when its Checkpoint is gone), why retention kept its data: an Event or log line only when that changes. */
+  deferred: Map<string, string>;
+  deferredByCause: Record<InUse['cause'], number>;
+  /** References of stored data whose Checkpoint no longer exists: logged when first found. */
+  orphans: Set<string>;
+}
+
+const DEFERRED: CheckpointDataReason = 'RetentionDeferred';
 
 export class CheckpointController {
   private readonly options: CheckpointControllerOptions;
@@ -79,12 +95,15 @@ export class CheckpointController {
   private stopped = false;
   private retentionRunning = false;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private readonly users: CheckpointUsers;
+  private readonly findings = new Map<CheckpointStore, StoreFindings>();
 
   constructor(options: CheckpointControllerOptions) {
     this.options = options;
     const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.status = new CheckpointStatusWriter(options.kubeConfig, options.nodeName, options.logger);
+    this.users = new CheckpointUsers(options.kubeConfig);
     this.cache = new WatchedCache<Checkpoint>({
       kubeConfig: options.kubeConfig,
       path: CHECKPOINTS_PATH,
@@ -104,7 +123,8 @@ export class CheckpointController {
     await this.cache.synced;
     for (const checkpoint of this.cache.list()) this.consider(checkpoint);
     const every = this.options.retentionIntervalMs ?? 0;
-    if (this.options.retention !== undefined && every > 0) {
+    // Without a retention limit the periodic run still looks for orphaned data.
+    if (every > 0) {
       this.retentionTimer = setInterval(() => this.track(this.applyRetentionEverywhere()), every);
       this.retentionTimer.unref();
     }
@@ -336,7 +356,9 @@ export class CheckpointController {
 
   /**
    * Retention on one store. Only data this node's Checkpoints own (or nobody's any more) is
-   * removed: only their status may this agent update, and each it removes turns Expired.
+   * removed: only their status may this agent update, and each it removes turns Expired. Data in
+   * use (checkpoint-users.ts) stays, with an Event saying why; data whose Checkpoint is gone is
+   * reported (reportOrphans).
    */
   private async applyRetention(store: CheckpointStore, log: Logger): Promise<void> {
     const retention = this.options.retention;
@@ -345,7 +367,14 @@ export class CheckpointController {
       const owning = this.cache.get(entry.namespace, entry.checkpointName);
       return owning !== undefined && owning.metadata?.uid === entry.checkpointUid ? owning : undefined;
     };
-    const applied = await store.applyRetention(retention, { mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName }).catch((error: unknown) => {
+    const inUse = new Map<StoredEntry, InUse>();
+    const applied = await store.applyRetention(retention, {
+      mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName,
+      keep: async (candidates) => {
+        for (const [entry, use] of await this.users.inUse(candidates)) inUse.set(entry, use);
+        return new Set(inUse.keys());
+      },
+    }).catch((error: unknown) => {
       log.warn({ err: (error as Error).message }, 'retention could not be applied');
       this.options.metrics?.retentionErrors.inc({ store: store.kind });
       return undefined;
@@ -353,29 +382,110 @@ export class CheckpointController {
     if (applied === undefined) return;
     this.options.metrics?.retentionRemoved.inc({ store: store.kind }, applied.removed.length);
     this.options.metrics?.retentionRemovedBytes.inc({ store: store.kind }, applied.removed.reduce((sum, entry) => sum + entry.sizeBytes, 0));
+    await this.reportDeferred(store, inUse, owner, log);
+    this.reportOrphans(store, applied.kept, log);
     if (applied.removed.length === 0) return;
     log.info({ removed: applied.removed.map((e) => e.restoreReference) }, 'retention removed old checkpoints');
     const expired = new Map(applied.removed.flatMap((entry) => { const c = owner(entry); return c === undefined ? [] : [[c.metadata!.uid!, c] as const]; }));
     for (const owning of expired.values()) await this.expire(owning, retention).catch((error: unknown) => log.warn({ err: describeApiError(error), checkpoint: owning.metadata?.name }, 'could not mark a Checkpoint whose data retention removed'));
   }
 
+  /** Says why retention kept data in use: an Event on its Checkpoint (a log line when that is gone), once per reason. */
+  private async reportDeferred(store: CheckpointStore, inUse: ReadonlyMap<StoredEntry, InUse>, owner: (entry: StoredEntry) => Checkpoint | undefined, log: Logger): Promise<void> {
+    const findings = this.findingsOf(store);
+    const deferred = new Map<string, string>();
+    const byCause: StoreFindings['deferredByCause'] = { pod: 0, workload: 0, unknown: 0 };
+    for (const [entry, use] of inUse) {
+      byCause[use.cause]++;
+      const checkpoint = owner(entry);
+      const key = checkpoint?.metadata?.uid ?? entry.restoreReference;
+      if (deferred.has(key)) continue;
+      const message = `retention would remove its data, but keeps it: ${use.why}`;
+      deferred.set(key, message);
+      if (findings.deferred.get(key) === message) continue;
+      log.info({ checkpoint: `${entry.namespace}/${entry.checkpointName}`, reference: entry.restoreReference, cause: use.cause, why: use.why }, 'retention keeps data in use');
+      if (checkpoint !== undefined) await this.status.event(checkpoint, null, CHECKPOINT_DATA_REASONS[DEFERRED].type, DEFERRED, message);
+    }
+    findings.deferred = deferred;
+    findings.deferredByCause = byCause;
+    this.updateRetentionGauges();
+  }
+
+  /**
+   * Reports stored data whose Checkpoint no longer exists (deleted with cryo.dev/keep-data, its
+   * finalizer removed by hand, a store written by an earlier install): a log line when first
+   * found, and a gauge. Never removed here: keep-data asked for exactly this, and only an
+   * operator can tell that from a leak (docs/operations.md, "Orphaned data").
+   */
+  private reportOrphans(store: CheckpointStore, entries: readonly StoredEntry[], log: Logger): void {
+    const findings = this.findingsOf(store);
+    const orphans = entries.filter((entry) => {
+      const checkpoint = this.cache.get(entry.namespace, entry.checkpointName);
+      return checkpoint === undefined || !isOfCheckpoint(entry, { namespace: entry.namespace, name: entry.checkpointName, uid: checkpoint.metadata?.uid ?? '' });
+    });
+    const found = orphans.filter((entry) => !findings.orphans.has(entry.restoreReference));
+    if (found.length > 0) {
+      log.warn(
+        { store: store.kind, orphans: found.map((entry) => ({ checkpoint: `${entry.namespace}/${entry.checkpointName}`, uid: entry.checkpointUid, reference: entry.restoreReference, sizeBytes: entry.sizeBytes })) },
+        'stored checkpoint data whose Checkpoint no longer exists (orphaned); the agent leaves it: see docs/operations.md, "Orphaned data", to remove it',
+      );
+    }
+    findings.orphans = new Set(orphans.map((entry) => entry.restoreReference));
+    this.updateRetentionGauges();
+  }
+
+  private findingsOf(store: CheckpointStore): StoreFindings {
+    let findings = this.findings.get(store);
+    if (findings === undefined) {
+      findings = { deferred: new Map(), deferredByCause: { pod: 0, workload: 0, unknown: 0 }, orphans: new Set() };
+      this.findings.set(store, findings);
+    }
+    return findings;
+  }
+
+  /** Each store's last run, added up by kind: several stores (a registry repository per namespace) share one series. */
+  private updateRetentionGauges(): void {
+    const metrics = this.options.metrics;
+    if (metrics === undefined) return;
+    for (const kind of ['registry', 'directory'] as const) {
+      const ofKind = [...this.findings].filter(([store]) => store.kind === kind).map(([, findings]) => findings);
+      metrics.orphaned.set({ store: kind }, ofKind.reduce((sum, findings) => sum + findings.orphans.size, 0));
+      for (const cause of ['pod', 'workload', 'unknown'] as const) {
+        metrics.retentionDeferred.set({ store: kind, cause }, ofKind.reduce((sum, findings) => sum + findings.deferredByCause[cause], 0));
+      }
+    }
+  }
+
   /**
    * Retention on every store holding a Succeeded Checkpoint of this node (resolved as when it was
-   * taken; the resolver hands out one store per place), also when no checkpoint is taken: an age
-   * limit fires in a quiet cluster too. One run at a time; a failing store only logs.
+   * taken; the resolver hands out one store per place) and on the standing ones, also when no
+   * checkpoint is taken: an age limit fires in a quiet cluster too. Without a retention limit it
+   * only looks for orphaned data. One run at a time; a failing store only logs.
    */
   async applyRetentionEverywhere(): Promise<void> {
-    if (this.options.retention === undefined || this.stopped || this.retentionRunning) return;
+    if (this.stopped || this.retentionRunning) return;
     this.retentionRunning = true;
     try {
       const log = this.options.logger.child({ part: 'retention' });
-      const stores = new Set<CheckpointStore>();
+      const stores = new Set<CheckpointStore>(this.options.standingStores?.() ?? []);
       for (const checkpoint of this.cache.list()) {
         if (checkpoint.status?.phase !== 'Succeeded' || checkpoint.status.nodeName !== this.options.nodeName) continue;
         const resolved = await this.options.storeFor(checkpoint);
         if (!('error' in resolved)) stores.add(resolved.store);
       }
-      for (const store of stores) await this.applyRetention(store, log);
+      for (const store of stores) {
+        if (this.options.retention !== undefined) {
+          await this.applyRetention(store, log);
+          continue;
+        }
+        await store.list().then(
+          (entries) => this.reportOrphans(store, entries, log),
+          (error: unknown) => {
+            log.warn({ err: (error as Error).message }, 'could not list a store to look for orphaned data');
+            this.options.metrics?.retentionErrors.inc({ store: store.kind });
+          },
+        );
+      }
     } finally {
       this.retentionRunning = false;
     }

@@ -24,6 +24,8 @@ export class CheckpointMetrics {
   readonly retentionRemoved;
   readonly retentionRemovedBytes;
   readonly retentionErrors;
+  readonly retentionDeferred;
+  readonly orphaned;
   readonly deletions;
 
   constructor(metrics: Metrics) {
@@ -39,6 +41,8 @@ export class CheckpointMetrics {
     this.retentionRemovedBytes = metrics.counter('retention_removed_bytes_total', 'Bytes of the stored checkpoints retention removed', ['store']);
     this.deletions = metrics.counter('checkpoint_deletions_total', "Deleted Checkpoints this agent stored, by what became of their data: removed, kept (cryo.dev/keep-data), failed (tried again later), store-unknown (left, with a Warning Event)", ['result']);
     this.retentionErrors = metrics.counter('retention_errors_total', 'Retention runs that failed (the log says why; the next run tries again)', ['store']);
+    this.retentionDeferred = metrics.gauge('retention_deferred_checkpoints', 'Stored checkpoints (one per container) retention would remove but keeps, as its last run of each store found them: in use by a pod or a workload template (cause pod, workload), or unknown when that could not be read', ['store', 'cause']);
+    this.orphaned = metrics.gauge('orphaned_checkpoints', 'Stored checkpoints (one per container) whose Checkpoint no longer exists, as the last retention run of each store found them (reported, never removed by the agent)', ['store']);
   }
 
   /** A Succeeded Checkpoint's per-container figures, as its status records them. */

@@ -104,6 +104,17 @@ export class StoreResolver {
     return { reason: 'StorageNotConfigured', error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
   }
 
+  /**
+   * The agent's own --directory store (the one storeFor gives a Checkpoint that names no storage
+   * when no registry is set), when there is one: one store for every namespace, so retention's
+   * periodic run looks at it even when none of its Checkpoints remain (orphaned data).
+   */
+  defaultDirectoryStore(): CheckpointStore | undefined {
+    if (this.defaults.directory === '') return undefined;
+    const root = path.resolve(this.defaults.directory);
+    return this.directory(root, this.defaults.directoryShared ?? false, root);
+  }
+
   /** A class the administrator defined: trusted for its repository and push Secret, but only for the namespaces it lists. */
   private async fromStorageClass(storageClass: CheckpointStorageClass, namespace: string): Promise<ResolvedStore | CheckpointFailure> {
     const className = storageClass.metadata?.name ?? '';

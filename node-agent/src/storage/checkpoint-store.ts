@@ -72,6 +72,12 @@ export interface RetentionScope {
    * stay, and still count in their group. Absent: every entry.
    */
   mayRemove?(entry: StoredEntry): boolean;
+  /**
+   * Of the entries the policy would remove (those `mayRemove` allows), the ones that must stay:
+   * data in use (a pod or workload restores from it). Asked once per run, after the selection, so
+   * only what would go is looked into; what it keeps still counts in its group. Absent: none.
+   */
+  keep?(candidates: readonly StoredEntry[]): Promise<ReadonlySet<StoredEntry>>;
 }
 
 export interface RetentionResult {

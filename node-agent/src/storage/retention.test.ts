@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RetentionPolicy, StoredEntry } from './checkpoint-store.ts';
-import { selectForRemoval, validateRetentionPolicy } from './retention.ts';
+import { selectForRemoval, selectForRemovalKeeping, validateRetentionPolicy } from './retention.ts';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 const MiB = 1024 * 1024;
@@ -164,5 +164,32 @@ describe('retention within the agent\'s reach', () => {
     const theirs = new Set(['b', 'c']);
     const removed = selectForRemoval(entries, container({ maxCount: 1 }), NOW, { mayRemove: (e) => !theirs.has(e.checkpointName) });
     expect(removed.map((e) => e.checkpointName)).toEqual(['a']);
+  });
+});
+
+describe('retention keeping data in use', () => {
+  it('asks keep about the candidates only, once, and removes the rest of them; what it keeps still counts', async () => {
+    // Newest first: d, c, b, a. Keep 1: c, b and a are over; b is in use; c is node-b's.
+    const entries = [entry('a', 400), entry('b', 300), entry('c', 200), entry('d', 100)];
+    const asked: string[][] = [];
+    const removed = await selectForRemovalKeeping(entries, container({ maxCount: 1 }), NOW, {
+      mayRemove: (e) => e.checkpointName !== 'c',
+      keep: (candidates) => {
+        asked.push(candidates.map((e) => e.checkpointName));
+        return Promise.resolve(new Set(candidates.filter((e) => e.checkpointName === 'b')));
+      },
+    });
+    expect(asked).toEqual([['a', 'b']]);
+    expect(removed.map((e) => e.checkpointName)).toEqual(['a']);
+  });
+
+  it('does not ask when nothing would go', async () => {
+    let asked = false;
+    const keep = () => {
+      asked = true;
+      return Promise.resolve(new Set<StoredEntry>());
+    };
+    expect(await selectForRemovalKeeping([entry('a', 100)], container({ maxCount: 1 }), NOW, { keep })).toEqual([]);
+    expect(asked).toBe(false);
   });
 });

@@ -45,6 +45,14 @@ export function selectForRemoval(entries: readonly StoredEntry[], policy: Retent
   return removed.sort((a, b) => newestFirst(b, a));
 }
 
+/** What retention removes from a store's `entries`: selectForRemoval's choice less what `scope.keep` keeps (in use). */
+export async function selectForRemovalKeeping(entries: readonly StoredEntry[], policy: RetentionPolicy, now: Date, scope: RetentionScope = {}): Promise<StoredEntry[]> {
+  const candidates = selectForRemoval(entries, policy, now, scope);
+  if (candidates.length === 0 || scope.keep === undefined) return candidates;
+  const kept = await scope.keep(candidates);
+  return candidates.filter((entry) => !kept.has(entry));
+}
+
 /** Throws a RangeError naming the first limit that makes no sense. */
 export function validateRetentionPolicy(policy: RetentionPolicy): void {
   if (!['container', 'pod', 'namespace'].includes(policy.scope)) {

@@ -150,7 +150,7 @@ describe('serving', () => {
   });
 
   it('answers unknown paths with 404 and wrong verbs with 405, both as Status', async () => {
-    const unknown = await rawRequest(api, 'GET', '/apis/apps/v1/namespaces/default/deployments');
+    const unknown = await rawRequest(api, 'GET', '/apis/example.com/v1/namespaces/default/widgets');
     expect(unknown.status).toBe(404);
     expect(JSON.parse(unknown.text)).toMatchObject({ kind: 'Status', reason: 'NotFound', code: 404 });
 

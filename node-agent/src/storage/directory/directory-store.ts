@@ -46,7 +46,7 @@ import {
   type StoredEntry,
   type StoredPodCheckpoint,
 } from '../checkpoint-store.ts';
-import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
+import { selectForRemovalKeeping, validateRetentionPolicy } from '../retention.ts';
 import {
   archivePaths,
   directoryImageName,
@@ -252,7 +252,7 @@ export class DirectoryStore implements CheckpointStore {
     validateRetentionPolicy(policy);
     await this.#initialSweep;
     const entries = await this.#scan();
-    const doomed = new Set(selectForRemoval(entries.map((e) => e.entry), policy, this.#now(), scope));
+    const doomed = new Set(await selectForRemovalKeeping(entries.map((e) => e.entry), policy, this.#now(), scope));
     return this.#remove(entries, doomed, `retention (${policy.scope})`);
   }
 

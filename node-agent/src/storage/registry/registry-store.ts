@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { Logger } from '@cryo/common';
 import type { CheckpointIdentity, CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
 import { isOfCheckpoint, StoreError } from '../checkpoint-store.ts';
-import { selectForRemoval, validateRetentionPolicy } from '../retention.ts';
+import { selectForRemovalKeeping, validateRetentionPolicy } from '../retention.ts';
 import { createScratchDir, isScratchName } from '../../host-files/agent-scratch.ts';
 import { drainScratchDir, removeOwnScratchDir } from '../../host-files/untrusted-tree.ts';
 import { uploadFileBlob } from './blob-upload.ts';
@@ -296,7 +296,7 @@ export class RegistryStore implements CheckpointStore {
     // One scan serves both: the images retention weighs, and the pod indexes that go with them.
     const contents = await this.scanTags();
     const entries = entriesOf(contents);
-    const doomed = selectForRemoval(entries, policy, this.now(), scope);
+    const doomed = await selectForRemovalKeeping(entries, policy, this.now(), scope);
     const removed = await this.deleteImages(contents, doomed, `retention (${policy.scope})`);
     const gone = new Set(doomed);
     return { kept: entries.filter((e) => !gone.has(e)), removed };
