@@ -296,9 +296,11 @@ function isRunning(pod: V1Pod): boolean {
   return pod.status?.phase === 'Running' && pod.metadata?.deletionTimestamp === undefined;
 }
 
+/** Created by this schedule: its label, and an owner reference to it (what manifests/operator-checkpoint-policy.yaml lets the controller delete). */
 function isOwnedBy(checkpoint: Checkpoint, schedule: CheckpointSchedule): boolean {
-  return checkpoint.metadata?.labels?.[SCHEDULE_LABEL] === schedule.metadata?.name
-    && (checkpoint.metadata?.ownerReferences ?? []).some((ref) => ref.uid === schedule.metadata?.uid);
+  const { name, uid } = schedule.metadata ?? {};
+  return checkpoint.metadata?.labels?.[SCHEDULE_LABEL] === name
+    && (checkpoint.metadata?.ownerReferences ?? []).some((ref) => ref.uid === uid && ref.kind === CHECKPOINT_SCHEDULE_KIND && ref.name === name);
 }
 
 /** A timestamp as the API gives it: a string from the watch, a Date from client-node's typed reads. */
