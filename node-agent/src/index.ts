@@ -5,7 +5,7 @@ export type { NodePodWatcherOptions } from './pods/node-pod-watcher.ts';
 export { HookMetrics } from './hooks/hook-metrics.ts';
 export { hookPodOf, describePod, POD_UID_PATTERN } from './hooks/hook-pod.ts';
 export type { HookPod } from './hooks/hook-pod.ts';
-export { startNodeAgent } from './node-agent.ts';
+export { NO_DEFAULT_STORE_WARNING, startNodeAgent } from './node-agent.ts';
 export type { RunningNodeAgent, NodeAgentDeps } from './node-agent.ts';
 export { readNodeAgentConfig, nodeAgentOptionSpecs } from './config.ts';
 export type { NodeAgentConfig } from './config.ts';

@@ -24,6 +24,11 @@ import { DirectoryRegistryView } from './storage/directory/directory-registry-vi
 import { HookCsiDriver } from './csi/hook-csi-driver.ts';
 import { PluginRegistration } from './csi/plugin-registration.ts';
 
+/** Said at start by an agent without a default store: until a default CheckpointStorageClass exists, Checkpoints naming no storage fail. */
+export const NO_DEFAULT_STORE_WARNING =
+  'no default store: Checkpoints that name no storage fail with reason StorageNotConfigured unless a default CheckpointStorageClass is open to their namespace; ' +
+  'set --directory (CRYO_DIRECTORY; the DaemonSet in manifests/ sets /var/lib/cryo/checkpoints) or --registry-repository (CRYO_REGISTRY_REPOSITORY)';
+
 export interface RunningNodeAgent {
   port: number;
   /** Where the directory store's registry view listens, when it runs. */
@@ -168,6 +173,7 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     throw error;
   }
   logger.info({ node: config.nodeName, port, hostHooksDir: config.hostHooksDir }, 'node agent running');
+  if (config.registryRepository === '' && config.directory === '') logger.warn(NO_DEFAULT_STORE_WARNING);
   return {
     port,
     ...(directoryRegistry !== undefined ? { directoryRegistry } : {}),

@@ -99,6 +99,14 @@ const agentDefaults = {
   directoryRegistryAddress: nodeAgentOptionSpecs.directoryRegistryAddress.default,
 };
 
+/**
+ * The registry the workloads' images name until Kustomization's images: sets theirs: a .invalid
+ * host never resolves (RFC 2606), so an install with the images unset pulls nothing from anyone.
+ */
+const UNSET_IMAGE_REGISTRY = 'cryo.invalid';
+/** The node agent's default store as manifests/ installs it (docs: README's install, operations.md). */
+const DEFAULT_STORE_DIR = '/var/lib/cryo/checkpoints';
+
 /** The label naming the component an object belongs to. */
 const NAME_LABEL = 'app.kubernetes.io/name';
 const WEBHOOK = 'cryo-webhook';
@@ -193,9 +201,9 @@ describe('manifests/ installs with kubectl apply -k and with kubectl apply -f', 
     expect([...resources].sort()).toEqual(yamlFilesInManifestsDir().filter((f) => f !== KUSTOMIZATION_FILE));
   });
 
-  it('Kustomization only lists resources, so kubectl apply -f installs exactly the same objects', () => {
+  it('Kustomization only lists resources and sets images, so kubectl apply -f installs the same objects (their images unset)', () => {
     // No namespace:, labels:, patches or generators: every file is complete as written.
-    expect(Object.keys(readKustomization()).sort()).toEqual(['apiVersion', 'kind', 'resources']);
+    expect(Object.keys(readKustomization()).sort()).toEqual(['apiVersion', 'images', 'kind', 'resources']);
   });
 
   it.each([
@@ -332,10 +340,8 @@ describe("the webhook's names and ports agree with each other and with its defau
     });
   });
 
-  it('the image is the plain cryo/webhook reference at the webhook package version, for kustomize images: to override', () => {
-    const { version } = packageJson('webhook');
-    expect(container.image).toBe(`cryo/webhook:${version}`);
-    expect(registryHostOf(container.image!)).toBeUndefined();
+  it('the image is cryo.invalid/webhook at the webhook package version, which Kustomization images: sets', () => {
+    expect(container.image).toBe(`${UNSET_IMAGE_REGISTRY}/webhook:${packageJson('webhook').version}`);
   });
 });
 
@@ -778,14 +784,14 @@ describe('the node agent DaemonSet', () => {
   const mountAt = (path: string) => container.volumeMounts?.find((m) => m.mountPath === path);
   const volume = (name: string | undefined) => agentPod.volumes?.find((v) => v.name === name);
 
-  it('runs on every node: it tolerates every taint, and nothing narrows where it schedules', () => {
+  it('runs on every Linux node: it tolerates every taint, and nothing else narrows where it schedules', () => {
     expect(agentPod.tolerations).toEqual([{ operator: 'Exists' }]);
-    expect(agentPod.nodeSelector).toBeUndefined();
+    expect(agentPod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     expect(agentPod.affinity).toBeUndefined();
     expect(agentPod.nodeName).toBeUndefined();
   });
 
-  it('runs the agent with its defaults: no args; its node, node IP and namespace from the downward API', () => {
+  it('runs the agent with its defaults but two, and no args; its node, node IP and namespace from the downward API', () => {
     expect(agentPod.containers).toHaveLength(1);
     expect(agentPod.initContainers).toBeUndefined();
     expect(container.command).toBeUndefined();
@@ -795,8 +801,10 @@ describe('the node agent DaemonSet', () => {
       { name: nodeAgentOptionSpecs.nodeName.env, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
       { name: nodeAgentOptionSpecs.nodeIp.env, valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
       { name: nodeAgentOptionSpecs.namespace.env, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      // The one setting beyond the defaults: serve the hook socket's CSI driver (csi-driver.yaml).
+      // The settings beyond the defaults: serve the hook socket's CSI driver (csi-driver.yaml) ...
       { name: nodeAgentOptionSpecs.csiEndpoint.env, value: CSI_ENDPOINT },
+      // ... and a default store, the node's directory, so that a Checkpoint works after install.
+      { name: nodeAgentOptionSpecs.directory.env, value: DEFAULT_STORE_DIR },
     ]);
     expect(container.envFrom).toBeUndefined();
   });
@@ -825,6 +833,15 @@ describe('the node agent DaemonSet', () => {
 
   it('lives in the namespace the agent reads push Secrets from by default', () => {
     expect(daemonSet.metadata.namespace).toBe(agentDefaults.namespace);
+  });
+
+  it('mounts its default store, --directory as set in env, from the host at the same path, writable, created when missing', () => {
+    const mount = mountAt(DEFAULT_STORE_DIR);
+    expect(mount, `a volumeMount at ${DEFAULT_STORE_DIR}`).toBeDefined();
+    expect(volume(mount?.name)?.hostPath).toEqual({ path: DEFAULT_STORE_DIR, type: 'DirectoryOrCreate' });
+    expect(mount?.readOnly ?? false).toBe(false);
+    expect(mount?.subPath).toBeUndefined();
+    expect(nodeAgentOptionSpecs.directory.default).toBe('');
   });
 
   it.each([
@@ -867,10 +884,10 @@ describe('the node agent DaemonSet', () => {
     const runtimeConfigDirs = [...new Set(agentDefaults.runtimeConfigFiles.map((path) => dirname(path)))];
     expect(runtimeConfigDirs).toEqual(['/etc/containerd', '/etc/crio']);
     const csiPaths = [nodeAgentOptionSpecs.kubeletPodsDir.default, dirname(CSI_ENDPOINT), nodeAgentOptionSpecs.kubeletRegistrationDir.default];
-    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir, ...agentDefaults.criuLogDirs, ...runtimeConfigDirs, ...csiPaths].sort());
+    expect(hostPaths).toEqual([agentDefaults.hostHooksDir, agentDefaults.kubeletCheckpointsDir, DEFAULT_STORE_DIR, ...agentDefaults.criuLogDirs, ...runtimeConfigDirs, ...csiPaths].sort());
     for (const v of agentPod.volumes ?? []) expect(Object.keys(v).sort(), v.name).toEqual(v.hostPath !== undefined ? ['hostPath', 'name'] : ['emptyDir', 'name']);
     expect(volume(mountAt('/tmp')?.name)?.emptyDir).toBeDefined();
-    expect(container.volumeMounts).toHaveLength(3 + agentDefaults.criuLogDirs.length + runtimeConfigDirs.length + csiPaths.length);
+    expect(container.volumeMounts).toHaveLength(4 + agentDefaults.criuLogDirs.length + runtimeConfigDirs.length + csiPaths.length);
   });
 
   it('uses the same hook directory as the webhook, which mounts each pod its part of it', () => {
@@ -928,9 +945,8 @@ describe('the node agent DaemonSet', () => {
     expect(selects(deployment.spec?.selector, agentPodLabels)).toBe(false);
   });
 
-  it('the image is the plain cryo/node-agent reference at the node-agent package version, for kustomize images: to override', () => {
-    expect(container.image).toBe(`cryo/node-agent:${packageJson('node-agent').version}`);
-    expect(registryHostOf(container.image!)).toBeUndefined();
+  it('the image is cryo.invalid/node-agent at the node-agent package version, which Kustomization images: sets', () => {
+    expect(container.image).toBe(`${UNSET_IMAGE_REGISTRY}/node-agent:${packageJson('node-agent').version}`);
   });
 });
 
@@ -993,9 +1009,88 @@ describe('the controller Deployment runs unprivileged, two replicas of which one
     expect(selects({ matchLabels: service.spec?.selector }, controllerPodLabels)).toBe(false);
   });
 
-  it('the image is the plain cryo/controller reference at the controller package version, for kustomize images: to override', () => {
-    expect(container.image).toBe(`cryo/controller:${packageJson('controller').version}`);
-    expect(registryHostOf(container.image!)).toBeUndefined();
+  it('the image is cryo.invalid/controller at the controller package version, which Kustomization images: sets', () => {
+    expect(container.image).toBe(`${UNSET_IMAGE_REGISTRY}/controller:${packageJson('controller').version}`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// What an install on a user's cluster needs of every workload (README, "Install on a cluster")
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The workloads and the priority each runs at. The node agent: evicted last under node pressure,
+ * since without it a node's hook sockets and checkpoints stop. The webhook: failurePolicy Fail,
+ * so while it is down every restoring pod is refused; the controller: drains wait on its
+ * Migrations. Both small, so they may preempt apps, below the node-level add-ons.
+ */
+const WORKLOADS = [
+  { name: WEBHOOK, file: 'webhook-deployment.yaml', podSpec: pod, priorityClassName: 'system-cluster-critical' },
+  { name: NODE_AGENT, file: 'node-agent-daemonset.yaml', podSpec: agentPod, priorityClassName: 'system-node-critical' },
+  { name: CONTROLLER, file: 'operator-deployment.yaml', podSpec: controllerPod, priorityClassName: 'system-cluster-critical' },
+];
+
+/** An image reference without its tag or digest: the name kustomize images: matches. */
+function imageName(image: string): string {
+  const withoutDigest = image.split('@')[0];
+  const lastSlash = withoutDigest.lastIndexOf('/');
+  const colon = withoutDigest.indexOf(':', lastSlash + 1);
+  return colon === -1 ? withoutDigest : withoutDigest.slice(0, colon);
+}
+
+/** Bytes of a memory quantity as the manifests write them (Mi or Gi). */
+function mebibytes(quantity: string | number | undefined): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(String(quantity));
+  if (match === null) throw new Error(`memory quantity "${String(quantity)}": expected <n>Mi or <n>Gi`);
+  return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+}
+
+const allContainers = (podSpec: IPodSpec) => [...(podSpec.initContainers ?? []), ...podSpec.containers];
+
+describe('every workload installs on a user’s cluster', () => {
+  it.each(WORKLOADS)('$name runs on Linux nodes only (nodeSelector kubernetes.io/os: linux): its image is a Linux one', ({ podSpec }) => {
+    expect(podSpec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+  });
+
+  it.each(WORKLOADS)('$name runs at priorityClassName $priorityClassName', ({ podSpec, priorityClassName }) => {
+    expect(podSpec.priorityClassName).toBe(priorityClassName);
+    // The class decides; a number of its own would be refused by the Priority admission plugin.
+    expect(podSpec.priority).toBeUndefined();
+  });
+
+  it.each(WORKLOADS)('$name requests CPU and memory, limits memory at or above the request, and says where the figures come from', ({ file, podSpec }) => {
+    for (const container of allContainers(podSpec)) {
+      const { requests, limits } = container.resources ?? {};
+      expect(requests?.cpu, container.name).toBeDefined();
+      expect(mebibytes(limits?.memory)).toBeGreaterThanOrEqual(mebibytes(requests?.memory));
+    }
+    // The comment above resources: names the measurement (docs: README, "Figures measured").
+    const text = readFileSync(join(REPO_ROOT, 'manifests', file), 'utf8');
+    const lines = text.split('\n');
+    const at = lines.findIndex((line) => /^\s+resources:$/.test(line));
+    const comment = lines.slice(0, at).reverse().findIndex((line) => !/^\s*#/.test(line));
+    expect(lines.slice(at - comment, at).join('\n'), `${file}: the comment above resources:`).toMatch(/RSS/);
+  });
+
+  it('no image resolves to a registry namespace that is not the user’s: every one names cryo.invalid, which resolves nowhere', () => {
+    // A name without a registry host is the default public registry's: cryo/webhook would be someone else's image.
+    expect(registryHostOf('cryo/webhook:0.1.0')).toBeUndefined();
+    const images = WORKLOADS.flatMap(({ podSpec }) => allContainers(podSpec).map((c) => c.image!));
+    expect(images).toHaveLength(3);
+    for (const image of images) expect(registryHostOf(image), image).toBe(UNSET_IMAGE_REGISTRY);
+    expect(UNSET_IMAGE_REGISTRY.endsWith('.invalid')).toBe(true);
+  });
+
+  it('Kustomization images: names each workload image once, at its package version, and sets none to a registry namespace that is not the user’s', () => {
+    const images = readKustomization().images as { name: string; newName?: string; newTag?: string; digest?: string }[];
+    const workloadImages = WORKLOADS.flatMap(({ podSpec }) => allContainers(podSpec).map((c) => c.image!));
+    expect(images.map((i) => i.name).sort()).toEqual(workloadImages.map(imageName).sort());
+    for (const image of images) {
+      // Where the user's own registry goes (npm run images writes it); never a name without a registry host.
+      expect(registryHostOf(image.newName ?? ''), image.name).toBeDefined();
+      if (image.digest !== undefined) expect(image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      else expect(image.newTag, image.name).toBe(packageJson(image.name.split('/').at(-1)!).version);
+    }
   });
 });
 

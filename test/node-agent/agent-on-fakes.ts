@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger, type Checkpoint } from '@cryo/common';
+import { silentLogger, type Checkpoint, type Logger } from '@cryo/common';
 import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
 import { FakeKubeApiServer, FakeKubelet, waitFor } from '../src/index.ts';
 
@@ -37,8 +37,11 @@ export interface AgentOnFakes {
   stop(): Promise<void>;
 }
 
-/** `extraFlags` come after the defaults (--directory-registry-address off among them: the view's default port is the node's). */
-export async function startAgentOnFakes(dirPrefix: string, extraFlags: readonly string[] = [], options: { containers?: readonly string[] } = {}): Promise<AgentOnFakes> {
+/**
+ * `extraFlags` come after the defaults (--directory-registry-address off among them: the view's
+ * default port is the node's), so `--directory ''` leaves the agent without a default store.
+ */
+export async function startAgentOnFakes(dirPrefix: string, extraFlags: readonly string[] = [], options: { containers?: readonly string[]; logger?: Logger } = {}): Promise<AgentOnFakes> {
   const containers = options.containers ?? ['app'];
   const imageOf = (container: string) => (container === 'app' ? 'shop/orders:1' : `shop/${container}:1`);
   const dir = await mkdtemp(join(tmpdir(), dirPrefix));
@@ -62,7 +65,7 @@ export async function startAgentOnFakes(dirPrefix: string, extraFlags: readonly 
     '--kubelet-checkpoints-dir', checkpointsDir, '--directory', storeDir, '--directory-registry-address', 'off',
     ...extraFlags,
   ];
-  const start = () => startNodeAgent(readNodeAgentConfig(flags, {}), { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1' });
+  const start = () => startNodeAgent(readNodeAgentConfig(flags, {}), { kubeConfig: api.kubeConfig(), logger: options.logger ?? silentLogger(), host: '127.0.0.1' });
 
   const fakes: AgentOnFakes = {
     dir,

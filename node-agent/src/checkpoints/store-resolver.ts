@@ -101,7 +101,12 @@ export class StoreResolver {
     if (fallback !== undefined) return this.fromStorageClass(fallback, namespace);
     if (this.defaults.registryRepository !== '') return withoutClass(this.registry(namespaceRepository(this.defaults.registryRepository, namespace), this.defaults.registryDockerConfig, this.defaults.registryLayerCompression));
     if (this.defaults.directory !== '') return withoutClass(this.directory(path.resolve(this.defaults.directory), this.defaults.directoryShared ?? false, path.resolve(this.defaults.directory)));
-    return { reason: 'StorageNotConfigured', error: 'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default (--registry-repository or --directory)' };
+    return {
+      reason: 'StorageNotConfigured',
+      error:
+        'no storage: the Checkpoint names none, no default CheckpointStorageClass is open to its namespace, and the node agent has no default store. ' +
+        'The administrator sets one with the agent flag --directory (env CRYO_DIRECTORY; manifests/ sets /var/lib/cryo/checkpoints) or --registry-repository, or marks a CheckpointStorageClass default',
+    };
   }
 
   /**
