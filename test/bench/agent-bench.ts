@@ -23,9 +23,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { openLab, startLabRegistry, type Lab, type LabRegistry } from '../src/index.ts';
+import { openLab, startLabRegistry, type Lab, type LabRegistry } from '@cryo/test';
 import { sha256OfFile, syntheticCrioArchive } from '../storage/registry-test-archives.ts';
-import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
+import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '@cryo/node-agent';
 import { pushInChild } from './push-in-child.ts';
 
 const run = promisify(execFile);

@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { CLUSTER_RUNTIMES, openCluster, runCommand, sdkAppDir, waitFor, type Cluster, type ClusterRuntime } from '../src/index.ts';
+import { CLUSTER_RUNTIMES, openCluster, runCommand, sdkAppDir, waitFor, type Cluster, type ClusterRuntime } from '@cryo/test';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const NS = 'cryo-bench';

@@ -26,9 +26,9 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createZstdDecompress } from 'node:zlib';
-import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
+import { RegistryStore } from '@cryo/node-agent';
 import { zstdCompressFile, type LayerCompression } from '../../node-agent/src/storage/registry/layer-compression.ts';
-import { criuLogSeconds, openLab, runCommand, startLabRegistry, waitFor, type Lab, type LabRegistry } from '../src/index.ts';
+import { criuLogSeconds, openLab, runCommand, startLabRegistry, waitFor, type Lab, type LabRegistry } from '@cryo/test';
 import { archiveInfoOf } from '../storage/registry-test-archives.ts';
 import { quantile } from './quantiles.ts';
 

@@ -19,9 +19,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { silentLogger } from '@cryo/common';
-import { readCheckpointArchive } from '../../node-agent/src/archive/checkpoint-archive.ts';
-import { DirectoryStore } from '../../node-agent/src/storage/directory/directory-store.ts';
-import { buildCheckpointArchive } from '../src/harness/checkpoint-archives.ts';
+import { readCheckpointArchive, DirectoryStore } from '@cryo/node-agent';
+import { buildCheckpointArchive } from '@cryo/test';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

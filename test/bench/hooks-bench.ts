@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
-import { criuLogSeconds, openLab, podHttp, startLineEchoUpstream, waitFor, type Lab } from '../src/index.ts';
+import { criuLogSeconds, openLab, podHttp, startLineEchoUpstream, waitFor, type Lab } from '@cryo/test';
 import { quantile } from './quantiles.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { CONTROLLER_ENV, CONTROLLER_NODE_FLAGS } from '../../controller/src/node-runtime.ts';
 import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
-import { FakeKubeApiServer, FakeKubelet, freePort, REPO_ROOT, waitFor } from '../src/index.ts';
+import { FakeKubeApiServer, FakeKubelet, freePort, REPO_ROOT, waitFor } from '@cryo/test';
 
 const SAMPLE_AT_SECONDS = [5, 30, 60];
 

@@ -17,7 +17,7 @@
  * Times of Kubernetes objects come from polling the API every 100 ms.
  */
 import { fileURLToPath } from 'node:url';
-import { criuLogTextSeconds, openCluster, sdkAppDir, waitFor, type Cluster } from '../src/index.ts';
+import { criuLogTextSeconds, openCluster, sdkAppDir, waitFor, type Cluster } from '@cryo/test';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const NS = 'cryo-bench-migration';

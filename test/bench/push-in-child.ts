@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
+import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '@cryo/node-agent';
 import type { LayerCompression } from '../../node-agent/src/storage/registry/layer-compression.ts';
 
 const CHILD = fileURLToPath(new URL('./registry-push-child.ts', import.meta.url));

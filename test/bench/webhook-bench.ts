@@ -16,12 +16,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
-import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
-import { httpsRequest } from '../src/harness/https-request.ts';
-import { waitFor } from '../src/harness/wait-for.ts';
+import { FakeKubeApiServer, loadAdmissionReview, loadCheckpoint, httpsRequest, waitFor, freePort } from '@cryo/test';
 import { closedLoop, openLoop, type LoadResult, type LoadTarget } from './load-generator.ts';
-import { freePort } from '../src/harness/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';

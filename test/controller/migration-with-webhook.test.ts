@@ -11,9 +11,8 @@ import { applyPatch, type Operation } from 'rfc6902';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { annotations, nodeLabels, silentLogger, type Migration } from '@cryo/common';
 import { CheckpointCache, createAdmissionHandler, createWebhookMetrics, MigrationCache } from '@cryo/webhook';
-import { readControllerConfig } from '../../controller/src/config.ts';
-import { startController, type RunningController } from '../../controller/src/controller.ts';
-import { ApiError, FakeKubeApiServer, MigrationWorld, testMigration, testNode, testPod, waitFor } from '../src/index.ts';
+import { readControllerConfig, startController, type RunningController } from '@cryo/controller';
+import { ApiError, FakeKubeApiServer, MigrationWorld, testMigration, testNode, testPod, waitFor } from '@cryo/test';
 
 const NS = 'shop';
 const RS = { kind: 'ReplicaSet', name: 'web-7c9f8d6b5', uid: randomUUID() };

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { silentLogger } from '@cryo/common';
 import { HookServer, type HookPod } from '@cryo/node-agent';
-import type { Lab, LabContainer, LabPod, LineEchoUpstream } from '../src/index.ts';
-import { openLab, podHttp, startLineEchoUpstream, waitFor } from '../src/index.ts';
+import type { Lab, LabContainer, LabPod, LineEchoUpstream } from '@cryo/test';
+import { openLab, podHttp, startLineEchoUpstream, waitFor } from '@cryo/test';
 
 interface AppState {
   value: number;

@@ -15,13 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { silentLogger } from '@cryo/common';
-import { HookServer, type HookPod } from '@cryo/node-agent';
-import { readCheckpointArchive } from '../../node-agent/src/archive/checkpoint-archive.ts';
-import { localCheckpoint, type LocalCheckpointResult } from '../../node-agent/src/local/local-checkpoint.ts';
-import { DirectoryStore } from '../../node-agent/src/storage/directory/directory-store.ts';
-import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
-import type { Lab, LabPodman, LabRegistry, MountSlot, PodmanContainer, PodmanPod } from '../src/index.ts';
-import { openLab, openLabPodman, podHttp, startLabRegistry, waitFor } from '../src/index.ts';
+import { HookServer, type HookPod, readCheckpointArchive, localCheckpoint, type LocalCheckpointResult, DirectoryStore, RegistryStore } from '@cryo/node-agent';
+import type { Lab, LabPodman, LabRegistry, MountSlot, PodmanContainer, PodmanPod } from '@cryo/test';
+import { openLab, openLabPodman, podHttp, startLabRegistry, waitFor } from '@cryo/test';
 
 interface AppState {
   warm: boolean;

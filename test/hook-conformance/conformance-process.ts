@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { waitFor } from '../src/harness/wait-for.ts';
+import { waitFor } from '@cryo/test';
 
 export type ConformanceEvent = { event: string } & Record<string, unknown>;
 

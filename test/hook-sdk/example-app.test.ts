@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@cryo/common';
 import { HookServer } from '@cryo/node-agent';
-import { waitFor } from '../src/harness/wait-for.ts';
-import { freePort } from '../src/harness/free-port.ts';
+import { waitFor, freePort } from '@cryo/test';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { setKustomizationImages } from '../../scripts/build-images.ts';
-import { REPO_ROOT } from '../src/index.ts';
+import { REPO_ROOT } from '@cryo/test';
 
 const dir = mkdtempSync(join(tmpdir(), 'cryo-build-images-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,8 +7,8 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { Lab, LabContainer, LabPod } from '../src/index.ts';
-import { DEFAULT_LAB_IMAGE, FakeKubelet, httpsRequest, openLab, podHttp, runCommand, stubLabContainer, waitFor } from '../src/index.ts';
+import type { Lab, LabContainer, LabPod } from '@cryo/test';
+import { DEFAULT_LAB_IMAGE, FakeKubelet, httpsRequest, openLab, podHttp, runCommand, stubLabContainer, waitFor } from '@cryo/test';
 
 const TOKEN = 'node-agent-token';
 

@@ -10,8 +10,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { Lab, LabContainer, LabPod } from '../src/index.ts';
-import { openLab, podHttp, waitFor } from '../src/index.ts';
+import type { Lab, LabContainer, LabPod } from '@cryo/test';
+import { openLab, podHttp, waitFor } from '@cryo/test';
 
 interface ServerState {
   counter: number;

@@ -5,8 +5,8 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Lab, LabPod } from '../src/index.ts';
-import { LAB_BRIDGE_MAC, openLab } from '../src/index.ts';
+import type { Lab, LabPod } from '@cryo/test';
+import { LAB_BRIDGE_MAC, openLab } from '@cryo/test';
 
 const opened = await openLab();
 const skip = 'skip' in opened ? opened.skip : undefined;

@@ -12,11 +12,10 @@ import type { IValidatingAdmissionPolicy, IValidatingAdmissionPolicyBinding } fr
 import type { IDaemonSet } from 'kubernetes-models/apps/v1';
 import { applyPatch, type Operation } from 'rfc6902';
 import { describe, expect, it } from 'vitest';
-import type { Checkpoint } from '../../common/src/index.ts';
+import type { Checkpoint } from '@cryo/common';
 import { coversHooksDir, hooksDirSpellings } from '../../webhook/src/admission/hook-socket-guard.ts';
-import { decidePod } from '../../webhook/src/admission/pod-mutator.ts';
-import { webhookOptionSpecs } from '../../webhook/src/config.ts';
-import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
+import { decidePod, webhookOptionSpecs } from '@cryo/webhook';
+import { loadAdmissionReview, loadCheckpoint } from '@cryo/test';
 import { loadFile, manifestObject, readKustomization } from './load-manifests.ts';
 
 const FILE = 'hook-socket-policy.yaml';

@@ -30,15 +30,11 @@ import {
   type CheckpointStatus,
   type CheckpointStorage,
   type RestoreReferenceType,
-} from '../../common/src/api/checkpoint.ts';
-import {
   CHECKPOINT_STORAGE_CLASS_KIND,
   CHECKPOINT_STORAGE_CLASS_PLURAL,
   STORAGE_CLASS_LAYER_COMPRESSIONS,
   type CheckpointStorageClass,
   type CheckpointStorageClassSpec,
-} from '../../common/src/api/checkpoint-storage-class.ts';
-import {
   CHECKPOINT_SCHEDULE_KIND,
   CHECKPOINT_SCHEDULE_PLURAL,
   DEFAULT_KEEP_LAST,
@@ -47,22 +43,18 @@ import {
   type CheckpointScheduleStatus,
   type CheckpointTemplate,
   type ScheduledCheckpointReference,
-} from '../../common/src/api/checkpoint-schedule.ts';
-import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
-import { HOOK_CSI_DRIVER } from '../../common/src/hook-socket.ts';
-import {
+  HOOK_CSI_DRIVER,
   MIGRATION_KIND,
   MIGRATION_PHASES,
   MIGRATION_PLURAL,
   type Migration,
   type MigrationSpec,
   type MigrationStatus,
-} from '../../common/src/api/migration.ts';
-import { controllerOptionSpecs } from '../../controller/src/config.ts';
-import { CONTROLLER_ENV, CONTROLLER_NODE_FLAGS } from '../../controller/src/node-runtime.ts';
-import { nodeAgentOptionSpecs } from '../../node-agent/src/config.ts';
-import { NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '../../node-agent/src/node-runtime.ts';
-import { webhookOptionSpecs } from '../../webhook/src/config.ts';
+} from '@cryo/common';
+import { ANNOTATION_PREFIX } from '../../common/src/annotations.ts';
+import { controllerOptionSpecs, CONTROLLER_ENV, CONTROLLER_NODE_FLAGS } from '@cryo/controller';
+import { nodeAgentOptionSpecs, NODE_AGENT_ENV, NODE_AGENT_NODE_FLAGS } from '@cryo/node-agent';
+import { webhookOptionSpecs } from '@cryo/webhook';
 import { compileSchema, formatErrors, schemaNodes, structuralSchemaProblems, type SchemaNode } from './crd-schema.ts';
 import { kubernetesModel, unknownFields, validateAgainstKubernetesSchema } from './kubernetes-schemas.ts';
 import {

@@ -10,8 +10,7 @@ import type { IValidatingAdmissionPolicy, IValidatingAdmissionPolicyBinding } fr
 import type { IDeployment } from 'kubernetes-models/apps/v1';
 import type { IServiceAccount } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { CHECKPOINT_API_VERSION, CHECKPOINT_PLURAL, CHECKPOINT_GROUP } from '../../common/src/api/checkpoint.ts';
-import { CHECKPOINT_SCHEDULE_KIND, SCHEDULE_LABEL } from '../../common/src/api/checkpoint-schedule.ts';
+import { CHECKPOINT_API_VERSION, CHECKPOINT_PLURAL, CHECKPOINT_GROUP, CHECKPOINT_SCHEDULE_KIND, SCHEDULE_LABEL } from '@cryo/common';
 import { loadFile, manifestObject, readKustomization } from './load-manifests.ts';
 
 const FILE = 'operator-checkpoint-policy.yaml';

@@ -9,8 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Checkpoint, type Logger } from '@cryo/common';
-import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
-import { FakeKubeApiServer, FakeKubelet, waitFor } from '../src/index.ts';
+import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '@cryo/node-agent';
+import { FakeKubeApiServer, FakeKubelet, waitFor } from '@cryo/test';
 
 const TOKEN = 'node-agent-sa-token';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKPOINT_DATA_FINALIZER, CHECKPOINT_GROUP, CHECKPOINT_PLURAL, CHECKPOINT_VERSION, type Checkpoint } from '@cryo/common';
-import { buildCheckpointArchive, waitFor } from '../src/index.ts';
+import { buildCheckpointArchive, waitFor } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 describe('deleting a Checkpoint', () => {

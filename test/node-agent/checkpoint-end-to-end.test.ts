@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { annotations, silentLogger, type Checkpoint, type PodCheckpoint } from '@cryo/common';
-import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
-import type { Lab, LabContainer, LabPod, LabRegistry, LineEchoUpstream } from '../src/index.ts';
-import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, startLineEchoUpstream, waitFor, freePort } from '../src/index.ts';
+import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '@cryo/node-agent';
+import type { Lab, LabContainer, LabPod, LabRegistry, LineEchoUpstream } from '@cryo/test';
+import { FakeKubeApiServer, FakeKubelet, openLab, podHttp, runCommand, startLabRegistry, startLineEchoUpstream, waitFor, freePort } from '@cryo/test';
 
 const TOKEN = 'node-agent-sa-token';
 

@@ -9,8 +9,8 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKPOINT_DATA_FINALIZER, silentLogger, type Checkpoint, type CheckpointFailureReason } from '@cryo/common';
-import { DirectoryStore, readCheckpointArchive } from '../../node-agent/src/index.ts';
-import { buildCheckpointArchive, waitFor, type KubeObject } from '../src/index.ts';
+import { DirectoryStore, readCheckpointArchive } from '@cryo/node-agent';
+import { buildCheckpointArchive, waitFor, type KubeObject } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 const CHECKPOINTS = '/apis/cryo.dev/v1alpha1/namespaces/shop/checkpoints';

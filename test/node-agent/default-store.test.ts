@@ -4,8 +4,8 @@
  * --directory as manifests/ sets it (CRYO_DIRECTORY) and once with none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { NO_DEFAULT_STORE_WARNING } from '../../node-agent/src/index.ts';
-import { buildCheckpointArchive, captureLogger } from '../src/index.ts';
+import { NO_DEFAULT_STORE_WARNING } from '@cryo/node-agent';
+import { buildCheckpointArchive, captureLogger } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 describe('the node agent’s default store', () => {

@@ -17,9 +17,9 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HookServer } from '../../node-agent/src/hooks/hook-server.ts';
-import type { HookPod } from '../../node-agent/src/hooks/hook-pod.ts';
-import { captureLogger } from '../src/index.ts';
+import { HookServer } from '@cryo/node-agent';
+import type { HookPod } from '@cryo/node-agent';
+import { captureLogger } from '@cryo/test';
 
 const TRIES = 32;
 const CANARIES = 50;

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { annotations, silentLogger } from '@cryo/common';
 import { CheckpointHooks, silentHookLogger } from '@cryo/hook-sdk';
-import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '../../node-agent/src/index.ts';
-import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
-import { waitFor } from '../src/harness/wait-for.ts';
+import { readNodeAgentConfig, startNodeAgent, type RunningNodeAgent } from '@cryo/node-agent';
+import { FakeKubeApiServer, waitFor } from '@cryo/test';
 
 let api: FakeKubeApiServer;
 let dir: string;

@@ -8,7 +8,7 @@
 import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCheckpointArchive } from '../src/index.ts';
+import { buildCheckpointArchive } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 describe('the node agent confines kubelet archives to --kubelet-checkpoints-dir', () => {

@@ -10,9 +10,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { annotations, silentLogger, type Checkpoint } from '@cryo/common';
-import { readCheckpointArchive } from '../../node-agent/src/archive/checkpoint-archive.ts';
-import { DirectoryStore } from '../../node-agent/src/storage/directory/directory-store.ts';
-import { buildCheckpointArchive, waitFor } from '../src/index.ts';
+import { readCheckpointArchive, DirectoryStore } from '@cryo/node-agent';
+import { buildCheckpointArchive, waitFor } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 interface RecordedEvent {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { annotations, CHECKPOINT_DATA_FINALIZER, CHECKPOINT_GROUP, CHECKPOINT_PLURAL, CHECKPOINT_VERSION, type Checkpoint, type CheckpointList } from '@cryo/common';
-import { buildCheckpointArchive, waitFor } from '../src/index.ts';
+import { buildCheckpointArchive, waitFor } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
 const where = { group: CHECKPOINT_GROUP, version: CHECKPOINT_VERSION, plural: CHECKPOINT_PLURAL };

@@ -15,14 +15,12 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { V1Pod } from '@kubernetes/client-node';
 import type { PodCheckpoint, TlsKeyPair } from '@cryo/common';
 import { createCertificateAuthority, issueServingCertificate } from '@cryo/common';
-import type { CheckpointArchiveInfo } from '../../node-agent/src/archive/checkpoint-archive-info.ts';
-import type { StoreRequest } from '../../node-agent/src/storage/checkpoint-store.ts';
-import { StoreError } from '../../node-agent/src/storage/checkpoint-store.ts';
+import type { CheckpointArchiveInfo, StoreRequest } from '@cryo/node-agent';
+import { StoreError, RegistryStore } from '@cryo/node-agent';
 import type { RegistryStoreOptions } from '../../node-agent/src/storage/registry/registry-store.ts';
-import { RegistryStore } from '../../node-agent/src/storage/registry/registry-store.ts';
 import { podCheckpointOf } from '../../node-agent/src/checkpoints/pod-checkpoint-document.ts';
-import type { Lab, LabRegistry, RegistryTokenServer } from '../src/index.ts';
-import { openLab, rejectionOf, startFaultProxy, startLabRegistry, startRegistryTokenServer, waitFor } from '../src/index.ts';
+import type { Lab, LabRegistry, RegistryTokenServer } from '@cryo/test';
+import { openLab, rejectionOf, startFaultProxy, startLabRegistry, startRegistryTokenServer, waitFor } from '@cryo/test';
 import { pushInChild } from '../bench/push-in-child.ts';
 import { archiveInfoOf, gunzipFixture, PODMAN_BASE_IMAGE, sha256OfFile, sha256OfZstdFile, withExtraPages } from './registry-test-archives.ts';
 

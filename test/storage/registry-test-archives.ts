@@ -13,8 +13,8 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import type { CheckpointArchiveInfo } from '../../node-agent/src/archive/checkpoint-archive-info.ts';
-import { runCommand } from '../src/harness/lab/run-command.ts';
+import type { CheckpointArchiveInfo } from '@cryo/node-agent';
+import { runCommand } from '@cryo/test';
 
 export const PODMAN_FIXTURE_DIR = fileURLToPath(new URL('../fixtures/podman-counter', import.meta.url));
 export const PODMAN_FIXTURE_ARCHIVE = join(PODMAN_FIXTURE_DIR, 'counter-checkpoint.tar.gz');

@@ -27,11 +27,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { V1Secret } from '@kubernetes/client-node';
 import { annotations } from '@cryo/common';
-import { readWebhookConfig, startWebhook, type RunningWebhook } from '../../webhook/src/index.ts';
-import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
-import { loadAdmissionReview, loadCheckpoint, type RecordedAdmissionReview } from '../src/fixtures/load-fixture.ts';
-import { httpsRequest, postJson, type HttpsTarget } from '../src/harness/https-request.ts';
-import { waitFor } from '../src/harness/wait-for.ts';
+import { readWebhookConfig, startWebhook, type RunningWebhook } from '@cryo/webhook';
+import {
+  FakeKubeApiServer,
+  loadAdmissionReview,
+  loadCheckpoint,
+  type RecordedAdmissionReview,
+  httpsRequest,
+  postJson,
+  type HttpsTarget,
+  waitFor,
+} from '@cryo/test';
 
 const SEED = Number(process.env.CRYO_FUZZ_SEED ?? 0x5eed_c0de);
 const CASES = Number(process.env.CRYO_FUZZ_CASES ?? 10_300);

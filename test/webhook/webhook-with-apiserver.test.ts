@@ -10,12 +10,9 @@ import { applyPatch, type Operation } from 'rfc6902';
 import { parse as parseYaml } from 'yaml';
 import type { V1MutatingWebhookConfiguration, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { annotations, nodeLabels, silentLogger } from '@cryo/common';
-import { hookPodOf } from '../../node-agent/src/index.ts';
-import { readWebhookConfig, startWebhook, type RunningWebhook } from '../../webhook/src/index.ts';
-import { FakeKubeApiServer } from '../src/fakes/kube-apiserver.ts';
-import { loadAdmissionReview, loadCheckpoint } from '../src/fixtures/load-fixture.ts';
-import { httpsRequest, postJson, type HttpsTarget } from '../src/harness/https-request.ts';
-import { waitFor } from '../src/harness/wait-for.ts';
+import { hookPodOf } from '@cryo/node-agent';
+import { readWebhookConfig, startWebhook, type RunningWebhook } from '@cryo/webhook';
+import { FakeKubeApiServer, loadAdmissionReview, loadCheckpoint, httpsRequest, postJson, type HttpsTarget, waitFor } from '@cryo/test';
 
 const SERVERNAME = 'cryo-webhook.cryo-system.svc';
 const mutatingWebhookManifest = parseYaml(readFileSync(new URL('../../manifests/mutating-webhook.yaml', import.meta.url), 'utf8'));

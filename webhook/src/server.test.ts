@@ -1,8 +1,7 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, createCertificateAuthority, issueServingCertificate, serviceDnsNames } from '@cryo/common';
-import { httpsRequest, postJson, type HttpsTarget } from '../../test/src/harness/https-request.ts';
-import { loadAdmissionReview } from '../../test/src/fixtures/load-fixture.ts';
+import { httpsRequest, postJson, type HttpsTarget, loadAdmissionReview } from '@cryo/test';
 import { createAdmissionHandler, type AdmissionHandler } from './admission/admission-handler.ts';
 import { createWebhookApp, listenHttps, nestingDepth, type RunningServer } from './server.ts';
 import { createWebhookMetrics } from './webhook-metrics.ts';

@@ -10,7 +10,7 @@ import {
   type TlsKeyPair,
 } from './certificate-authority.ts';
 import { checkKeyPair, parseCertificate } from './certificate-info.ts';
-import { callServer, startHttpsServer, type TestHttpsServer } from '../../../test/src/harness/https-test-server.ts';
+import { callServer, startHttpsServer, type TestHttpsServer } from '@cryo/test';
 
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadAdmissionReview } from '../../../test/src/fixtures/load-fixture.ts';
+import { loadAdmissionReview } from '@cryo/test';
 import { BadAdmissionReview, parseAdmissionReview } from './admission-review.ts';
 
 function refusal(body: unknown): BadAdmissionReview {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, type Operation } from 'rfc6902';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { annotations, HOOK_CSI_DRIVER, type Checkpoint } from '@cryo/common';
-import { loadAdmissionReview, loadCheckpoint } from '../../../test/src/fixtures/load-fixture.ts';
+import { loadAdmissionReview, loadCheckpoint } from '@cryo/test';
 import { readWebhookConfig } from '../config.ts';
 import { decideEphemeralContainers, decidePod, type MutatorOptions, type PodDecision } from './pod-mutator.ts';
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, type Operation } from 'rfc6902';
 import type { V1EphemeralContainer, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { annotations, type Checkpoint } from '@cryo/common';
-import { loadAdmissionReview, loadCheckpoint } from '../../../test/src/fixtures/load-fixture.ts';
+import { loadAdmissionReview, loadCheckpoint } from '@cryo/test';
 import { assertHookSocketConfined, coversHooksDir, hooksDirSpellings, normalizeHostPath } from './hook-socket-guard.ts';
 import { decideEphemeralContainers, decidePod, type PodDecision } from './pod-mutator.ts';
 

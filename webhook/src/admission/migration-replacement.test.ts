@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, type Operation } from 'rfc6902';
 import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, nodeLabels, silentLogger, type Checkpoint, type Migration, type MigrationStatus } from '@cryo/common';
-import { loadAdmissionReview, loadCheckpoint, type RecordedAdmissionReview } from '../../../test/src/fixtures/load-fixture.ts';
+import { loadAdmissionReview, loadCheckpoint, type RecordedAdmissionReview } from '@cryo/test';
 import { createAdmissionHandler } from './admission-handler.ts';
 import { findMigrationReplacement, type MigrationLookup } from './migration-replacement.ts';
 import type { CheckpointLookup } from './pod-mutator.ts';

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { annotations, silentLogger } from '@cryo/common';
-import { FIXTURES_DIR, loadAdmissionReview } from '../../../test/src/fixtures/load-fixture.ts';
+import { FIXTURES_DIR, loadAdmissionReview } from '@cryo/test';
 import { createAdmissionHandler } from './admission-handler.ts';
 import { MAX_POD_DEPTH, podShapeProblem } from './pod-shape.ts';
 import { createWebhookMetrics } from '../webhook-metrics.ts';

@@ -8,9 +8,16 @@ import { generateKeyPairSync } from 'node:crypto';
 import https from 'node:https';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueServingCertificate, parseCertificate, randomSerialHex, serviceDnsNames, silentLogger, type TlsKeyPair } from '@cryo/common';
-import { httpsRequest, postJson, type HttpsTarget } from '../../../test/src/harness/https-request.ts';
-import { loadAdmissionReview } from '../../../test/src/fixtures/load-fixture.ts';
+import {
+  createCertificateAuthority,
+  issueServingCertificate,
+  parseCertificate,
+  randomSerialHex,
+  serviceDnsNames,
+  silentLogger,
+  type TlsKeyPair,
+} from '@cryo/common';
+import { httpsRequest, postJson, type HttpsTarget, loadAdmissionReview } from '@cryo/test';
 import { createAdmissionHandler, type AdmissionHandler } from '../admission/admission-handler.ts';
 import { createWebhookApp, listenHttps, type RunningServer } from '../server.ts';
 import { createWebhookMetrics, type WebhookMetrics } from '../webhook-metrics.ts';

@@ -6,9 +6,7 @@ import { Metrics, createCertificateAuthority, issueServingCertificate, serviceDn
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FileTlsSource } from './file-tls-source.ts';
 import { createTlsSource } from './serving-tls.ts';
-import { captureLogger, type CapturedLogger } from '../../../test/src/harness/capture-logger.ts';
-import { writeProjectedVolume } from '../../../test/src/harness/projected-volume.ts';
-import { waitFor } from '../../../test/src/harness/wait-for.ts';
+import { captureLogger, type CapturedLogger, writeProjectedVolume, waitFor } from '@cryo/test';
 
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');
 const serialOf = (pair: TlsKeyPair) => parseCertificate(pair.cert).serial;

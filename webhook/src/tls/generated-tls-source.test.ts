@@ -4,13 +4,10 @@
  * replica, and API errors are retried rather than fatal.
  */
 import { Metrics, createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
-import { FakeKubeApiServer } from '@cryo/test';
+import { FakeKubeApiServer, captureLogger, type CapturedLogger, callServer, startHttpsServer, waitFor } from '@cryo/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GeneratedTlsSource, type GeneratedTlsSourceOptions } from './generated-tls-source.ts';
 import { createTlsSource } from './serving-tls.ts';
-import { captureLogger, type CapturedLogger } from '../../../test/src/harness/capture-logger.ts';
-import { callServer, startHttpsServer } from '../../../test/src/harness/https-test-server.ts';
-import { waitFor } from '../../../test/src/harness/wait-for.ts';
 
 const NAMESPACE = 'cryo-system';
 const SECRET = 'cryo-webhook-tls';

@@ -5,7 +5,7 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueServingCertificate, serviceDnsNames, type TlsKeyPair, parseCertificate } from '@cryo/common';
-import { callServer, startHttpsServer, type TestHttpsServer } from '../../../test/src/harness/https-test-server.ts';
+import { callServer, startHttpsServer, type TestHttpsServer } from '@cryo/test';
 
 const servername = 'cryo-webhook.cryo-system.svc';
 const dnsNames = serviceDnsNames('cryo-webhook', 'cryo-system');
