@@ -1229,8 +1229,9 @@ const directoryCheckpoint: Checkpoint = {
   },
 };
 
-describe('the Checkpoint CRD', () => {
-  const crd = the('CustomResourceDefinition', `${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`);
+/** A CRD of manifests/, its one version's openAPIV3Schema, and its schema nodes by path (`.spec.containers[]` style). */
+function crdSchema(name: string) {
+  const crd = the('CustomResourceDefinition', name);
   const [version] = crd.spec.versions;
   const schema = version.schema!.openAPIV3Schema as SchemaNode;
   const node = (path: string): SchemaNode => {
@@ -1238,6 +1239,22 @@ describe('the Checkpoint CRD', () => {
     expect(found, `schema node ${path}`).toBeDefined();
     return found![1];
   };
+  return { crd, version, schema, node };
+}
+
+/** The schema's object nodes are exactly these paths, each with exactly these fields, required as the TypeScript types require them. */
+function expectFieldsOfTypes(schema: SchemaNode, fieldsByPath: Record<string, Record<string, 'required' | 'optional'>>): void {
+  const nodes = new Map([...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined));
+  expect([...nodes.keys()].sort()).toEqual(Object.keys(fieldsByPath).sort());
+  for (const [path, fields] of Object.entries(fieldsByPath)) {
+    const { properties, required = [] } = nodes.get(path)!;
+    expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
+    expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
+  }
+}
+
+describe('the Checkpoint CRD', () => {
+  const { crd, version, schema, node } = crdSchema(`${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`);
 
   it('names the API as common/src/api/checkpoint.ts does', () => {
     expect(crd.metadata.name).toBe(`${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`);
@@ -1274,14 +1291,7 @@ describe('the Checkpoint CRD', () => {
   });
 
   it('has exactly the fields of the TypeScript types, required where they are required', () => {
-    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
-    expect(objectNodes.sort()).toEqual(Object.keys(FIELDS_BY_SCHEMA_PATH).sort());
-    for (const [path, fields] of Object.entries(FIELDS_BY_SCHEMA_PATH)) {
-      const { properties, required = [] } = node(path);
-      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
-      const requiredInTypes = Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name);
-      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(requiredInTypes.sort());
-    }
+    expectFieldsOfTypes(schema, FIELDS_BY_SCHEMA_PATH);
   });
 
   it('allows exactly the values of the TypeScript unions', () => {
@@ -1384,14 +1394,7 @@ const directoryClass: CheckpointStorageClass = {
 };
 
 describe('the CheckpointStorageClass CRD', () => {
-  const crd = the('CustomResourceDefinition', `${CHECKPOINT_STORAGE_CLASS_PLURAL}.${CHECKPOINT_GROUP}`);
-  const [version] = crd.spec.versions;
-  const schema = version.schema!.openAPIV3Schema as SchemaNode;
-  const node = (path: string): SchemaNode => {
-    const found = [...schemaNodes(schema)].find(([p]) => p === path);
-    expect(found, `schema node ${path}`).toBeDefined();
-    return found![1];
-  };
+  const { crd, version, schema, node } = crdSchema(`${CHECKPOINT_STORAGE_CLASS_PLURAL}.${CHECKPOINT_GROUP}`);
 
   it('names a cluster-scoped API as common/src/api/checkpoint-storage-class.ts does, one version', () => {
     expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
@@ -1403,13 +1406,7 @@ describe('the CheckpointStorageClass CRD', () => {
 
   it('has a structural schema with exactly the fields of the TypeScript types', () => {
     expect(structuralSchemaProblems(schema)).toEqual([]);
-    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
-    expect(objectNodes.sort()).toEqual(Object.keys(CLASS_FIELDS_BY_SCHEMA_PATH).sort());
-    for (const [path, fields] of Object.entries(CLASS_FIELDS_BY_SCHEMA_PATH)) {
-      const { properties, required = [] } = node(path);
-      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
-      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
-    }
+    expectFieldsOfTypes(schema, CLASS_FIELDS_BY_SCHEMA_PATH);
     expect(node('.spec')['x-kubernetes-validations']).toEqual([{ rule: 'has(self.registry) != has(self.directory)', message: expect.stringMatching(/exactly one of registry or directory/) }]);
     expect(node('.spec.registry.layerCompression').enum).toEqual([...STORAGE_CLASS_LAYER_COMPRESSIONS]);
   });
@@ -1503,14 +1500,7 @@ const rebootMigration: Migration = {
 };
 
 describe('the Migration CRD', () => {
-  const crd = the('CustomResourceDefinition', `${MIGRATION_PLURAL}.${CHECKPOINT_GROUP}`);
-  const [version] = crd.spec.versions;
-  const schema = version.schema!.openAPIV3Schema as SchemaNode;
-  const node = (path: string): SchemaNode => {
-    const found = [...schemaNodes(schema)].find(([p]) => p === path);
-    expect(found, `schema node ${path}`).toBeDefined();
-    return found![1];
-  };
+  const { crd, version, schema, node } = crdSchema(`${MIGRATION_PLURAL}.${CHECKPOINT_GROUP}`);
 
   it('names a namespaced API as common/src/api/migration.ts does', () => {
     expect(crd.spec.group).toBe(CHECKPOINT_GROUP);
@@ -1536,13 +1526,7 @@ describe('the Migration CRD', () => {
 
   it('has a structural schema with exactly the fields of the TypeScript types, required where they are required', () => {
     expect(structuralSchemaProblems(schema)).toEqual([]);
-    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
-    expect(objectNodes.sort()).toEqual(Object.keys(MIGRATION_FIELDS_BY_SCHEMA_PATH).sort());
-    for (const [path, fields] of Object.entries(MIGRATION_FIELDS_BY_SCHEMA_PATH)) {
-      const { properties, required = [] } = node(path);
-      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
-      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
-    }
+    expectFieldsOfTypes(schema, MIGRATION_FIELDS_BY_SCHEMA_PATH);
   });
 
   it('allows exactly the phases of the TypeScript union, and keys conditions by type', () => {
@@ -1658,14 +1642,7 @@ const everyPodHourly: CheckpointSchedule = {
 };
 
 describe('the CheckpointSchedule CRD', () => {
-  const crd = the('CustomResourceDefinition', `${CHECKPOINT_SCHEDULE_PLURAL}.${CHECKPOINT_GROUP}`);
-  const [version] = crd.spec.versions;
-  const schema = version.schema!.openAPIV3Schema as SchemaNode;
-  const node = (path: string): SchemaNode => {
-    const found = [...schemaNodes(schema)].find(([p]) => p === path);
-    expect(found, `schema node ${path}`).toBeDefined();
-    return found![1];
-  };
+  const { crd, version, schema, node } = crdSchema(`${CHECKPOINT_SCHEDULE_PLURAL}.${CHECKPOINT_GROUP}`);
   const checkpointSchema = the('CustomResourceDefinition', `${CHECKPOINT_PLURAL}.${CHECKPOINT_GROUP}`).spec.versions[0].schema!.openAPIV3Schema as SchemaNode;
   const checkpointNode = (path: string): SchemaNode => [...schemaNodes(checkpointSchema)].find(([p]) => p === path)![1];
 
@@ -1700,13 +1677,7 @@ describe('the CheckpointSchedule CRD', () => {
 
   it('has a structural schema with exactly the fields of the TypeScript types, required where they are required', () => {
     expect(structuralSchemaProblems(schema)).toEqual([]);
-    const objectNodes = [...schemaNodes(schema)].filter(([, n]) => n.properties !== undefined).map(([path]) => path);
-    expect(objectNodes.sort()).toEqual(Object.keys(SCHEDULE_FIELDS_BY_SCHEMA_PATH).sort());
-    for (const [path, fields] of Object.entries(SCHEDULE_FIELDS_BY_SCHEMA_PATH)) {
-      const { properties, required = [] } = node(path);
-      expect(Object.keys(properties!).sort(), `fields of ${path || '(root)'}`).toEqual(Object.keys(fields).sort());
-      expect([...required].sort(), `required fields of ${path || '(root)'}`).toEqual(Object.entries(fields).filter(([, r]) => r === 'required').map(([name]) => name).sort());
-    }
+    expectFieldsOfTypes(schema, SCHEDULE_FIELDS_BY_SCHEMA_PATH);
   });
 
   it("takes each checkpointTemplate field exactly as the Checkpoint's spec has it, with the same storage rule", () => {
