@@ -11,6 +11,7 @@ export * as podLabels from './pod-labels.ts';
 export * from './hook-socket.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './health-server.ts';
 export * from './options.ts';
 export * from './run-daemon.ts';
 export * from './kube/kube-config.ts';

@@ -3,10 +3,9 @@
  * CheckpointSchedule controllers it switches on and off, and /healthz, /readyz and /metrics. main.ts runs it as a
  * process; tests run several in one process against the fake kube-apiserver.
  */
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createLogger, loadKubeConfig, type Logger } from '@cryo/common';
+import { createHealthServer, createLogger, loadKubeConfig, type Logger } from '@cryo/common';
 import type { ControllerConfig } from './config.ts';
 import { createControllerMetrics, type ControllerMetrics } from './controller-metrics.ts';
 import { LeaderElector, leaderIdentity } from './leader/leader-election.ts';
@@ -91,7 +90,8 @@ export async function startController(config: ControllerConfig, deps: Controller
   elector.current = leader;
   metrics.leader.set(0);
 
-  const http = createHealthServer(metrics, () => (migrations.hasSynced && schedules.hasSynced ? undefined : 'Migration, CheckpointSchedule and Checkpoint watches not synced yet'));
+  // Ready once the watches have synced, on every replica, leader or not.
+  const http = createHealthServer({ metrics: metrics.metrics, notReadyReason: () => (migrations.hasSynced && schedules.hasSynced ? undefined : 'Migration, CheckpointSchedule and Checkpoint watches not synced yet') });
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;
   try {
@@ -119,25 +119,4 @@ export async function startController(config: ControllerConfig, deps: Controller
       await new Promise((resolve) => http.close(resolve));
     },
   };
-}
-
-/** Liveness while the process lives, readiness once the watches have synced (every replica, leader or not), metrics. */
-function createHealthServer(metrics: ControllerMetrics, notReadyReason: () => string | undefined): Server {
-  return createServer((req, res) => {
-    const path = req.url?.split('?')[0];
-    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    if (path === '/readyz') {
-      const reason = notReadyReason();
-      return void res.writeHead(reason === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason ?? 'ready'}\n`);
-    }
-    if (path === '/metrics') {
-      metrics.metrics.render().then(
-        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
-        () => res.writeHead(500).end(),
-      );
-      return undefined;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz, /metrics\n');
-    return undefined;
-  });
 }

@@ -3,10 +3,9 @@
  * server it feeds, the Checkpoint controller (kubelet client, archive reader, stores), and
  * /healthz, /readyz and /metrics. main.ts runs it as a process; tests run it in-process.
  */
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createLogger, HOOK_CSI_DRIVER, loadKubeConfig, Metrics, type Logger } from '@cryo/common';
+import { createHealthServer, createLogger, HOOK_CSI_DRIVER, loadKubeConfig, Metrics, type Logger } from '@cryo/common';
 import type { NodeAgentConfig } from './config.ts';
 import { HookServer } from './hooks/hook-server.ts';
 import { NodePodWatcher } from './pods/node-pod-watcher.ts';
@@ -139,11 +138,11 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
     logger: logger.child({ part: 'restore-runtime' }),
     metrics,
   });
-  const http = createHealthServer(metrics, () => {
+  const http = createHealthServer({ metrics, notReadyReason: () => {
     if (!watcher.hasSynced) return 'pod watch not synced yet';
     if (!checkpoints.hasSynced) return 'Checkpoint watch not synced yet';
     return undefined;
-  });
+  } });
   await new Promise<void>((resolve) => http.listen(config.port, deps.host, resolve));
   const port = (http.address() as AddressInfo).port;
   // After the pod watch's first sync (which removes directories of pods that are gone), so that a
@@ -193,24 +192,4 @@ export async function startNodeAgent(config: NodeAgentConfig, deps: NodeAgentDep
       await view?.close();
     },
   };
-}
-
-function createHealthServer(metrics: Metrics, notReadyReason: () => string | undefined): Server {
-  return createServer((req, res) => {
-    const path = req.url?.split('?')[0];
-    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    if (path === '/readyz') {
-      const reason = notReadyReason();
-      return void res.writeHead(reason === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason ?? 'ready'}\n`);
-    }
-    if (path === '/metrics') {
-      metrics.render().then(
-        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
-        () => res.writeHead(500).end(),
-      );
-      return undefined;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /healthz, /readyz, /metrics\n');
-    return undefined;
-  });
 }

@@ -525,7 +525,7 @@ describe('the webhook under adversarial AdmissionReviews', () => {
     const response = after.json<{ response: { uid: string; allowed: boolean; patch?: string } }>().response;
     expect(response).toMatchObject({ uid: review.request.uid, allowed: true });
     expect(response.patch).toBeDefined();
-    expect((await httpsRequest(target, 'GET', '/healthz')).text).toBe('ok');
+    expect((await httpsRequest(target, 'GET', '/healthz')).text).toBe('ok\n');
   });
 });
 

@@ -184,14 +184,14 @@ describe('POST /mutate', () => {
 
 describe('probes and metrics', () => {
   it('/healthz is ok while the process lives', async () => {
-    expect((await httpsRequest(target, 'GET', '/healthz')).text).toBe('ok');
+    expect((await httpsRequest(target, 'GET', '/healthz')).text).toBe('ok\n');
   });
 
   it('/readyz says why it is not ready, then ok', async () => {
     ready = false;
     const notReady = await httpsRequest(target, 'GET', '/readyz');
     expect(notReady.status).toBe(503);
-    expect(notReady.text).toBe('not ready: Checkpoint cache not synced yet');
+    expect(notReady.text).toBe('not ready: Checkpoint cache not synced yet\n');
     ready = true;
     expect((await httpsRequest(target, 'GET', '/readyz')).status).toBe(200);
   });

@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger, TlsKeyPair } from '@cryo/common';
+import { HEALTH_PATHS, serveHealth, type Logger, type TlsKeyPair } from '@cryo/common';
 import { BadAdmissionReview } from './admission/admission-review.ts';
 import type { AdmissionHandler } from './admission/admission-handler.ts';
 import { clientRefusal, type ClientAuth } from './tls/client-auth.ts';
@@ -105,16 +105,9 @@ export function createWebhookApp(deps: WebhookServerDeps): express.Express {
     res.status(405).set('allow', 'POST').json({ error: 'use POST with an AdmissionReview' });
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok');
-  });
-  app.get('/readyz', (_req, res) => {
-    const reason = deps.notReadyReason();
-    if (reason === undefined) res.type('text/plain').send('ok');
-    else res.status(503).type('text/plain').send(`not ready: ${reason}`);
-  });
-  app.get('/metrics', (_req, res, next) => {
-    metrics.metrics.render().then(({ contentType, body }) => res.type(contentType).send(body), next);
+  // The same probes and metrics as the other processes serve, on this server's one port.
+  app.get([...HEALTH_PATHS], (req, res, next) => {
+    serveHealth(req, res, { metrics: metrics.metrics, notReadyReason: deps.notReadyReason }).catch(next);
   });
   app.use((req, res) => {
     res.status(404).json({ error: `no route ${req.method} ${req.path}; the webhook serves POST /mutate` });

@@ -143,7 +143,7 @@ describe('/mutate with --client-ca-file and --client-allowed-names', () => {
   });
 
   it('answers /healthz, /readyz and /metrics without a client certificate', async () => {
-    expect((await httpsRequest(as(), 'GET', '/healthz')).text).toBe('ok');
+    expect((await httpsRequest(as(), 'GET', '/healthz')).text).toBe('ok\n');
     expect((await httpsRequest(as(), 'GET', '/readyz')).status).toBe(200);
     const text = (await httpsRequest(as(), 'GET', '/metrics')).text;
     expect(text).toMatch(/cryo_webhook_bad_requests_total\{reason="no-client-certificate"\} [1-9]/);
