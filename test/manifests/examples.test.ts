@@ -23,8 +23,8 @@ const checkpoint = read<Checkpoint>('counter-checkpoint.yaml');
 const restored = read<IPod>('counter-restored.yaml');
 
 describe('the first checkpoint and restore (docs/examples/)', () => {
-  it('has these three files and no others', () => {
-    expect(readdirSync(EXAMPLES).sort()).toEqual(['counter-checkpoint.yaml', 'counter-restored.yaml', 'counter.yaml']);
+  it('has these three files, the schedule of schedule-examples.test.ts, and no others', () => {
+    expect(readdirSync(EXAMPLES).sort()).toEqual(['counter-checkpoint.yaml', 'counter-restored.yaml', 'counter-schedule.yaml', 'counter.yaml']);
   });
 
   it.each([['counter.yaml', original], ['counter-restored.yaml', restored]])('%s is a valid Pod, in the namespace kubectl is set to', async (_, pod) => {
