@@ -29,6 +29,8 @@ const NS = 'shop';
 let api: FakeKubeApiServer;
 let now: Date;
 let controller: RunningController | undefined;
+/** Replicas started besides `controller` (leader election tests). */
+const others: RunningController[] = [];
 
 beforeEach(async () => {
   api = await FakeKubeApiServer.start();
@@ -36,17 +38,22 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await Promise.all(others.splice(0).map((c) => c.stop()));
   await controller?.stop();
   controller = undefined;
   await api.stop();
 });
 
-async function start(): Promise<RunningController> {
+function startReplica(): Promise<RunningController> {
   const config = readControllerConfig(
     ['--port', '0', '--leader-election-lease-duration', '2s', '--leader-election-renew-deadline', '1s', '--leader-election-retry-period', '100ms'],
     { POD_NAMESPACE: 'cryo-system' },
   );
-  controller = await startController(config, { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1', clock: () => now });
+  return startController(config, { kubeConfig: api.kubeConfig(), logger: silentLogger(), host: '127.0.0.1', clock: () => now });
+}
+
+async function start(): Promise<RunningController> {
+  controller = await startReplica();
   await waitFor(() => controller!.isLeader, { what: 'the controller to lead' });
   return controller;
 }
@@ -304,6 +311,35 @@ describe('a schedule the controller cannot use', () => {
     await at('2026-12-04T12:00:00Z');
     expect(checkpoints()).toEqual([]);
     expect(events('bad')).toHaveLength(1);
+  });
+});
+
+describe('leader election', () => {
+  it('only the leader runs schedules; when it stops, the other replica takes over and makes up the run missed meanwhile', async () => {
+    api.put(testPod(NS, 'web-1', 'node-a'));
+    const leader = await start();
+    const follower = await startReplica();
+    others.push(follower);
+    expect(follower.isLeader).toBe(false);
+    createSchedule('snap', { schedule: '*/15 * * * *', selector: {} });
+    await statusWhere('snap', (s) => s.status?.nextScheduleTime !== undefined, 'the next run');
+    await at('2026-12-04T10:15:00Z');
+    await statusWhere('snap', (s) => s.status?.lastScheduleTime === '2026-12-04T10:15:00.000Z', 'the 10:15 run');
+    // Asked to look, the follower does nothing: it does not lead.
+    follower.schedules.resync();
+    await follower.schedules.idle();
+    const created = async (c: RunningController) => (await c.metrics.scheduledCheckpointsCreated.get()).values[0]?.value ?? 0;
+    expect(await created(leader)).toBe(1);
+    expect(await created(follower)).toBe(0);
+
+    await leader.stop();
+    controller = follower;
+    others.splice(others.indexOf(follower), 1);
+    now = new Date('2026-12-04T10:31:00Z');
+    await waitFor(() => follower.isLeader, { what: 'the follower to take over', timeoutMs: 3000 });
+    await statusWhere('snap', (s) => s.status?.lastScheduleTime === '2026-12-04T10:30:00.000Z', 'the 10:30 run made up by the new leader');
+    expect(checkpoints()).toEqual(['snap-web-1-202612041015', 'snap-web-1-202612041030']);
+    expect(await created(follower)).toBe(1);
   });
 });
 
