@@ -36,6 +36,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { checkPod } from './pod-checks.ts';
 import type { CheckpointRunner } from './checkpoint-runner.ts';
 import { CheckpointStatusWriter } from './checkpoint-status.ts';
+import { describeStoreProgress, type StoreProgress } from './store-progress.ts';
 import type { CheckpointMetrics, StoreKind } from './checkpoint-metrics.ts';
 import { isOfCheckpoint, type CheckpointStore, type RetentionPolicy, type StoredEntry } from '../storage/checkpoint-store.ts';
 import { CheckpointUsers, type InUse } from './checkpoint-users.ts';
@@ -324,11 +325,27 @@ export class CheckpointController {
     const { store, className, pullSecretName } = resolved;
     storeKind = store.kind;
     await this.status.event(checkpoint, podRef, 'Normal', 'CheckpointStarted', `checkpointing ${check.containers.join(', ')} of pod ${checkpoint.spec.podName} on node ${this.options.nodeName}`);
-    const result = await this.options.runner.run(checkpoint, pod!, check.containers, store).catch((error: unknown) => ({
+    // Progress while storing: the status message (the Ready condition's too) and a Normal Event with
+    // the Running phase's reason, one after another; a write that loses a race is skipped.
+    let progressWrites = Promise.resolve();
+    const onStoreProgress = (progress: StoreProgress) => {
+      const note = describeStoreProgress(progress);
+      progressWrites = progressWrites.then(async () => {
+        try {
+          checkpoint = await this.status.write(checkpoint, { ...base, phase: 'Running', message: `storing ${note}` });
+        } catch (error) {
+          log.debug({ err: describeApiError(error) }, 'could not write the store progress');
+        }
+        await this.status.event(checkpoint, podRef, 'Normal', CHECKPOINT_PHASE_REASONS.Running, note);
+      });
+    };
+    const result = await this.options.runner.run(checkpoint, pod!, check.containers, store, onStoreProgress).catch((error: unknown) => ({
       phase: 'Failed' as const,
       reason: 'InternalError' as const,
       error: `the node agent failed unexpectedly: ${(error as Error).message}; see its log on node ${this.options.nodeName}, and create a new Checkpoint`,
     }));
+    // Before the final status: no progress write may land after it.
+    await progressWrites;
     if (result.phase === 'Failed') return fail(result);
     const status: CheckpointStatus = {
       ...base,

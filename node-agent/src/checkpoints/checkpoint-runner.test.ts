@@ -8,6 +8,7 @@ import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpo
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
 import { CheckpointRunner, finishOutcome } from './checkpoint-runner.ts';
+import { describeStoreProgress } from './store-progress.ts';
 import type { PrepareOptions, PrepareResult } from '../hooks/hook-server.ts';
 
 const pod: V1Pod = { metadata: { namespace: 'shop', name: 'orders-0', uid: 'pod-uid-1' }, spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'shop/orders:1' }] } };
@@ -287,5 +288,52 @@ describe('CheckpointRunner when the hooks or the store fail', () => {
     const result = await runner.run(checkpoint, withHooks, ['app', 'sidecar'], store);
     expect(result).toMatchObject({ phase: 'Failed', reason: 'StoreFailed' });
     expect((result as CheckpointFailure).error).toMatch(/; the containers stored before it could not be removed \(EIO: i\/o error, unlink '\/store\/app.tar'\): remove them by hand$/);
+  });
+});
+
+describe('CheckpointRunner while a slow store stores', () => {
+  it('passes on how far the store got, each quarter and each interval, on its clock', async () => {
+    let clock = 0;
+    const MiB = 1024 * 1024;
+    const archive: CheckpointArchiveInfo = {
+      path: '/kubelet/app.tar', sizeBytes: 100 * MiB, containerName: 'app', baseImage: 'shop/orders:1', baseImageId: '', runtime: 'runc',
+      engine: 'containerd', checkpointedTime: '', pod: { name: 'orders-0', namespace: 'shop', uid: 'pod-uid-1' }, mountDestinations: [], criuVersion: '',
+    };
+    // 10 MiB every 3 s: 30 s for the archive.
+    const slowStore: CheckpointStore = {
+      kind: 'directory',
+      store: ({ onProgress }) => {
+        for (let stored = 10 * MiB; stored <= archive.sizeBytes; stored += 10 * MiB) {
+          clock += 3_000;
+          onProgress?.(stored);
+        }
+        return Promise.resolve({ restoreReference: '/store/app.tar', referenceType: 'archive', sizeBytes: archive.sizeBytes, digest: `sha256:${'a'.repeat(64)}`, durationMs: 30_000 });
+      },
+      storePodCheckpoint: () => Promise.resolve({ reference: '/store/pod.json', referenceType: 'file', digest: `sha256:${'b'.repeat(64)}` }),
+      list: () => Promise.resolve([]),
+      applyRetention: () => Promise.resolve({ kept: [], removed: [] }),
+      removeCheckpoint: () => Promise.resolve([]),
+    };
+    const runner = new CheckpointRunner({
+      hooks: { hasPod: () => false, prepare: () => Promise.reject(new Error('no hooks')), finish: () => Promise.resolve() },
+      kubelet: { checkpoint: () => Promise.resolve({ archivePath: archive.path, durationMs: 5 }) },
+      readArchive: () => Promise.resolve(archive),
+      removeKubeletArchive: () => Promise.resolve(),
+      logger: silentLogger(),
+      hookTimeoutMs: 1_000,
+      kubeletTimeoutSeconds: 10,
+      storeProgressIntervalMs: 10_000,
+      now: () => clock,
+    });
+    const heard: string[] = [];
+    const result = await runner.run(checkpoint, pod, ['app'], slowStore, (progress) => heard.push(describeStoreProgress(progress)));
+    expect(result.phase).toBe('Succeeded');
+    // 30 MiB at 9 s (a quarter crossed), 50 MiB at 15 s, 80 MiB at 24 s; never 10 s between two
+    // (the interval is StoreProgressThrottle's test), and none at 100 % (the final status says it).
+    expect(heard).toEqual([
+      'container "app": stored 30.0 MiB of 100.0 MiB (30 %) at 3.3 MiB/s',
+      'container "app": stored 50.0 MiB of 100.0 MiB (50 %) at 3.3 MiB/s',
+      'container "app": stored 80.0 MiB of 100.0 MiB (80 %) at 3.3 MiB/s',
+    ]);
   });
 });

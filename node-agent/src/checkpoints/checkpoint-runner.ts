@@ -9,6 +9,7 @@ import { annotations, type Checkpoint, type CheckpointedContainer, type Checkpoi
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
 import type { CheckpointIdentity, CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
+import { StoreProgressThrottle, type StoreProgress } from './store-progress.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
 
 export interface HookCoordinator {
@@ -41,6 +42,9 @@ export interface CheckpointRunnerDeps {
   kubeletTimeoutSeconds: number;
   /** Pause before asking the kubelet again after a transient runtime failure (default 1 s). */
   kubeletRetryDelayMs?: number;
+  /** Store progress: at most this long between reports (store-progress.ts; default 10 s), and the clock it is measured on (tests). */
+  storeProgressIntervalMs?: number;
+  now?: () => number;
 }
 
 /**
@@ -76,7 +80,8 @@ export class CheckpointRunner {
     this.deps = deps;
   }
 
-  async run(checkpoint: Checkpoint, pod: V1Pod, containers: readonly string[], store: CheckpointStore): Promise<RunResult> {
+  /** `onStoreProgress` hears, at a bounded rate, how far the store of each archive got. */
+  async run(checkpoint: Checkpoint, pod: V1Pod, containers: readonly string[], store: CheckpointStore, onStoreProgress?: (progress: StoreProgress) => void): Promise<RunResult> {
     const namespace = checkpoint.metadata!.namespace!;
     const name = checkpoint.metadata!.name!;
     const checkpointId = `${namespace}/${name}`;
@@ -142,11 +147,15 @@ export class CheckpointRunner {
       let result: StoredCheckpoint;
       try {
         archive = await this.deps.readArchive(item.archivePath);
+        const progress = onStoreProgress === undefined
+          ? undefined
+          : new StoreProgressThrottle({ container: item.container, totalBytes: archive.sizeBytes, report: onStoreProgress, intervalMs: this.deps.storeProgressIntervalMs, now: this.deps.now });
         result = await store.store({
           archive,
           checkpoint: { namespace, name, uid: checkpoint.metadata!.uid ?? '' },
           pod: { namespace, name: podName, uid: podUid },
           containerName: item.container,
+          ...(progress === undefined ? {} : { onProgress: (storedBytes: number) => progress.update(storedBytes) }),
         });
       } catch (error) {
         await this.discard(dumped.slice(index).map((d) => d.archivePath), log);

@@ -14,6 +14,12 @@ export interface StoreRequest {
   pod: { namespace: string; name: string; uid: string };
   containerName: string;
   signal?: AbortSignal;
+  /**
+   * Told, as the archive is read, how many of its bytes are stored so far (of archive.sizeBytes),
+   * often: the caller decides how often to say so (store-progress.ts). The directory store calls
+   * it; the registry store does not yet.
+   */
+  onProgress?: (storedBytes: number) => void;
 }
 
 export interface StoredCheckpoint {

@@ -129,7 +129,7 @@ export class DirectoryStore implements CheckpointStore {
   async store(request: StoreRequest): Promise<StoredCheckpoint> {
     const started = performance.now();
     await this.#initialSweep;
-    const { archive, checkpoint, pod, containerName, signal } = request;
+    const { archive, checkpoint, pod, containerName, signal, onProgress } = request;
     let paths: ArchivePaths;
     try {
       paths = archivePaths(this.root, { namespace: pod.namespace, podName: pod.name, containerName, checkpointName: checkpoint.name, checkpointUid: checkpoint.uid });
@@ -143,7 +143,7 @@ export class DirectoryStore implements CheckpointStore {
     let placed: 'nothing' | 'sidecars' | 'everything' = 'nothing';
     try {
       createdDirs = await makeDirectories(this.root, paths.dir);
-      const copy = await copyHashed(archive.path, temps.archive, signal);
+      const copy = await copyHashed(archive.path, temps.archive, signal, onProgress);
       if (copy.bytes !== archive.sizeBytes) {
         throw new StoreError(
           `checkpoint archive ${archive.path} changed while it was stored (${copy.bytes} bytes read, ${archive.sizeBytes} when it was checked): take the checkpoint again`,

@@ -35,7 +35,7 @@ export interface CopyResult {
  * they pass. Aborting `signal` stops it between reads (or while a read waits); the caller removes
  * `target`.
  */
-export async function copyHashed(source: string, target: string, signal?: AbortSignal): Promise<CopyResult> {
+export async function copyHashed(source: string, target: string, signal?: AbortSignal, onProgress?: (bytes: number) => void): Promise<CopyResult> {
   signal?.throwIfAborted();
   const input = await fsStep('reading', source, () => open(source, 'r'));
   let output: FileHandle | undefined;
@@ -67,6 +67,7 @@ export async function copyHashed(source: string, target: string, signal?: AbortS
         if (flushError !== undefined) throw flushError;
         pendingWrite = quiet(writeAll(out, chunk, position, target));
         position += bytesRead;
+        onProgress?.(position);
         unflushed += bytesRead;
         if (unflushed >= FLUSH_EVERY_BYTES && flushing === undefined) {
           unflushed = 0;
