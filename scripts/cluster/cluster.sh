@@ -74,10 +74,11 @@ GUARDED_PORTS="6443, $REGISTRY_PORT, 10250, 8081"
 # containerd 2.1 + runc 1.3 + CRIU 4.2.1 come from forky (pinned; trixie has containerd 1.7 and
 # CRIU 4.1.1, which cannot dump inet sockets on kernel >= 6.16); the rest is trixie's.
 # conmon, crun, libseccomp2 and libsqlite3-0 are CRI-O's (its binary comes from CRYO_CRIO_BIN_DIR);
-# netavark because buildah will not start without a network backend, even for `--network none`.
+# netavark because buildah will not start without a network backend, even for `--network none`;
+# openjdk-21-jre-headless for the JVM base image (jvm_base_image: made of the root's JRE).
 PACKAGES=(containerd runc criu libcriu2 crun conmon catatonit containernetworking-plugins etcd-server
   docker-registry buildah skopeo checkpointctl busybox-static iproute2 iptables nftables conntrack
-  libseccomp2 libsqlite3-0 ca-certificates mount netavark curl)
+  libseccomp2 libsqlite3-0 ca-certificates mount netavark curl openjdk-21-jre-headless)
 FROM_NEXT=(containerd runc criu libcriu2 libcompel1 libnet9 libnl-3-200)
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 CRIO_BINARIES=(crio pinns crictl)

@@ -28,9 +28,10 @@ NS=$RUN_DIR/mnt
 SUITE=trixie
 # crun, conmon and catatonit run containers; libcriu2 because crun dlopen()s libcriu.so.2 (only
 # a Recommends); iproute2 because CRIU runs `ip` for network namespaces; the rest is for the
-# Podman/registry work that follows (podman, buildah, skopeo, docker-registry, checkpointctl).
+# Podman/registry work that follows (podman, buildah, skopeo, docker-registry, checkpointctl);
+# openjdk-21-jre-headless for the JVM the lab checkpoints (its image is made of the root's JRE).
 PACKAGES=(criu libcriu2 crun conmon catatonit iproute2 iptables podman buildah skopeo
-  docker-registry checkpointctl busybox-static ca-certificates)
+  docker-registry checkpointctl busybox-static ca-certificates openjdk-21-jre-headless)
 # CRIU itself comes from Debian's next release (forky), pinned: trixie's criu 4.1.1 cannot dump
 # any process holding an inet socket on kernel >= 6.16 ("sockets: Can't get 1:16 opt: Operation
 # not supported": those kernels refuse SO_PASSCRED/SO_PASSSEC on inet sockets), fixed in 4.2.

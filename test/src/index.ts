@@ -18,3 +18,4 @@ export * from './harness/wait-for.ts';
 export * from './harness/migration-fixtures.ts';
 export * from './harness/lab/index.ts';
 export * from './harness/cluster/index.ts';
+export * from './harness/jvm/warm-index-service.ts';

@@ -33,6 +33,15 @@ import { runCommand } from './run-command.ts';
 /** Bump when the recipe changes: an image of another recipe keeps its own tag. */
 export const LAB_BASE_IMAGE = 'localhost/cryo-lab/node-base:1';
 
+/**
+ * The JVM's image: the lab root's OpenJDK 21 JRE (scripts/lib/jvm-rootfs.sh), made by jvmImage().
+ * Bump with the recipe.
+ */
+export const LAB_JVM_IMAGE = 'localhost/cryo-lab/jvm-base:1';
+
+/** Where that image has its `java`. */
+export const LAB_JAVA = '/usr/lib/jvm/java-21-openjdk-amd64/bin/java';
+
 /** Registries Podman, Buildah and Skopeo in the lab reach over plain http. */
 export const DEFAULT_INSECURE_REGISTRIES = ['127.0.0.1:5000', 'localhost:5000'];
 
@@ -102,6 +111,11 @@ export interface LabPodman {
   /** The path Podman sees for a host path: what local mode's `podmanPath` takes. */
   podmanPath: (path: string) => string;
   baseImage: string;
+  /**
+   * LAB_JVM_IMAGE, made the first time it is asked for (seconds; it stays in the lab's storage).
+   * Run its LAB_JAVA with classes from the repository (mounted at its own path, as for Node).
+   */
+  jvmImage(): Promise<string>;
   /** The repository's Node 24 (inside containers at the same path). */
   nodeBinary: string;
   /** Runs `podman <args>` in the lab. */
@@ -174,6 +188,17 @@ cp -L /lib64/ld-linux-x86-64.so.2 "$d/lib64/"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"; echo 'root:x:0:' > "$d/etc/group"; chmod 1777 "$d/tmp"
 tar -C "$d" -cf "$d.tar" .
 podman import --change 'CMD ["/bin/sh"]' "$d.tar" "$image" >/dev/null
+`;
+
+// The JVM image's recipe, run inside the lab: the root's JRE as scripts/lib/jvm-rootfs.sh lays it out.
+const JVM_IMAGE_SCRIPT = `
+set -eu
+image=$1 script=$2
+d=$(mktemp -d /tmp/cryo-jvm-base.XXXXXX)
+trap 'rm -rf "$d" "$d.tar"' EXIT
+bash "$script" / "$d/root"
+tar -C "$d/root" -cf "$d.tar" .
+podman import --change 'ENV PATH=/usr/lib/jvm/java-21-openjdk-amd64/bin:/bin' --change 'CMD ["/bin/sh"]' "$d.tar" "$image" >/dev/null
 `;
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -275,6 +300,15 @@ export async function openLabPodman(lab: Lab, options: OpenLabPodmanOptions = {}
     podmanArgv,
     podmanPath,
     baseImage: LAB_BASE_IMAGE,
+    jvmImage: async () => {
+      if ((await podman(['image', 'exists', LAB_JVM_IMAGE])).code === 0) return LAB_JVM_IMAGE;
+      const script = lab.hostPath(join(repo, 'scripts/lib/jvm-rootfs.sh'));
+      const made = await lab.exec(['bash', '-c', JVM_IMAGE_SCRIPT, 'bash', LAB_JVM_IMAGE, script], { timeoutMs: 300_000, env: { PODMAN_IGNORE_CGROUPSV1_WARNING: '1' } });
+      if (made.code !== 0 && (await podman(['image', 'exists', LAB_JVM_IMAGE])).code !== 0) {
+        throw new Error(`cannot build the lab's JVM image ${LAB_JVM_IMAGE}: ${made.stderr}${made.stdout}`);
+      }
+      return LAB_JVM_IMAGE;
+    },
     nodeBinary: lab.nodeBinary,
     podman,
     podmanOk,
