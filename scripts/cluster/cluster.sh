@@ -17,6 +17,7 @@
 #   kubectl    kubectl as cluster-admin
 #   images     build this repository's webhook, node-agent and controller images, offline, and push them
 #   app-image NAME DIR   an image of DIR (main.ts and its node_modules) on the Node base image
+#   jvm-app-image NAME DIR   an image of DIR (compiled classes) at /app/classes on the JVM base image
 #   purge      down, then delete the whole cluster directory
 #
 # Environment (defaults in brackets):
@@ -727,6 +728,45 @@ app_image() { # name dir
   rm -f "$digestfile"
 }
 
+# The JVM base image: the root's OpenJDK 21 JRE as scripts/lib/jvm-rootfs.sh lays it out, java on
+# PATH. Tagged by the sha256 of the JRE's libjvm.so and release file and of the recipe.
+JVM_BASE=cryo/jvm-base
+ensure_jvm_base_image() {
+  local dir tag c
+  # shellcheck source=../lib/jvm-rootfs.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/../lib/jvm-rootfs.sh"
+  [ -x "$ROOT$JVM_HOME/bin/java" ] || die "no OpenJDK 21 in the cluster's root: run cluster.sh provision again (it installs openjdk-21-jre-headless)"
+  tag=$( { sha256sum "$ROOT$JVM_HOME/lib/server/libjvm.so" "$ROOT$JVM_HOME/release" "$(dirname "${BASH_SOURCE[0]}")/../lib/jvm-rootfs.sh"; } | sha256sum | cut -c1-16)
+  if in_registry "$JVM_BASE" "$tag"; then echo "127.0.0.1:$REGISTRY_PORT/$JVM_BASE:$tag"; return; fi
+  dir=$(mktemp -d)
+  jvm_rootfs "$ROOT" "$dir/root" >&2
+  c=$(buildah_ from scratch)
+  buildah_ copy "$c" "/host$dir/root" / >/dev/null
+  buildah_ config --env "PATH=$JVM_HOME/bin:/bin" --cmd java "$c"
+  buildah_ commit --rm "$c" "$JVM_BASE:$tag" >/dev/null
+  buildah_ push --tls-verify=false "$JVM_BASE:$tag" "docker://127.0.0.1:$REGISTRY_PORT/$JVM_BASE:$tag" >/dev/null 2>&1
+  rm -rf "$dir"
+  echo "127.0.0.1:$REGISTRY_PORT/$JVM_BASE:$tag"
+}
+
+# A JVM app image for the tests: the folder $2 (compiled classes) at /app/classes on the JVM base
+# image, `java` as entrypoint; the pod's args give the flags and the main class (docs/jvm.md).
+# Prints its reference pinned by digest.
+jvm_app_image() { # name dir
+  local name=$1 dir base c ref digestfile
+  dir=$(readlink -f "$2")
+  base=$(ensure_jvm_base_image)
+  ref=127.0.0.1:$REGISTRY_PORT/cryo-test/$name
+  digestfile=$(mktemp)
+  c=$(buildah_ from --tls-verify=false "$base")
+  buildah_ copy "$c" "/host$dir" /app/classes >/dev/null
+  buildah_ config --workingdir /app --entrypoint '["java"]' --cmd '' "$c"
+  buildah_ commit --rm "$c" "cryo-test/$name:dev" >/dev/null
+  buildah_ push --tls-verify=false --digestfile "/host$digestfile" "cryo-test/$name:dev" "docker://$ref:dev" >/dev/null 2>&1
+  echo "$ref@$(cat "$digestfile")"
+  rm -f "$digestfile"
+}
+
 # ---------------------------------------------------------------- up / down
 up() {
   local start_time=$EPOCHREALTIME
@@ -863,11 +903,12 @@ case "$cmd" in
     node2_reboot
     ;;
   app-image) ns_ok || die 'the cluster is not up'; app_image "${1:?usage: cluster.sh app-image NAME DIR}" "${2:?usage: cluster.sh app-image NAME DIR}" ;;
+  jvm-app-image) ns_ok || die 'the cluster is not up'; jvm_app_image "${1:?usage: cluster.sh jvm-app-image NAME DIR}" "${2:?usage: cluster.sh jvm-app-image NAME DIR}" ;;
   purge)
     down
     unmount_under "$ROOT"
     rm -rf --one-file-system "$CLUSTER_DIR"
     log "removed $CLUSTER_DIR"
     ;;
-  *) die "unknown command '$cmd' (provision|up|down|status|check|kubectl|images|app-image|reboot-node|purge)" ;;
+  *) die "unknown command '$cmd' (provision|up|down|status|check|kubectl|images|app-image|jvm-app-image|reboot-node|purge)" ;;
 esac

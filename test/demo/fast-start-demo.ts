@@ -53,11 +53,12 @@ const { values: flags } = parseArgs({
     copies: { type: 'string', default: process.env.COPIES ?? '3' },
     'warm-up-seconds': { type: 'string', default: process.env.WARM_UP_SECONDS ?? '10' },
     app: { type: 'string', default: process.env.DEMO_APP ?? 'node' },
+    'jvm-flags': { type: 'string', default: process.env.JVM_FLAGS },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('Usage: sudo npm run demo [-- --copies N (default 3, env COPIES)] [--warm-up-seconds S (default 10, env WARM_UP_SECONDS; node only)] [--app node|jvm (default node, env DEMO_APP)]\n');
+  process.stdout.write('Usage: sudo npm run demo [-- --copies N (default 3, env COPIES)] [--warm-up-seconds S (default 10, env WARM_UP_SECONDS; node only)] [--app node|jvm (default node, env DEMO_APP)] [--jvm-flags "FLAGS" (default: docs/jvm.md\'s, env JVM_FLAGS; "" for the JVM\'s own defaults)]\n');
   process.exit(0);
 }
 const copies = Number(flags.copies);
@@ -66,6 +67,8 @@ if (!Number.isInteger(copies) || copies < 1 || copies > 20) fail(`--copies must 
 if (!(warmUpSeconds >= 0 && warmUpSeconds <= 600)) fail(`--warm-up-seconds must be from 0 to 600, got "${flags['warm-up-seconds']}"`);
 const appKind = flags.app;
 if (appKind !== 'node' && appKind !== 'jvm') fail(`--app must be node or jvm, got "${appKind}"`);
+/** --jvm-flags, split on spaces; absent: JVM_FLAGS (docs/jvm.md). */
+const jvmFlags = flags['jvm-flags']?.split(' ').filter((flag) => flag !== '');
 
 function fail(message: string): never {
   process.stderr.write(`fast-start demo: ${message}\n`);
@@ -153,7 +156,7 @@ async function main(): Promise<void> {
     // The app: the Node one (a timer stands for the warm-up) or a real JVM building its index.
     const app: { argv: string[]; image: string | undefined; env: Record<string, string>; what: string } =
       appKind === 'jvm'
-        ? { argv: warmIndexCommand(LAB_JAVA, await buildJavaClasses(lab.settings.repoRoot)), image: await podman.jvmImage(), env: {}, what: 'WarmIndexService (OpenJDK 21, building its index)' }
+        ? { argv: warmIndexCommand(LAB_JAVA, await buildJavaClasses(lab.settings.repoRoot), jvmFlags), image: await podman.jvmImage(), env: {}, what: 'WarmIndexService (OpenJDK 21, building its index)' }
         : { argv: [podman.nodeBinary, join(lab.settings.repoRoot, 'test/demo/warm-app.ts')], image: undefined, env: { WARM_UP_SECONDS: String(warmUpSeconds) }, what: `warm-app (warm-up ${warmUpSeconds} s)` };
 
     // 1. Cold start.

@@ -62,6 +62,8 @@ export interface Cluster {
   installCryo(): Promise<{ webhook: string; nodeAgent: string; controller: string }>;
   /** An image of `dir` (main.ts and its node_modules) on the Node base image, pinned by digest. */
   appImage(name: string, dir: string): Promise<string>;
+  /** An image of `classes` (compiled Java classes, at /app/classes) on the JVM base image (OpenJDK 21), `java` as entrypoint, pinned by digest. */
+  jvmAppImage(name: string, classes: string): Promise<string>;
   /** The guard's packet counters (scripts/cluster/cluster.sh guard_rules). */
   guardCounters(): Promise<Record<string, number>>;
 }
@@ -200,6 +202,7 @@ export function openCluster(runtime: ClusterRuntime, { nodes = 1 }: OpenClusterO
       return { webhook: built.webhook, nodeAgent: built['node-agent'], controller: built.controller };
     },
     appImage: async (name, dir) => (await script(['app-image', name, dir], { timeoutMs: 300_000 })).trim().split('\n').at(-1)!,
+    jvmAppImage: async (name, classes) => (await script(['jvm-app-image', name, classes], { timeoutMs: 300_000 })).trim().split('\n').at(-1)!,
     async guardCounters() {
       const result = await cluster.exec(['nft', '--json', 'list', 'counters', 'table', 'inet', 'cryo_cluster_guard']);
       if (result.code !== 0) throw failed(['nft', 'list', 'counters'], result);

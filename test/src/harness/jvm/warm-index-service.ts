@@ -35,6 +35,8 @@ export interface WarmIndexState {
   ready: boolean;
   entries: number;
   warmUpMillis: number;
+  /** VmRSS of the JVM. */
+  rssBytes: number;
   instanceId: string;
   restoreCount: number;
   lastOutcome: string | null;
@@ -58,7 +60,7 @@ export async function buildJavaClasses(repoRoot: string): Promise<string> {
   return out;
 }
 
-/** The java command line of the service, given where `java` and the classes are. */
-export function warmIndexCommand(java: string, classes: string): string[] {
-  return [java, ...JVM_FLAGS, '-cp', classes, WARM_INDEX_MAIN];
+/** The java command line of the service, given where `java` and the classes are (and other flags than JVM_FLAGS, to compare). */
+export function warmIndexCommand(java: string, classes: string, flags: readonly string[] = JVM_FLAGS): string[] {
+  return [java, ...flags, '-cp', classes, WARM_INDEX_MAIN];
 }

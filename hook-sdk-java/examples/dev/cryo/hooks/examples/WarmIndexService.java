@@ -260,6 +260,7 @@ public final class WarmIndexService {
                 .append(",\"instanceId\":\"").append(instanceId).append('"')
                 .append(",\"restoreCount\":").append(restoreCount)
                 .append(",\"lastOutcome\":").append(lastOutcome == null ? "null" : "\"" + lastOutcome.wireName() + "\"")
+                .append(",\"rssBytes\":").append(rssBytes())
                 .append(",\"pid\":").append(ProcessHandle.current().pid())
                 .append(",\"hostname\":").append(quote(hostname()))
                 .append(",\"events\":[");
@@ -269,6 +270,20 @@ public final class WarmIndexService {
             }
         }
         return json.append("]}").toString();
+    }
+
+    /** The process's resident memory (VmRSS of /proc/self/status), what a checkpoint's size is weighed against; -1 if unknown. */
+    private static long rssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // fall through
+        }
+        return -1;
     }
 
     /** The UTS name, read as it is now (no lookup: a pod may have no DNS to ask). */
