@@ -12,7 +12,7 @@
  * warm-up, the checkpoint's size against the pod's memory, and how long checkpointing took.
  * BENCH_RUNS (default 3) of each.
  */
-import { buildJavaClasses, JVM_FLAGS, openCluster, waitFor, WARM_INDEX_MAIN, warmIndexValue, type Cluster, type ClusterRuntime, type WarmIndexLookup, type WarmIndexState } from '../src/index.ts';
+import { buildJavaClasses, JVM_FLAGS, openCluster, waitFor, WARM_INDEX_MAIN, warmIndexValue, type Cluster, type ClusterRuntime, type WarmIndexLookup, type WarmIndexState } from '@cryo/test';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RUNTIME = (process.env.BENCH_RUNTIME ?? 'containerd') as ClusterRuntime;

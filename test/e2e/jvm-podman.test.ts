@@ -14,12 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { silentLogger } from '@cryo/common';
-import { HookServer, type HookPod } from '@cryo/node-agent';
-import { readCheckpointArchive } from '../../node-agent/src/archive/checkpoint-archive.ts';
-import { localCheckpoint, type LocalCheckpointResult } from '../../node-agent/src/local/local-checkpoint.ts';
-import { DirectoryStore } from '../../node-agent/src/storage/directory/directory-store.ts';
-import type { Lab, LabPodman, LineEchoUpstream, MountSlot, PodmanContainer, PodmanPod, WarmIndexLookup, WarmIndexState } from '../src/index.ts';
-import { buildJavaClasses, LAB_JAVA, openLab, openLabPodman, podHttp, startLineEchoUpstream, waitFor, warmIndexCommand, warmIndexValue } from '../src/index.ts';
+import { DirectoryStore, HookServer, localCheckpoint, readCheckpointArchive, type HookPod, type LocalCheckpointResult } from '@cryo/node-agent';
+import type { Lab, LabPodman, LineEchoUpstream, MountSlot, PodmanContainer, PodmanPod, WarmIndexLookup, WarmIndexState } from '@cryo/test';
+import { buildJavaClasses, LAB_JAVA, openLab, openLabPodman, podHttp, startLineEchoUpstream, waitFor, warmIndexCommand, warmIndexValue } from '@cryo/test';
 
 const KEY = 4711;
 const opened = await openLab();
