@@ -400,7 +400,7 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
       expect(fromPod.code).not.toBe(0);
       expect(fromPod.stderr).toContain('server returned error: HTTP/1.1 401 Unauthorized');
       // The kubelet's probes and a scraper need no certificate; the refusals are counted.
-      expect((await fromNode('/healthz')).body).toBe('ok');
+      expect((await fromNode('/healthz')).body.trim()).toBe('ok');
       const metrics = (await fromNode('/metrics')).body;
       expect(metrics).toMatch(/cryo_webhook_bad_requests_total\{reason="no-client-certificate"\} ([2-9]|\d\d)/);
       expect(metrics).toMatch(/cryo_webhook_bad_requests_total\{reason="client-name-not-allowed"\} [1-9]/);

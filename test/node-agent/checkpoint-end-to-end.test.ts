@@ -170,7 +170,11 @@ describe.skipIf(skip !== undefined)(`the node agent, end to end${skip === undefi
       const all = api.list<{ reason: string; regarding: { name: string }; related?: { name: string } }>('events.k8s.io/v1', 'events', 'shop');
       return all.some((e) => e.reason === 'CheckpointSucceeded') ? all : undefined;
     }, { what: 'the CheckpointSucceeded Event' });
-    expect(events.filter((e) => e.regarding.name === 'orders-warm').map((e) => e.reason).sort()).toEqual(['CheckpointStarted', 'CheckpointSucceeded']);
+    // Started and Succeeded once each; between them, how many progress Events (Checkpointing, at
+    // each quarter of the archive stored or every 10 s) depends on how the copy's reads fell.
+    const reasons = events.filter((e) => e.regarding.name === 'orders-warm').map((e) => e.reason);
+    expect(reasons.filter((r) => r !== 'Checkpointing').sort()).toEqual(['CheckpointStarted', 'CheckpointSucceeded']);
+    expect(reasons.filter((r) => r === 'Checkpointing').length).toBeLessThanOrEqual(4);
     expect(events.find((e) => e.reason === 'CheckpointSucceeded')?.related?.name).toBe('orders-0');
   }, 90_000);
 
