@@ -24,4 +24,5 @@ export * from './tls/certificate-info.ts';
 export * from './clone-json.ts';
 export * from './coalescing-runner.ts';
 export * from './restore/pod-from-checkpoint.ts';
+export * from './restore/checkpoint-users.ts';
 export * from './format-bytes.ts';

@@ -15,6 +15,7 @@ export function createControllerMetrics(metrics = new Metrics()) {
     scheduleRunDelay: metrics.histogram('schedule_run_delay_seconds', 'From the time a CheckpointSchedule run was due to the controller making it (missed runs made up late count here)', [], [0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600]),
     scheduledCheckpointsCreated: metrics.counter('schedule_checkpoints_created_total', 'Checkpoints created by CheckpointSchedules'),
     scheduledCheckpointsPruned: metrics.counter('schedule_checkpoints_pruned_total', "Scheduled Checkpoints deleted because a pod had more than its schedule's keepLast"),
+    schedulePruneDeferred: metrics.gauge('schedule_prune_deferred_checkpoints', "Scheduled Checkpoints beyond their schedule's keepLast that pruning keeps, as its last look at each schedule found them: a pod (cause pod) or a workload template (workload) restores from them, or that could not be read (unknown)", ['cause']),
     scheduleReconcileErrors: metrics.counter('schedule_reconcile_errors_total', 'CheckpointSchedule reconciles that failed with an unexpected error (retried with backoff)'),
   };
 }

@@ -456,6 +456,20 @@ function expectNoBroadRules(rules: { rule: IPolicyRule }[]): void {
   }
 }
 
+/**
+ * The workloads whose pod templates may restore from a Checkpoint (CheckpointUsers lists them, in
+ * any namespace, to keep what they use): list, cluster-wide, and nothing else on them.
+ */
+function expectWorkloadsListedOnly(rules: { role: RoleObject; rule: IPolicyRule }[]): void {
+  const workloads = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'];
+  const workloadRules = rules.filter(({ rule }) => (rule.resources ?? []).some((r) => workloads.some((w) => r === w || r.startsWith(`${w}/`))));
+  expect(workloadRules.map(({ rule }) => rule)).toEqual([
+    { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['list'] },
+    { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['list'] },
+  ]);
+  for (const { role } of workloadRules) expect(role.kind).toBe('ClusterRole');
+}
+
 /** The component's roles are each bound once, to the component's ServiceAccount only, which its pods run as. */
 function expectRolesBoundTo(component: string, podSpec: IPodSpec): void {
   const serviceAccount = the('ServiceAccount', component);
@@ -583,13 +597,7 @@ describe('RBAC grants the node agent what it uses and no more', () => {
   });
 
   it('lists workloads (the pod templates retention keeps checkpoints for), and does nothing else with them', () => {
-    const workloads = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'];
-    const workloadRules = rulesOn((r) => workloads.some((w) => r === w || r.startsWith(`${w}/`)));
-    expect(workloadRules.map(plain)).toEqual([
-      { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], verbs: ['list'] },
-      { apiGroups: ['batch'], resources: ['jobs', 'cronjobs'], verbs: ['list'] },
-    ]);
-    for (const { role } of workloadRules) expect(role.kind).toBe('ClusterRole');
+    expectWorkloadsListedOnly(rules);
   });
 
   it('creates events (events.k8s.io), and does nothing else with them', () => {
@@ -658,6 +666,10 @@ describe('RBAC grants the controller what it uses and no more', () => {
     }
   });
 
+  it('lists workloads (the pod templates schedule pruning keeps Checkpoints for), and does nothing else with them', () => {
+    expectWorkloadsListedOnly(rules);
+  });
+
   it('reads Nodes, claims and volumes, and nothing else of them', () => {
     expect(rulesOn('nodes').map(plain)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }]);
     expect(rulesOn('persistentvolumeclaims').map(plain)).toEqual([{ apiGroups: [''], resources: ['persistentvolumeclaims', 'persistentvolumes'], verbs: ['get'] }]);
@@ -686,6 +698,8 @@ describe('RBAC grants the controller what it uses and no more', () => {
       'ClusterRole /persistentvolumeclaims,persistentvolumes',
       'ClusterRole /pods',
       'ClusterRole /pods/eviction',
+      'ClusterRole apps/deployments,statefulsets,daemonsets,replicasets',
+      'ClusterRole batch/jobs,cronjobs',
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_PLURAL}`,
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_SCHEDULE_PLURAL}`,
       `ClusterRole ${CHECKPOINT_GROUP}/${CHECKPOINT_SCHEDULE_PLURAL}/status`,

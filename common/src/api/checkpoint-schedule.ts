@@ -34,7 +34,10 @@ export interface CheckpointScheduleSpec {
   timeZone?: string;
   /** The pods to checkpoint, in the schedule's namespace; only those Running at the time are. An empty selector selects every pod. */
   selector: V1LabelSelector;
-  /** How many Succeeded scheduled Checkpoints of each pod to keep (and as many Failed ones); older ones are deleted. Default 3. */
+  /**
+   * How many Succeeded scheduled Checkpoints of each pod to keep (and as many Failed ones); older
+   * ones are deleted, except while a pod or workload template restores from one. Default 3.
+   */
   keepLast?: number;
   /** No runs while true; a run missed meanwhile is made up on resuming, as startingDeadlineSeconds allows. */
   suspend?: boolean;

@@ -141,6 +141,16 @@ export interface Checkpoint extends KubernetesObject {
   status?: CheckpointStatus;
 }
 
+/**
+ * Which Checkpoint: namespace, name and uid (a Checkpoint deleted and re-created under its name is
+ * another one). A uid of '' means not known (data stored before uids were recorded): match by name.
+ */
+export interface CheckpointIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
 export interface CheckpointList {
   apiVersion?: string;
   kind?: string;

@@ -292,6 +292,94 @@ describe('keepLast', () => {
     // Counted once the delete has answered, a moment after the fake shows it.
     await waitFor(async () => /^cryo_schedule_checkpoints_pruned_total 3$/m.test((await controller!.metrics.metrics.render()).body), { what: '3 pruned counted' });
   });
+
+  describe('never prunes a Checkpoint in use', () => {
+    const restoreFrom = (name: string) => ({ [annotations.RESTORE_FROM]: name });
+    const deferred = async (cause: string) => Number((await controller!.metrics.metrics.render()).body.match(new RegExp(`^cryo_schedule_prune_deferred_checkpoints\\{cause="${cause}"\\} (\\d+)$`, 'm'))?.[1]);
+
+    /**
+     * web-1 (the one pod the schedule selects) with three Succeeded scheduled Checkpoints and
+     * keepLast 1: `oldest` (06:00) and `used` (07:00) are beyond it, `newest` (09:00) is kept. The
+     * controller starts at 09:30, after the 09:00 run, so it only prunes until 10:00.
+     */
+    function threeCheckpoints(): { oldest: string; used: string; newest: string } {
+      const web1 = api.put(testPod(NS, 'web-1', 'node-a', { labels: { role: 'primary' } })) as unknown as V1Pod;
+      const snap = createSchedule('snap', { schedule: '0 * * * *', selector: { matchLabels: { role: 'primary' } }, keepLast: 1 }, '2026-12-04T05:30:00Z');
+      const made = {
+        oldest: earlier(snap, 'web-1', '2026-12-04T06:00:00Z', 'Succeeded', web1),
+        used: earlier(snap, 'web-1', '2026-12-04T07:00:00Z', 'Succeeded', web1),
+        newest: earlier(snap, 'web-1', '2026-12-04T09:00:00Z', 'Succeeded', web1),
+      };
+      now = new Date('2026-12-04T09:30:00Z');
+      return made;
+    }
+
+    /** Waits until the controller has pruned `pruned` and said why it kept `kept`, then until it is idle. */
+    async function settled(pruned: string, kept: string): Promise<void> {
+      await waitFor(() => !checkpoints().includes(pruned), { what: `${pruned} pruned` });
+      await waitFor(() => events('snap').some((e) => e.startsWith('Normal PruneDeferred:') && e.includes(kept)), { what: `PruneDeferred for ${kept} (events: ${events('snap').join(' | ')})` });
+      await controller!.schedules.idle();
+    }
+
+    it('keeps one a running restored pod restores from, says so once, and prunes it at the next look once the pod is gone', async () => {
+      const { oldest, used, newest } = threeCheckpoints();
+      api.put(testPod(NS, 'web-restored', 'node-b', { annotations: { ...restoreFrom(used), [annotations.RESTORED_CHECKPOINT_UID]: checkpoint(used)!.metadata!.uid! } }));
+      // A restored pod that has finished holds nothing.
+      api.put(testPod(NS, 'web-done', 'node-b', { phase: 'Succeeded', annotations: restoreFrom(oldest) }));
+      await start();
+
+      await settled(oldest, used);
+      expect(checkpoints()).toEqual([used, newest].sort());
+      expect(events('snap')).toEqual([
+        `Normal Pruned: deleted Succeeded Checkpoint ${oldest} of pod web-1: keeping the last 1`,
+        `Normal PruneDeferred: keeps Succeeded Checkpoint ${used} of pod web-1 beyond the last 1: pod web-restored restores from it`,
+      ]);
+      expect(await deferred('pod')).toBe(1);
+
+      // Looking again keeps it and says nothing new.
+      await at('2026-12-04T09:40:00Z');
+      expect(checkpoints()).toEqual([used, newest].sort());
+      expect(events('snap')).toHaveLength(2);
+
+      api.remove('v1', 'pods', NS, 'web-restored');
+      await at('2026-12-04T09:45:00Z');
+      expect(checkpoints()).toEqual([newest]);
+      expect(events('snap').at(-1)).toBe(`Normal Pruned: deleted Succeeded Checkpoint ${used} of pod web-1: keeping the last 1`);
+      expect(await deferred('pod')).toBe(0);
+    });
+
+    it("keeps one a Deployment's pod template restores from", async () => {
+      const { oldest, used, newest } = threeCheckpoints();
+      api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: NS }, spec: { selector: {}, template: { metadata: { annotations: restoreFrom(used) }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } } } });
+      await start();
+
+      await settled(oldest, used);
+      expect(checkpoints()).toEqual([used, newest].sort());
+      expect(events('snap').at(-1)).toBe(`Normal PruneDeferred: keeps Succeeded Checkpoint ${used} of pod web-1 beyond the last 1: Deployment web restores from it`);
+      expect(await deferred('workload')).toBe(1);
+    });
+
+    it('keeps every one beyond keepLast while whether something restores from them cannot be read, and prunes them once it can', async () => {
+      const { oldest, used, newest } = threeCheckpoints();
+      api.failNext({ pathPrefix: `/apis/apps/v1/namespaces/${NS}/deployments`, status: 403, message: 'deployments.apps is forbidden', times: 1000 });
+      await start();
+
+      await waitFor(() => events('snap').filter((e) => e.startsWith('Normal PruneDeferred:')).length === 2, { what: `two PruneDeferred (events: ${events('snap').join(' | ')})` });
+      await at('2026-12-04T09:40:00Z');
+      expect(checkpoints()).toEqual([oldest, used, newest].sort());
+      const unreadable = 'whether a pod or workload of namespace shop restores from it could not be read (HTTP 403: deployments.apps is forbidden); it stays until that can be read (the controller may list pods and workloads: manifests/operator-rbac.yaml)';
+      expect(events('snap').sort()).toEqual([
+        `Normal PruneDeferred: keeps Succeeded Checkpoint ${oldest} of pod web-1 beyond the last 1: ${unreadable}`,
+        `Normal PruneDeferred: keeps Succeeded Checkpoint ${used} of pod web-1 beyond the last 1: ${unreadable}`,
+      ]);
+      expect(await deferred('unknown')).toBe(2);
+
+      api.clearFailures();
+      await at('2026-12-04T09:45:00Z');
+      expect(checkpoints()).toEqual([newest]);
+      expect(await deferred('unknown')).toBe(0);
+    });
+  });
 });
 
 describe('a schedule the controller cannot use', () => {

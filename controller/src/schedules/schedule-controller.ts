@@ -12,6 +12,7 @@ import {
   CHECKPOINT_SCHEDULES_PATH,
   CHECKPOINT_VERSION,
   CHECKPOINTS_PATH,
+  CheckpointUsers,
   EventRecorder,
   SCHEDULE_LABEL,
   WatchedCache,
@@ -74,6 +75,7 @@ export class ScheduleController {
       kube: new ScheduleKube(kubeConfig),
       events: new EventRecorder(kubeConfig, { controller: 'cryo.dev/controller', instance: options.instance }, logger),
       checkpoints: this.checkpoints,
+      users: new CheckpointUsers(kubeConfig, { reader: 'the controller', rbacManifest: 'manifests/operator-rbac.yaml' }),
       metrics: options.metrics,
       logger,
       clock: options.clock ?? (() => new Date()),
@@ -110,6 +112,7 @@ export class ScheduleController {
 
   stopLeading(): void {
     this.queue.pause();
+    this.reconciler.stopLeading();
   }
 
   /** Looks at every schedule now (after a leadership change; tests, after moving their clock). */

@@ -2,8 +2,9 @@
  * One CheckpointSchedule at a time: is a run due (the latest scheduled time since the last run,
  * within startingDeadlineSeconds; missed runs are made up once, as a CronJob's are), then one
  * Checkpoint per Running pod the selector picks, then each pod's scheduled Checkpoints pruned to
- * keepLast, then status. A run's Checkpoint names are fixed by the schedule, pod and time, so a
- * run repeated (a restart, a new leader, a stale cache) creates nothing twice.
+ * keepLast (never one a pod or workload restores from), then status. A run's Checkpoint names are
+ * fixed by the schedule, pod and time, so a run repeated (a restart, a new leader, a stale cache)
+ * creates nothing twice.
  */
 import { createHash } from 'node:crypto';
 import type { V1Condition, V1Pod } from '@kubernetes/client-node';
@@ -20,6 +21,8 @@ import {
   type Checkpoint,
   type CheckpointSchedule,
   type CheckpointScheduleStatus,
+  type CheckpointUse,
+  type CheckpointUsers,
   type EventRecorder,
   type Logger,
   type ScheduledCheckpointReference,
@@ -35,6 +38,7 @@ export const SCHEDULE_EVENT_REASONS = {
   CheckpointCreateFailed: 'A run could not create the Checkpoint of some pod (the note says which and why); the next run tries again',
   NoPodsSelected: 'A run found no Running pod matching the selector',
   Pruned: "A pod's scheduled Checkpoint beyond keepLast was deleted (with its data, through the node agent)",
+  PruneDeferred: 'A scheduled Checkpoint beyond keepLast is kept: a pod or workload template restores from it, or whether one does could not be read (the note says which); a later look prunes it once nothing does',
   InvalidSchedule: 'spec.schedule, spec.timeZone or spec.selector cannot be used (the note says what is wrong); nothing runs until it is fixed',
 } as const;
 type ScheduleEventReason = keyof typeof SCHEDULE_EVENT_REASONS;
@@ -51,6 +55,8 @@ export interface ScheduleReconcilerOptions {
   events: EventRecorder;
   /** The Checkpoints carrying SCHEDULE_LABEL (watched). */
   checkpoints: { list(namespace: string): readonly Checkpoint[] };
+  /** Who restores from a Checkpoint: pruning never deletes one in use. */
+  users: Pick<CheckpointUsers, 'inUse'>;
   metrics: ControllerMetrics;
   logger: Logger;
   /** The time now (tests inject theirs). */
@@ -65,6 +71,11 @@ export class ScheduleReconciler {
   private readonly options: ScheduleReconcilerOptions;
   /** The last run per schedule uid: a status write lost to a conflict, or a cache behind, must not lose or repeat it. */
   private readonly ran = new Map<string, RunRecord>();
+  /**
+   * Per schedule uid, the Checkpoints beyond keepLast its last pruning kept because they are in use
+   * (by Checkpoint uid): an Event and a log line only when what keeps one changes, and the gauge.
+   */
+  private readonly deferred = new Map<string, Map<string, CheckpointUse>>();
 
   constructor(options: ScheduleReconcilerOptions) {
     this.options = options;
@@ -72,6 +83,14 @@ export class ScheduleReconciler {
 
   forget(schedule: CheckpointSchedule): void {
     this.ran.delete(schedule.metadata?.uid ?? '');
+    this.deferred.delete(schedule.metadata?.uid ?? '');
+    this.updateDeferredGauge();
+  }
+
+  /** Another replica prunes now and reports what it keeps: this one's findings go (a new leadership reports afresh). */
+  stopLeading(): void {
+    this.deferred.clear();
+    this.updateDeferredGauge();
   }
 
   /** Runs what is due and prunes; answers when to look again (undefined: when something changes). */
@@ -197,24 +216,59 @@ export class ScheduleReconciler {
   /**
    * Per pod, keeps the keepLast newest Succeeded scheduled Checkpoints and the keepLast newest
    * Failed or Expired ones, and deletes the older ones. One still in progress is never deleted,
-   * so a pod's last good checkpoint goes only once a newer one has succeeded.
+   * so a pod's last good checkpoint goes only once a newer one has succeeded. Nor is one in use
+   * (a pod that has not finished or a workload's pod template restores from it, or that could not
+   * be read: CheckpointUsers): deleting it would delete its data under a running restore. It stays
+   * beyond keepLast, said by an Event, and goes at a later look once nothing uses it.
    */
   private async prune(schedule: CheckpointSchedule): Promise<void> {
     const keepLast = schedule.spec.keepLast ?? DEFAULT_KEEP_LAST;
     const mine = this.options.checkpoints.list(schedule.metadata!.namespace!).filter((c) => isOwnedBy(c, schedule) && c.metadata?.deletionTimestamp === undefined);
-    const byPod = Map.groupBy(mine, (c) => c.spec.podName);
-    for (const [podName, checkpoints] of byPod) {
-      for (const phases of [['Succeeded'], ['Failed', 'Expired']]) {
-        const finished = checkpoints.filter((c) => phases.includes(c.status?.phase ?? '')).sort(newestFirst);
-        for (const checkpoint of finished.slice(keepLast)) {
-          this.checkLeader();
-          const { name, namespace, uid } = checkpoint.metadata!;
-          if (!(await this.options.kube.deleteCheckpoint(namespace!, name!, uid!))) continue;
-          this.options.metrics.scheduledCheckpointsPruned.inc();
-          await this.event(schedule, 'Normal', 'Pruned', `deleted ${checkpoint.status?.phase} Checkpoint ${name} of pod ${podName}: keeping the last ${keepLast}`, name);
-        }
-      }
+    const beyond = [...Map.groupBy(mine, (c) => c.spec.podName).values()].flatMap((checkpoints) =>
+      [['Succeeded'], ['Failed', 'Expired']].flatMap((phases) => checkpoints.filter((c) => phases.includes(c.status?.phase ?? '')).sort(newestFirst).slice(keepLast)),
+    );
+    let inUse = new Map<Checkpoint, CheckpointUse>();
+    if (beyond.length > 0) {
+      this.checkLeader();
+      const identities = beyond.map((checkpoint) => ({ namespace: checkpoint.metadata!.namespace!, name: checkpoint.metadata!.name!, uid: checkpoint.metadata!.uid!, checkpoint }));
+      inUse = new Map([...(await this.options.users.inUse(identities))].map(([{ checkpoint }, use]) => [checkpoint, use]));
     }
+    for (const checkpoint of beyond) {
+      if (inUse.has(checkpoint)) continue;
+      this.checkLeader();
+      const { name, namespace, uid } = checkpoint.metadata!;
+      if (!(await this.options.kube.deleteCheckpoint(namespace!, name!, uid!))) continue;
+      this.options.metrics.scheduledCheckpointsPruned.inc();
+      await this.event(schedule, 'Normal', 'Pruned', `deleted ${checkpoint.status?.phase} Checkpoint ${name} of pod ${checkpoint.spec.podName}: keeping the last ${keepLast}`, name);
+    }
+    await this.reportDeferred(schedule, inUse, keepLast);
+  }
+
+  /** Says why pruning kept Checkpoints in use: an Event and a log line once per Checkpoint and reason, and the gauge. */
+  private async reportDeferred(schedule: CheckpointSchedule, inUse: ReadonlyMap<Checkpoint, CheckpointUse>, keepLast: number): Promise<void> {
+    this.checkLeader();
+    const scheduleUid = schedule.metadata!.uid!;
+    const before = this.deferred.get(scheduleUid);
+    const kept = new Map<string, CheckpointUse>();
+    for (const [checkpoint, use] of inUse) {
+      const { name, uid } = checkpoint.metadata!;
+      kept.set(uid!, use);
+      if (before?.get(uid!)?.why === use.why) continue;
+      this.options.logger.info(
+        { schedule: `${schedule.metadata!.namespace}/${schedule.metadata!.name}`, checkpoint: name, cause: use.cause, why: use.why },
+        'schedule pruning keeps a Checkpoint in use',
+      );
+      await this.event(schedule, 'Normal', 'PruneDeferred', `keeps ${checkpoint.status?.phase} Checkpoint ${name} of pod ${checkpoint.spec.podName} beyond the last ${keepLast}: ${use.why}`, name);
+    }
+    if (kept.size === 0) this.deferred.delete(scheduleUid);
+    else this.deferred.set(scheduleUid, kept);
+    this.updateDeferredGauge();
+  }
+
+  private updateDeferredGauge(): void {
+    const byCause: Record<CheckpointUse['cause'], number> = { pod: 0, workload: 0, unknown: 0 };
+    for (const ofSchedule of this.deferred.values()) for (const use of ofSchedule.values()) byCause[use.cause]++;
+    for (const [cause, count] of Object.entries(byCause)) this.options.metrics.schedulePruneDeferred.set({ cause }, count);
   }
 
   private async notReady(schedule: CheckpointSchedule, status: CheckpointScheduleStatus, reason: 'InvalidSchedule' | 'Suspended', message: string, now: Date): Promise<void> {

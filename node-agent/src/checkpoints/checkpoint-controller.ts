@@ -20,6 +20,7 @@ import {
   CHECKPOINT_PLURAL,
   CHECKPOINT_VERSION,
   CHECKPOINTS_PATH,
+  CheckpointUsers,
   describeApiError,
   formatBytes,
   isConflict,
@@ -30,6 +31,7 @@ import {
   type CheckpointDataReason,
   type CheckpointList,
   type CheckpointStatus,
+  type CheckpointUse,
   type Logger,
 } from '@cryo/common';
 import { CustomObjectsApi } from '@kubernetes/client-node';
@@ -39,7 +41,6 @@ import { CheckpointStatusWriter } from './checkpoint-status.ts';
 import { describeStoreProgress, type StoreProgress } from './store-progress.ts';
 import type { CheckpointMetrics, StoreKind } from './checkpoint-metrics.ts';
 import { isOfCheckpoint, type CheckpointStore, type RetentionPolicy, type StoredEntry } from '../storage/checkpoint-store.ts';
-import { CheckpointUsers, type InUse } from './checkpoint-users.ts';
 
 export interface PodLookup {
   /** A pod of this node, from the agent's watch. */
@@ -72,7 +73,7 @@ const TERMINAL = new Set(['Succeeded', 'Failed', 'Expired']);
 interface StoreFindings {
   /** Per Checkpoint uid (or reference, when its Checkpoint is gone), why retention kept its data: an Event or log line only when that changes. */
   deferred: Map<string, string>;
-  deferredByCause: Record<InUse['cause'], number>;
+  deferredByCause: Record<CheckpointUse['cause'], number>;
   /** References of stored data whose Checkpoint no longer exists: logged when first found. */
   orphans: Set<string>;
 }
@@ -104,7 +105,7 @@ export class CheckpointController {
     const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.status = new CheckpointStatusWriter(options.kubeConfig, options.nodeName, options.logger);
-    this.users = new CheckpointUsers(options.kubeConfig);
+    this.users = new CheckpointUsers(options.kubeConfig, { reader: 'the node agent', rbacManifest: 'manifests/node-agent-rbac.yaml' });
     this.cache = new WatchedCache<Checkpoint>({
       kubeConfig: options.kubeConfig,
       path: CHECKPOINTS_PATH,
@@ -374,8 +375,8 @@ export class CheckpointController {
   /**
    * Retention on one store. Only data this node's Checkpoints own (or nobody's any more) is
    * removed: only their status may this agent update, and each it removes turns Expired. Data in
-   * use (checkpoint-users.ts) stays, with an Event saying why; data whose Checkpoint is gone is
-   * reported (reportOrphans).
+   * use (CheckpointUsers, common/src/restore/checkpoint-users.ts) stays, with an Event saying why;
+   * data whose Checkpoint is gone is reported (reportOrphans).
    */
   private async applyRetention(store: CheckpointStore, log: Logger): Promise<void> {
     const retention = this.options.retention;
@@ -384,11 +385,12 @@ export class CheckpointController {
       const owning = this.cache.get(entry.namespace, entry.checkpointName);
       return owning !== undefined && owning.metadata?.uid === entry.checkpointUid ? owning : undefined;
     };
-    const inUse = new Map<StoredEntry, InUse>();
+    const inUse = new Map<StoredEntry, CheckpointUse>();
     const applied = await store.applyRetention(retention, {
       mayRemove: (entry) => (owner(entry)?.status?.nodeName ?? this.options.nodeName) === this.options.nodeName,
       keep: async (candidates) => {
-        for (const [entry, use] of await this.users.inUse(candidates)) inUse.set(entry, use);
+        const checkpoints = candidates.map((entry) => ({ namespace: entry.namespace, name: entry.checkpointName, uid: entry.checkpointUid, entry }));
+        for (const [{ entry }, use] of await this.users.inUse(checkpoints)) inUse.set(entry, use);
         return new Set(inUse.keys());
       },
     }).catch((error: unknown) => {
@@ -408,7 +410,7 @@ export class CheckpointController {
   }
 
   /** Says why retention kept data in use: an Event on its Checkpoint (a log line when that is gone), once per reason. */
-  private async reportDeferred(store: CheckpointStore, inUse: ReadonlyMap<StoredEntry, InUse>, owner: (entry: StoredEntry) => Checkpoint | undefined, log: Logger): Promise<void> {
+  private async reportDeferred(store: CheckpointStore, inUse: ReadonlyMap<StoredEntry, CheckpointUse>, owner: (entry: StoredEntry) => Checkpoint | undefined, log: Logger): Promise<void> {
     const findings = this.findingsOf(store);
     const deferred = new Map<string, string>();
     const byCause: StoreFindings['deferredByCause'] = { pod: 0, workload: 0, unknown: 0 };

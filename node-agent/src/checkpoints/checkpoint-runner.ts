@@ -5,9 +5,9 @@
  * result says why in words a user can act on.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointFailure, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
+import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointIdentity, type CheckpointFailure, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
-import type { CheckpointIdentity, CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
+import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
 import { StoreProgressThrottle, type StoreProgress } from './store-progress.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';

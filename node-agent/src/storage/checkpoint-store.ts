@@ -3,7 +3,7 @@
  * image per container, pushed by digest) and the directory store (archive files in a hostPath or
  * network volume). The agent picks one per Checkpoint (spec.storage, else the cluster default).
  */
-import type { PodCheckpoint, PodCheckpointReference } from '@cryo/common';
+import type { CheckpointIdentity, PodCheckpoint, PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo } from '../archive/checkpoint-archive-info.ts';
 
 export interface StoreRequest {
@@ -113,13 +113,6 @@ export interface CheckpointStore {
    * a StoreError when some of it could not be removed: what was removed stays removed.
    */
   removeCheckpoint(checkpoint: CheckpointIdentity): Promise<StoredEntry[]>;
-}
-
-/** Which Checkpoint stored an entry. */
-export interface CheckpointIdentity {
-  namespace: string;
-  name: string;
-  uid: string;
 }
 
 /** Whether `entry` was stored for `checkpoint` (an entry that recorded no uid matches by name: it predates uids). */

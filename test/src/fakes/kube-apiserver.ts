@@ -238,6 +238,11 @@ export class FakeKubeApiServer {
     this.failures.push({ ...failure, remaining: failure.times ?? 1 });
   }
 
+  /** Drops the failures failNext injected that have not happened yet (a fault that lasts until the test mends it). */
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
   get watchCount(): number {
     return this.watches.size;
   }

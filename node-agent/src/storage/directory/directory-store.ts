@@ -31,11 +31,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { parsePodCheckpoint, type Logger } from '@cryo/common';
+import { parsePodCheckpoint, type CheckpointIdentity, type Logger } from '@cryo/common';
 import {
   isOfCheckpoint,
   StoreError,
-  type CheckpointIdentity,
   type CheckpointStore,
   type PodCheckpointRequest,
   type RetentionPolicy,

@@ -19,8 +19,8 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '@cryo/common';
-import type { CheckpointIdentity, CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
+import type { CheckpointIdentity, Logger } from '@cryo/common';
+import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
 import { isOfCheckpoint, StoreError } from '../checkpoint-store.ts';
 import { selectForRemovalKeeping, validateRetentionPolicy } from '../retention.ts';
 import { createScratchDir, isScratchName } from '../../host-files/agent-scratch.ts';

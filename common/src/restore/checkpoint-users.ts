@@ -1,35 +1,42 @@
 /**
- * Who restores from stored checkpoint data, so that retention never removes data in use. In the
- * entry's namespace (a pod restores only from a Checkpoint of its own namespace):
+ * Who restores from a Checkpoint, so that nothing removes data in use: the node agent's retention
+ * and the controller's CheckpointSchedule pruning both ask. In the Checkpoint's namespace (a pod
+ * restores only from a Checkpoint of its own namespace):
  *   - a pod that has not finished (phase other than Succeeded and Failed) whose annotation
- *     cryo.dev/restore-from names the entry's Checkpoint. Every restoring pod carries it: those
- *     users write, the copies `kubectl cryo restore` and Migrations create (whose label
+ *     cryo.dev/restore-from names the Checkpoint. Every restoring pod carries it: those users
+ *     write, the copies `kubectl cryo restore` and Migrations create (whose label
  *     cryo.dev/restored-from is cut to 63 characters, so the annotation is what is matched), and
  *     a Migration's replacement (the webhook writes it). When the pod also records the uid it
- *     restored from (cryo.dev/restored-checkpoint-uid, written by the webhook), only data of that
- *     Checkpoint is its: a Checkpoint re-created under the same name is another one;
+ *     restored from (cryo.dev/restored-checkpoint-uid, written by the webhook), only the
+ *     Checkpoint of that uid is its: a Checkpoint re-created under the same name is another one;
  *   - a workload whose pod template carries that annotation: a Deployment, StatefulSet,
  *     DaemonSet, ReplicaSet (a Deployment's old ones too: a rollback restores from them), a Job
  *     that has not finished, or a CronJob's jobTemplate. The next pod it creates restores from
  *     the Checkpoint of that name, so templates match by name.
  *
- * Read by listing, at retention time, only the namespaces whose data would go, rather than by a
- * watched cache (as the Checkpoint controller's own direct reads do for rare decisions): retention
- * runs after a checkpoint and every --retention-interval, and a few lists per run cost far less
- * than every node's agent holding every pod and workload of the cluster (its pod watch covers its
- * own node only, and a restoring pod may run on any node). Lists answer what is there now, so a
- * pod admitted a moment ago is seen. A list that fails keeps everything of its namespace: not
- * knowing is no reason to remove data.
+ * Read by listing, when something would be removed, only the namespaces concerned, rather than by
+ * a watched cache: removals are rare, and a few lists each time cost far less than every node's
+ * agent (or the controller) holding every pod and workload of the cluster. Lists answer what is
+ * there now, so a pod admitted a moment ago is seen. A list that fails counts every Checkpoint of
+ * its namespace as in use (cause `unknown`): not knowing is no reason to remove data.
  */
 import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1PodTemplateSpec } from '@kubernetes/client-node';
-import { annotations, describeApiError } from '@cryo/common';
-import type { StoredEntry } from '../storage/checkpoint-store.ts';
+import * as annotations from '../annotations.ts';
+import type { CheckpointIdentity } from '../api/checkpoint.ts';
+import { describeApiError } from '../kube/api-errors.ts';
 
-/** Why an entry stays: what restores from it (`pod`, `workload`), or `unknown` when that could not be read. */
-export interface InUse {
+/** Why a Checkpoint is in use: what restores from it (`pod`, `workload`), or `unknown` when that could not be read. */
+export interface CheckpointUse {
   cause: 'pod' | 'workload' | 'unknown';
   /** For people: "pod orders-restored restores from it". */
   why: string;
+}
+
+export interface CheckpointUsersOptions {
+  /** Who lists, for the message when a list fails: `the node agent`. */
+  reader: string;
+  /** The manifest whose RBAC lets it list pods and workloads: `manifests/node-agent-rbac.yaml`. */
+  rbacManifest: string;
 }
 
 /** One pod or workload that restores from the Checkpoint its annotation names. */
@@ -48,33 +55,39 @@ export class CheckpointUsers {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
   private readonly batch: BatchV1Api;
+  private readonly options: CheckpointUsersOptions;
 
-  constructor(kubeConfig: KubeConfig) {
+  constructor(kubeConfig: KubeConfig, options: CheckpointUsersOptions) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
+    this.options = options;
   }
 
-  /** Of `entries`, those in use, each with why; one round of lists per namespace among them. */
-  async inUse(entries: readonly StoredEntry[]): Promise<Map<StoredEntry, InUse>> {
-    const found = new Map<StoredEntry, InUse>();
-    const namespaces = new Set(entries.map((entry) => entry.namespace));
+  /**
+   * Of `checkpoints`, those in use, each with why; one round of lists per namespace among them. A
+   * uid of '' (not known) matches every pod restoring from that name.
+   */
+  async inUse<C extends CheckpointIdentity>(checkpoints: readonly C[]): Promise<Map<C, CheckpointUse>> {
+    const found = new Map<C, CheckpointUse>();
+    const namespaces = new Set(checkpoints.map((checkpoint) => checkpoint.namespace));
     await Promise.all(
       [...namespaces].map(async (namespace) => {
-        const ofNamespace = entries.filter((entry) => entry.namespace === namespace);
+        const ofNamespace = checkpoints.filter((checkpoint) => checkpoint.namespace === namespace);
         let restorers: Map<string, Restorer[]>;
         try {
           restorers = await this.restorersIn(namespace);
         } catch (error) {
-          const why = `whether a pod or workload of namespace ${namespace} restores from it could not be read (${describeApiError(error)}); it stays until that can be read (the node agent may list pods and workloads: manifests/node-agent-rbac.yaml)`;
-          for (const entry of ofNamespace) found.set(entry, { cause: 'unknown', why });
+          const { reader, rbacManifest } = this.options;
+          const why = `whether a pod or workload of namespace ${namespace} restores from it could not be read (${describeApiError(error)}); it stays until that can be read (${reader} may list pods and workloads: ${rbacManifest})`;
+          for (const checkpoint of ofNamespace) found.set(checkpoint, { cause: 'unknown', why });
           return;
         }
-        for (const entry of ofNamespace) {
-          const users = (restorers.get(entry.checkpointName) ?? []).filter(
-            (user) => user.checkpointUid === undefined || entry.checkpointUid === '' || user.checkpointUid === entry.checkpointUid,
+        for (const checkpoint of ofNamespace) {
+          const users = (restorers.get(checkpoint.name) ?? []).filter(
+            (user) => user.checkpointUid === undefined || checkpoint.uid === '' || user.checkpointUid === checkpoint.uid,
           );
-          if (users.length > 0) found.set(entry, { cause: users[0].cause, why: describeUsers(users) });
+          if (users.length > 0) found.set(checkpoint, { cause: users[0].cause, why: describeUsers(users) });
         }
       }),
     );

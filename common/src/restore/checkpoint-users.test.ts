@@ -1,16 +1,16 @@
 /**
- * Which pods and workload templates hold stored data in use, read from the shared fake
+ * Which pods and workload templates restore from a Checkpoint, read from the shared fake
  * kube-apiserver: every workload kind, the pod phases that count, uids, namespaces.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { annotations } from '@cryo/common';
 import { FakeKubeApiServer } from '@cryo/test';
-import type { StoredEntry } from '../storage/checkpoint-store.ts';
+import * as annotations from '../annotations.ts';
+import type { CheckpointIdentity } from '../api/checkpoint.ts';
 import { CheckpointUsers } from './checkpoint-users.ts';
 
-/** Stored data of Checkpoint `name` (uid `uid-<name>`) in `namespace`. */
-function entry(name: string, namespace = 'shop', checkpointUid = `uid-${name}`): StoredEntry {
-  return { restoreReference: `/store/${namespace}/web-0/app/${name}.tar`, namespace, podName: 'web-0', containerName: 'app', checkpointName: name, checkpointUid, sizeBytes: 1, createdAt: new Date(0) };
+/** Checkpoint `name` (uid `uid-<name>`) in `namespace`. */
+function checkpoint(name: string, namespace = 'shop', uid = `uid-${name}`): CheckpointIdentity {
+  return { namespace, name, uid };
 }
 
 const restoringFrom = (name: string) => ({ annotations: { [annotations.RESTORE_FROM]: name } });
@@ -22,7 +22,7 @@ describe('CheckpointUsers', () => {
 
   beforeAll(async () => {
     api = await FakeKubeApiServer.start();
-    users = new CheckpointUsers(api.kubeConfig());
+    users = new CheckpointUsers(api.kubeConfig(), { reader: 'the node agent', rbacManifest: 'manifests/node-agent-rbac.yaml' });
   });
 
   afterAll(async () => {
@@ -38,7 +38,7 @@ describe('CheckpointUsers', () => {
   const pod = (name: string, phase: string, meta: Record<string, unknown>, namespace = 'shop') =>
     api.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, ...meta }, spec: podSpec, status: { phase } });
 
-  const whyOf = async (entries: StoredEntry[]) => Object.fromEntries([...(await users.inUse(entries))].map(([e, use]) => [e.checkpointName, use]));
+  const whyOf = async (checkpoints: CheckpointIdentity[]) => Object.fromEntries([...(await users.inUse(checkpoints))].map(([c, use]) => [c.name, use]));
 
   it("counts the pods that have not finished, by their restore-from annotation; finished ones and other namespaces' do not", async () => {
     pod('running', 'Running', restoringFrom('a'));
@@ -47,7 +47,7 @@ describe('CheckpointUsers', () => {
     pod('done', 'Succeeded', restoringFrom('d'));
     pod('crashed', 'Failed', restoringFrom('e'));
     pod('elsewhere', 'Running', restoringFrom('f'), 'other');
-    expect(await whyOf(['a', 'b', 'c', 'd', 'e', 'f'].map((n) => entry(n)))).toEqual({
+    expect(await whyOf(['a', 'b', 'c', 'd', 'e', 'f'].map((n) => checkpoint(n)))).toEqual({
       a: { cause: 'pod', why: 'pod running restores from it' },
       b: { cause: 'pod', why: 'pod pending restores from it' },
       c: { cause: 'pod', why: 'pod unknown restores from it' },
@@ -57,9 +57,9 @@ describe('CheckpointUsers', () => {
   it('matches the uid a restored pod records, when it records one', async () => {
     pod('same', 'Running', { annotations: { [annotations.RESTORE_FROM]: 'a', [annotations.RESTORED_CHECKPOINT_UID]: 'uid-a' } });
     pod('older', 'Running', { annotations: { [annotations.RESTORE_FROM]: 'b', [annotations.RESTORED_CHECKPOINT_UID]: 'uid-of-an-earlier-b' } });
-    expect(Object.keys(await whyOf([entry('a'), entry('b')]))).toEqual(['a']);
-    // Data stored before uids were recorded matches by name.
-    expect(Object.keys(await whyOf([entry('b', 'shop', '')]))).toEqual(['b']);
+    expect(Object.keys(await whyOf([checkpoint('a'), checkpoint('b')]))).toEqual(['a']);
+    // A Checkpoint whose uid is not known (data stored before uids were recorded) matches by name.
+    expect(Object.keys(await whyOf([checkpoint('b', 'shop', '')]))).toEqual(['b']);
   });
 
   it('counts every workload kind whose pod template restores from it, and a Job only until it finished', async () => {
@@ -74,7 +74,7 @@ describe('CheckpointUsers', () => {
     api.put({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'gave-up', namespace: 'shop' }, spec: { template: template('h') }, status: { conditions: [{ type: 'Failed', status: 'True' }] } });
     api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'other', namespace: 'other' }, spec: { selector: {}, template: template('i') } });
 
-    const found = await whyOf(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].map((n) => entry(n)));
+    const found = await whyOf(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].map((n) => checkpoint(n)));
     expect(Object.fromEntries(Object.entries(found).map(([name, use]) => [name, use.why]))).toEqual({
       a: 'Deployment d restores from it',
       b: 'StatefulSet s restores from it',
@@ -88,15 +88,15 @@ describe('CheckpointUsers', () => {
 
   it('names the first two users and counts the rest', async () => {
     for (const name of ['p1', 'p2', 'p3', 'p4']) pod(name, 'Running', restoringFrom('a'));
-    expect((await whyOf([entry('a')])).a.why).toBe('pod p1, pod p2 and 2 more restore from it');
+    expect((await whyOf([checkpoint('a')])).a.why).toBe('pod p1, pod p2 and 2 more restore from it');
   });
 
-  it("keeps everything of a namespace it cannot read, saying why, and reads the others", async () => {
+  it("counts every Checkpoint of a namespace it cannot read as in use, saying why, and reads the others", async () => {
     api.failNext({ pathPrefix: '/apis/apps/v1/namespaces/shop/replicasets', status: 403, message: 'replicasets.apps is forbidden' });
     pod('elsewhere', 'Running', restoringFrom('b'), 'other');
-    const found = await whyOf([entry('a'), entry('b', 'other'), entry('c', 'other')]);
+    const found = await whyOf([checkpoint('a'), checkpoint('b', 'other'), checkpoint('c', 'other')]);
     expect(Object.keys(found).sort()).toEqual(['a', 'b']);
-    expect(found.a).toEqual({ cause: 'unknown', why: expect.stringContaining('whether a pod or workload of namespace shop restores from it could not be read (HTTP 403: replicasets.apps is forbidden)') });
+    expect(found.a).toEqual({ cause: 'unknown', why: 'whether a pod or workload of namespace shop restores from it could not be read (HTTP 403: replicasets.apps is forbidden); it stays until that can be read (the node agent may list pods and workloads: manifests/node-agent-rbac.yaml)' });
     expect(found.b.cause).toBe('pod');
   });
 });
