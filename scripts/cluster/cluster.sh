@@ -15,7 +15,10 @@
 #   status     which parts run
 #   check      versions, `criu check`, and the guard's counters
 #   kubectl    kubectl as cluster-admin
-#   images     build this repository's webhook, node-agent and controller images, offline, and push them
+#   images [FLAGS]  build this repository's webhook, node-agent and controller images, offline, and
+#              push them, with `npm run images` (FLAGS go to it) and the root's buildah
+#   image-builder   print a folder whose `buildah` runs the root's buildah (for npm run images
+#              --builder buildah, on PATH) and the Node base image to build on (--base-image)
 #   app-image NAME DIR   an image of DIR (main.ts and its node_modules) on the Node base image
 #   jvm-app-image NAME DIR   an image of DIR (compiled classes) at /app/classes on the JVM base image
 #   purge      down, then delete the whole cluster directory
@@ -687,28 +690,61 @@ ensure_node_base_image() { # repo
   echo "127.0.0.1:$REGISTRY_PORT/$NODE_BASE:$tag"
 }
 
-# Builds this repository's webhook/, node-agent/ and controller/Dockerfile with buildah, with no
-# network: on the base image above, with a copy of this host's npm cache (which `npm ci` filled)
-# mounted where npm looks. Pushes them and prints "name reference@digest" per image.
+# `npm run images` (README.md, "Build and push the images") builds Cryo's images here as it does
+# for users, with buildah as its builder: the buildah of the cluster's root, through a `buildah`
+# on PATH (image_builder below) that runs it there. Prints "name reference@digest" per image.
+# Extra arguments go to `npm run images` (such as --kustomization FILE; by default it sets the
+# images of a scratch copy of manifests/Kustomization, which the tests' installs do not read).
 images() {
-  local repo=$REPO base cache component ref digest
-  base=$(ensure_node_base_image "$repo")
-  cache=$(mktemp -d)
-  for component in webhook node-agent controller; do
-    # A fresh copy each time: the Dockerfiles end with `npm cache clean`.
-    rm -rf "$cache/_cacache"
-    cp -a "$(npm config get cache)/_cacache" "$cache/_cacache"
-    ref=127.0.0.1:$REGISTRY_PORT/cryo/$component:dev
-    logged "build-$component" buildah_ build --network none --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit "nproc=$(ulimit -Hu):$(ulimit -Hu)" --layers=false --pull=missing --tls-verify=false \
-      --build-arg "BASE_IMAGE=$base" --volume "/host$cache:/root/.npm" \
-      -f "/host$repo/$component/Dockerfile" -t "cryo/$component:dev" "/host$repo"
-    buildah_ push --tls-verify=false --digestfile "/host$cache/digest" "cryo/$component:dev" "docker://$ref" >/dev/null 2>&1
-    digest=$(cat "$cache/digest")
-    echo "$component ${ref%:dev}@$digest"
-  done
-  rm -rf "$cache"
+  local base builder scratch status=0
+  base=$(ensure_node_base_image "$REPO")
+  builder=$(image_builder_dir)
+  scratch=$(mktemp -d)
+  cp "$REPO/manifests/Kustomization" "$scratch/Kustomization"
+  PATH="$builder:$PATH" "$REPO/node_modules/node/bin/node" "$REPO/scripts/build-images.ts" \
+    --registry "127.0.0.1:$REGISTRY_PORT/cryo" --builder buildah --tag dev --base-image "$base" \
+    --kustomization "$scratch/Kustomization" "$@" || status=$?
+  rm -rf "$scratch"
   # The images they replace (pushed already): every build would otherwise keep ~1 GB of them.
   buildah_ rmi --prune >/dev/null 2>&1 || true
+  return "$status"
+}
+
+# A folder with a `buildah` that runs the cluster root's buildah on this host's files, for
+# `npm run images --builder buildah` (PATH=<folder>:$PATH): host paths in its arguments become
+# /host/... in the root, and builds run with no network, on a copy of this host's npm cache (which
+# `npm ci` filled) mounted where npm looks, and pull from and push to the local plain-HTTP registry.
+image_builder_dir() {
+  local dir=$STATE/image-builder
+  mkdir -p "$dir"
+  printf '#!/bin/sh\nexec bash %q buildah-for-images "$@"\n' "$REPO/scripts/cluster/$SCRIPT_NAME" >"$dir/buildah"
+  chmod 755 "$dir/buildah"
+  echo "$dir"
+}
+
+buildah_for_images() {
+  local command=${1:?usage: buildah-for-images build|push ARGS} arg previous= name=image cache status=0
+  shift
+  local args=()
+  for arg in "$@"; do
+    # -f <repo>/<component>/Dockerfile names the build's log.
+    if [ "$previous" = -f ]; then name=$(basename "$(dirname "$arg")"); fi
+    previous=$arg
+    if [[ $arg == /* ]]; then args+=("/host$arg"); else args+=("$arg"); fi
+  done
+  case $command in
+    build)
+      cache=$(mktemp -d)
+      # A fresh copy each build: the Dockerfiles end with `npm cache clean`.
+      cp -a "$(npm config get cache)/_cacache" "$cache/_cacache"
+      # stdout is npm run images' own (it prints the images it built): the log goes to stderr.
+      logged "build-$name" buildah_ build --network none --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit "nproc=$(ulimit -Hu):$(ulimit -Hu)" \
+        --layers=false --pull=missing --tls-verify=false --volume "/host$cache:/root/.npm" "${args[@]}" >&2 || status=$?
+      rm -rf "$cache"
+      return "$status" ;;
+    push) buildah_ push --tls-verify=false "${args[@]}" >&2 ;;
+    *) die "buildah-for-images runs build and push only, not $command" ;;
+  esac
 }
 
 # An app image for the tests: the folder $2 (main.ts and its node_modules) at /app on the base
@@ -896,7 +932,9 @@ case "$cmd" in
   status) status ;;
   check) check ;;
   kubectl) exec "${KUBECTL[@]}" "$@" ;;
-  images) ns_ok || die 'the cluster is not up'; images ;;
+  images) ns_ok || die 'the cluster is not up'; images "$@" ;;
+  image-builder) ns_ok || die 'the cluster is not up'; image_builder_dir; ensure_node_base_image "$REPO" ;;
+  buildah-for-images) ns_ok || die 'the cluster is not up'; buildah_for_images "$@" ;;
   reboot-node)
     ns_ok || die 'the cluster is not up'
     [ "${1:-}" = "$NODE2_NAME" ] || die "usage: cluster.sh reboot-node $NODE2_NAME (node-1 carries the control plane's host and does not reboot)"

@@ -10,6 +10,7 @@ import type { ICustomResourceDefinition } from 'kubernetes-models/apiextensions.
 import type { IPod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { readmeCommands } from '@cryo/test';
 import { RESTORE_FROM } from '../../common/src/annotations.ts';
 import type { Checkpoint } from '../../common/src/api/checkpoint.ts';
 import { compileSchema, formatErrors, type SchemaNode } from './crd-schema.ts';
@@ -51,13 +52,11 @@ describe('the first checkpoint and restore (docs/examples/)', () => {
   });
 
   it("the README's five commands apply these files, in this order, and wait on what they make", () => {
-    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-    const section = /\n## First checkpoint and restore\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
-    const commands = /```sh\n([\s\S]*?)```/.exec(section)?.[1].trim().split('\n') ?? [];
+    const commands = readmeCommands('## First checkpoint and restore');
     expect(commands).toHaveLength(5);
     const applied = commands.flatMap((line) => [...line.matchAll(/kubectl apply -f (\S+)/g)].map((m) => m[1]));
     expect(applied).toEqual(['docs/examples/counter.yaml', 'docs/examples/counter-checkpoint.yaml', 'docs/examples/counter-restored.yaml']);
-    expect(section).toContain(`kubectl wait --for=condition=Ready ckpt/${checkpoint.metadata?.name}`);
-    expect(section).toContain(`kubectl logs ${restored.metadata.name}`);
+    expect(commands.join('\n')).toContain(`kubectl wait --for=condition=Ready ckpt/${checkpoint.metadata?.name}`);
+    expect(commands.join('\n')).toContain(`kubectl logs ${restored.metadata.name}`);
   });
 });

@@ -11,6 +11,7 @@ export * from './harness/https-request.ts';
 export * from './harness/https-test-server.ts';
 export * from './harness/line-echo-upstream.ts';
 export * from './harness/option-docs.ts';
+export * from './harness/readme-commands.ts';
 export * from './harness/projected-volume.ts';
 export * from './harness/registry-token-server.ts';
 export * from './harness/rejection.ts';

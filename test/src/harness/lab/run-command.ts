@@ -15,11 +15,13 @@ export interface CommandOptions {
   input?: string;
   /** Variables set for the command, over this process's environment. */
   env?: Record<string, string>;
+  /** The working directory (this process's when absent). */
+  cwd?: string;
 }
 
-export function runCommand(argv: string[], { timeoutMs = 30_000, input, env }: CommandOptions = {}): Promise<CommandResult> {
+export function runCommand(argv: string[], { timeoutMs = 30_000, input, env, cwd }: CommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], cwd, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
