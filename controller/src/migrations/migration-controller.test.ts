@@ -529,10 +529,12 @@ describe('the apiserver failing the controller', () => {
   it('a status write that conflicts (409: written since it was read) is read again and carried on from: one Checkpoint, one step each', async () => {
     const source = api.put(testPod(NS, 'web', 'node-a')) as unknown as V1Pod;
     api.failNext({ method: 'PUT', pathPrefix: statusPath('m'), status: 409, reason: 'Conflict', message: 'Operation cannot be fulfilled on migrations.cryo.dev "m": the object has been modified; please apply your changes to the latest version and try again' });
-    await start();
+    const controller = await start();
     migrate('m', { podName: 'web', targetNodeName: 'node-b' });
     await phase('m', 'Checkpointing');
     expect(api.requests.filter((r) => r.method === 'PUT' && r.path === statusPath('m')).map((r) => r.status).slice(0, 2)).toEqual([409, 200]);
+    // A conflict is expected, not an error to alert on.
+    expect(await reconcileErrors(controller)).toBe(0);
     await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source);
     await phase('m', 'Restoring');
     await world.runReady('web', 'node-b');
@@ -542,13 +544,15 @@ describe('the apiserver failing the controller', () => {
     expect(world.events('m').map((e) => e.split(':')[0])).toEqual(['Normal Checkpointing', 'Normal CheckpointSucceeded', 'Normal SourceEvicted', 'Normal PodRecreated', 'Normal Succeeded']);
   });
 
-  it('a status write the apiserver fails (503) is retried with backoff, and the Migration carries on', async () => {
+  it('a status write the apiserver fails (503) is retried with backoff, counted as a reconcile error, and the Migration carries on', async () => {
     const source = api.put(testPod(NS, 'web', 'node-a')) as unknown as V1Pod;
     api.failNext({ method: 'PUT', pathPrefix: statusPath('m'), status: 503, times: 2 });
-    await start();
+    const controller = await start();
     migrate('m', { podName: 'web', targetNodeName: 'node-b' });
     await phase('m', 'Checkpointing');
     expect(api.requests.filter((r) => r.method === 'PUT' && r.path === statusPath('m')).map((r) => r.status).slice(0, 3)).toEqual([503, 503, 200]);
+    expect(await reconcileErrors(controller)).toBe(2);
+    expect((await controller.metrics.metrics.render()).body).toMatch(/^cryo_migration_reconcile_errors_total 2$/m);
     await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source);
     await phase('m', 'Restoring');
     // Each step is recorded before its side effect: the failed writes created nothing twice.
@@ -565,6 +569,10 @@ describe('the apiserver failing the controller', () => {
     expect(api.requests.filter((r) => r.method === 'GET' && r.path === '/apis/cryo.dev/v1alpha1/migrations' && r.status === 500)).toHaveLength(2);
   });
 });
+
+async function reconcileErrors(controller: RunningController): Promise<number> {
+  return (await controller.metrics.reconcileErrors.get()).values[0]?.value ?? 0;
+}
 
 /** A second controller, which finds the Lease held. */
 async function startFollower(): Promise<RunningController> {

@@ -44,11 +44,13 @@ export class MigrationController {
   private readonly checkpoints: WatchedCache<Checkpoint>;
   private readonly queue: WorkQueue;
   private readonly reconciler: MigrationReconciler;
+  private readonly metrics: ControllerMetrics;
   /** What this replica last wrote, per key, until the watch shows it (or something newer). */
   private readonly latest = new Map<string, Migration>();
 
   constructor(options: MigrationControllerOptions) {
     const { kubeConfig, logger } = options;
+    this.metrics = options.metrics;
     const api = kubeConfig.makeApiClient(CustomObjectsApi);
     const enqueue = (migration: Migration) => this.queue.add(keyOf(migration));
     this.migrations = new WatchedCache<Migration>({
@@ -130,7 +132,12 @@ export class MigrationController {
     const [namespace, name] = splitKey(key);
     const migration = this.newest(key, this.migrations.get(namespace, name));
     if (migration === undefined || isMigrationFinished(migration.status?.phase)) return undefined;
-    const result = await this.reconciler.reconcile(migration);
+    const result = await this.reconciler.reconcile(migration).catch((error: unknown) => {
+      // Unexpected (conflicts and lost leadership are handled inside): the work queue logs it and
+      // retries with backoff; the count is what an alert sees.
+      this.metrics.reconcileErrors.inc();
+      throw error;
+    });
     if (result.latest !== undefined) this.latest.set(key, result.latest);
     return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: result.requeueAfterMs };
   }
