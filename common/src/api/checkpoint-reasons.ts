@@ -17,7 +17,10 @@ export const CHECKPOINT_FAILURE_REASONS = {
   HooksNotReady: { retryable: true, meaning: "the app's pre-checkpoint hooks failed or timed out; nothing was dumped and the app resumed" },
   DumpFailed: { retryable: true, meaning: 'the kubelet (its runtime, CRIU) could not checkpoint a container; the app resumed' },
   ArchiveRefused: { retryable: false, meaning: "the kubelet named an archive outside its checkpoints directory; it was neither read nor deleted" },
-  StoreFailed: { retryable: true, meaning: 'writing the checkpoint to the registry or directory failed; nothing half-written is left referenced' },
+  StoreFailed: { retryable: true, meaning: "writing the checkpoint to the registry or directory failed in a way that may pass: the network, the registry's 5xx or 429 (after a few tries), an I/O error, the archive changing; nothing half-written is left referenced" },
+  StoreDenied: { retryable: false, meaning: "the store refused the node agent: the registry or its token service answered 401 or 403 (the push secret's credentials or rights), or the directory is not writable (EACCES, EPERM, EROFS); nothing half-written is left referenced" },
+  StoreFull: { retryable: false, meaning: "no space or quota left (ENOSPC, EDQUOT) on the directory store's volume or, for a compressed layer, beside the kubelet's archive; or the registry's storage is full (HTTP 507); nothing half-written is left referenced" },
+  StoreRejected: { retryable: false, meaning: "the registry does not take the push as it is set up: another 4xx (an invalid or unknown repository name, a request body too large for it), a TLS certificate the agent does not trust, or credentials asked for over plain HTTP; nothing half-written is left referenced" },
   AgentRestarted: { retryable: true, meaning: 'the node agent restarted while the checkpoint ran; the app was resumed and nothing was stored' },
   InternalError: { retryable: true, meaning: "an error Cryo did not expect (a bug): the message and the node agent's log say what; please report it" },
 } as const satisfies Record<string, { retryable: boolean; meaning: string }>;

@@ -5,9 +5,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { annotations, silentLogger, type Checkpoint, type CheckpointFailure } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
-import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+import { StoreError, type CheckpointStore } from '../storage/checkpoint-store.ts';
 import { KubeletArchives } from '../kubelet/kubelet-archives.ts';
 import { CheckpointRunner, finishOutcome } from './checkpoint-runner.ts';
+import { statusWithConditions } from './checkpoint-status.ts';
 import { describeStoreProgress } from './store-progress.ts';
 import type { PrepareOptions, PrepareResult } from '../hooks/hook-server.ts';
 
@@ -238,15 +239,15 @@ describe('CheckpointRunner when the hooks or the store fail', () => {
     return { runner, calls };
   }
 
-  /** Stores `app`, then fails on any other container; removeCheckpoint as given. */
-  function storeFailingAfterApp(removeCheckpoint: CheckpointStore['removeCheckpoint'], calls: string[]): CheckpointStore {
+  /** Stores `app`, then fails on any other container with `failure`; removeCheckpoint as given. */
+  function storeFailingAfterApp(removeCheckpoint: CheckpointStore['removeCheckpoint'], calls: string[], failure: Error = new Error('ENOSPC: no space left on device, write')): CheckpointStore {
     return {
       kind: 'directory',
       store: ({ containerName }) => {
         calls.push(`store ${containerName}`);
         return containerName === 'app'
           ? Promise.resolve({ restoreReference: '/store/app.tar', referenceType: 'archive', sizeBytes: 10, digest: `sha256:${'a'.repeat(64)}`, durationMs: 1 })
-          : Promise.reject(new Error('ENOSPC: no space left on device, write'));
+          : Promise.reject(failure);
       },
       storePodCheckpoint: () => Promise.reject(new Error('not reached')),
       list: () => Promise.resolve([]),
@@ -272,6 +273,21 @@ describe('CheckpointRunner when the hooks or the store fail', () => {
       'prepare', 'kubelet app', 'kubelet sidecar', 'finish done',
       'store app', 'remove /kubelet/app.tar', 'store sidecar', 'remove /kubelet/sidecar.tar', 'removeCheckpoint shop/orders-warm ckpt-uid-1',
     ]);
+  });
+
+  it.each([
+    { blocker: undefined, reason: 'StoreFailed', retryable: true },
+    { blocker: 'denied', reason: 'StoreDenied', retryable: false },
+    { blocker: 'full', reason: 'StoreFull', retryable: false },
+    { blocker: 'rejected', reason: 'StoreRejected', retryable: false },
+  ] as const)('a store failure with blocker $blocker is $reason, retryable $retryable: what someone must fix first is not worth a new Checkpoint', async ({ blocker, reason, retryable }) => {
+    const { runner, calls } = runnerWith(() => Promise.resolve({ status: 'ready', sessions: [], durationMs: 1 }));
+    const failure = new StoreError('start a blob upload: registry r.example, repository team/app: HTTP 4xx', { retriable: blocker === undefined, blocker });
+    const result = await runner.run(checkpoint, withHooks, ['app', 'sidecar'], storeFailingAfterApp(() => Promise.resolve([]), calls, failure));
+    expect(result).toEqual({ phase: 'Failed', reason, error: 'storing the checkpoint of container "sidecar" failed (the app was resumed): start a blob upload: registry r.example, repository team/app: HTTP 4xx' });
+    expect(statusWithConditions({ phase: 'Failed', reason, message: (result as CheckpointFailure).error }, undefined, 1, new Date()).retryable).toBe(retryable);
+    // Whatever the reason, the container stored before it is removed again.
+    expect(calls).toContain('removeCheckpoint shop/orders-warm ckpt-uid-1');
   });
 
   it('the store fails on the first container: nothing was stored, so nothing is removed from it', async () => {

@@ -7,7 +7,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { annotations, type Checkpoint, type CheckpointedContainer, type CheckpointIdentity, type CheckpointFailure, type CheckpointPodTemplate, type ContainerRuntime, type Logger, type PodCheckpointReference } from '@cryo/common';
 import type { CheckpointArchiveInfo, CheckpointEngine } from '../archive/checkpoint-archive-info.ts';
-import type { CheckpointStore, StoredCheckpoint } from '../storage/checkpoint-store.ts';
+import { StoreError, type CheckpointStore, type StoredCheckpoint } from '../storage/checkpoint-store.ts';
 import { podCheckpointOf } from './pod-checkpoint-document.ts';
 import { StoreProgressThrottle, type StoreProgress } from './store-progress.ts';
 import type { PrepareOptions, PrepareResult, FinishOutcome } from '../hooks/hook-server.ts';
@@ -162,7 +162,7 @@ export class CheckpointRunner {
         // The containers stored before this one are complete in the store, yet a Failed Checkpoint
         // names none of them (and deleting it removes nothing): they go now, or they stay orphaned.
         const leftover = index === 0 ? '' : await this.removeStored(store, { namespace, name, uid: checkpoint.metadata!.uid ?? '' }, log);
-        return { phase: 'Failed', reason: 'StoreFailed', error: `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}${leftover}` };
+        return { phase: 'Failed', ...storeFailure(error, `storing the checkpoint of container "${item.container}" failed (${appAfter}): ${(error as Error).message}${leftover}`) };
       }
       await this.discard([item.archivePath], log);
       totalSizeBytes += result.sizeBytes;
@@ -223,6 +223,24 @@ export class CheckpointRunner {
 }
 
 /** How the pod's processes learn the checkpoint ended: aborted if not dumped, else by its purpose. */
+/**
+ * A store's failure as the Checkpoint reports it: the reason says whether a new Checkpoint may
+ * succeed as things are (StoreFailed) or only once someone has acted (credentials or permissions,
+ * space, the store's set-up).
+ */
+export function storeFailure(error: unknown, message: string): CheckpointFailure {
+  switch (error instanceof StoreError ? error.blocker : undefined) {
+    case 'denied':
+      return { reason: 'StoreDenied', error: message };
+    case 'full':
+      return { reason: 'StoreFull', error: message };
+    case 'rejected':
+      return { reason: 'StoreRejected', error: message };
+    default:
+      return { reason: 'StoreFailed', error: message };
+  }
+}
+
 export function finishOutcome(checkpoint: Checkpoint, dumped: boolean): FinishOutcome {
   if (!dumped) return 'aborted';
   return checkpoint.spec.purpose === 'Migration' ? 'superseded' : 'done';

@@ -120,12 +120,47 @@ export function isOfCheckpoint(entry: StoredEntry, checkpoint: CheckpointIdentit
   return entry.namespace === checkpoint.namespace && entry.checkpointName === checkpoint.name && (entry.checkpointUid === '' || entry.checkpointUid === checkpoint.uid);
 }
 
+/**
+ * What stands in the way of storing until someone acts, where a failure says so: `denied`, the
+ * credentials or permissions (a registry's 401 or 403, EACCES, EPERM, a read-only file system);
+ * `full`, space or quota (ENOSPC, EDQUOT, a registry's 507); `rejected`, the store does not take
+ * the request as it is set up (a registry's other 4xx: an invalid or unknown repository, a body
+ * too large; a TLS certificate not trusted; a token realm over plain HTTP). A failure without one
+ * may pass by itself (the network, a 5xx, an I/O error). The Checkpoint's reason follows it.
+ */
+export type StoreBlocker = 'denied' | 'full' | 'rejected';
+
 export class StoreError extends Error {
   override name = 'StoreError';
   /** Worth retrying later (network, 5xx) as opposed to a permanent refusal (auth, 4xx, bad input). */
   readonly retriable: boolean;
-  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+  readonly blocker: StoreBlocker | undefined;
+  constructor(message: string, options: { retriable: boolean; blocker?: StoreBlocker; cause?: unknown }) {
     super(message, { cause: options.cause });
     this.retriable = options.retriable;
+    this.blocker = options.blocker;
   }
+}
+
+/** The blocker an errno names: space, or permission to write. */
+export function blockerOfErrno(code: string | undefined): StoreBlocker | undefined {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'full';
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return 'denied';
+    default:
+      return undefined;
+  }
+}
+
+/** The blocker a registry's (or its token service's) HTTP status names; 408, 429 and 5xx but 507 may pass. */
+export function blockerOfHttpStatus(status: number): StoreBlocker | undefined {
+  if (status === 401 || status === 403) return 'denied';
+  if (status === 507) return 'full';
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) return 'rejected';
+  return undefined;
 }

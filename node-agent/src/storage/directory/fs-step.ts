@@ -4,7 +4,7 @@
  * tags a failure with its operation and path; storeError() turns it into the StoreError the
  * caller sees, with the errno, the path and the remedy.
  */
-import { StoreError } from '../checkpoint-store.ts';
+import { blockerOfErrno, StoreError } from '../checkpoint-store.ts';
 
 export type FsOperation = 'reading' | 'writing' | 'syncing' | 'renaming' | 'creating' | 'removing' | 'listing';
 
@@ -37,20 +37,20 @@ export async function fsStep<T>(operation: FsOperation, path: string, run: () =>
  */
 export function storeError(err: FsStepError, path = err.path): StoreError {
   const { operation, code } = err;
-  const cause = err.cause;
+  const options = { cause: err.cause, blocker: blockerOfErrno(code) };
   switch (code) {
     case 'ENOSPC':
-      return new StoreError(`no space left on device ${operation} ${path}: free space on that volume or tighten the directory store's retention (maxCount, maxTotalBytes)`, { retriable: true, cause });
+      return new StoreError(`no space left on device ${operation} ${path}: free space on that volume or tighten the directory store's retention (maxCount, maxTotalBytes)`, { retriable: true, ...options });
     case 'EDQUOT':
-      return new StoreError(`disk quota exceeded ${operation} ${path}: raise the quota or tighten the directory store's retention`, { retriable: true, cause });
+      return new StoreError(`disk quota exceeded ${operation} ${path}: raise the quota or tighten the directory store's retention`, { retriable: true, ...options });
     case 'EIO':
-      return new StoreError(`I/O error (EIO) ${operation} ${path}: the disk or network volume is failing; check the node's kernel log`, { retriable: true, cause });
+      return new StoreError(`I/O error (EIO) ${operation} ${path}: the disk or network volume is failing; check the node's kernel log`, { retriable: true, ...options });
     case 'EROFS':
-      return new StoreError(`read-only file system (EROFS) ${operation} ${path}: the directory store's root must be mounted read-write`, { retriable: false, cause });
+      return new StoreError(`read-only file system (EROFS) ${operation} ${path}: the directory store's root must be mounted read-write`, { retriable: false, ...options });
     case 'EACCES':
     case 'EPERM':
-      return new StoreError(`permission denied (${code}) ${operation} ${path}: the agent must be able to write under the directory store's root`, { retriable: false, cause });
+      return new StoreError(`permission denied (${code}) ${operation} ${path}: the agent must be able to write under the directory store's root`, { retriable: false, ...options });
     default:
-      return new StoreError(`${operation} ${path} failed (${code ?? 'no errno'}): ${(cause as Error)?.message ?? String(cause)}`, { retriable: true, cause });
+      return new StoreError(`${operation} ${path} failed (${code ?? 'no errno'}): ${(err.cause as Error)?.message ?? String(err.cause)}`, { retriable: true, ...options });
   }
 }

@@ -5,7 +5,7 @@
  * caches it until shortly before it expires. Credentials are only ever sent after the registry
  * asked for them.
  */
-import { StoreError } from '../checkpoint-store.ts';
+import { blockerOfHttpStatus, StoreError } from '../checkpoint-store.ts';
 import type { AuthChallenge } from './auth-challenge.ts';
 import type { RegistryCredentials } from './docker-config.ts';
 import type { HttpTransport } from './http-transport.ts';
@@ -106,16 +106,16 @@ export class RegistryAuth {
     try {
       url = new URL(realm);
     } catch (err) {
-      throw new StoreError(`registry ${this.registry} named a token realm that is not a URL: "${realm}"`, { retriable: false, cause: err });
+      throw new StoreError(`registry ${this.registry} named a token realm that is not a URL: "${realm}"`, { retriable: false, blocker: 'rejected', cause: err });
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new StoreError(`registry ${this.registry} named a token realm with an unsupported scheme: ${realm}`, { retriable: false });
+      throw new StoreError(`registry ${this.registry} named a token realm with an unsupported scheme: ${realm}`, { retriable: false, blocker: 'rejected' });
     }
     if (url.protocol === 'http:' && !this.allowPlainHttpRealm) {
       throw new StoreError(
         `registry ${this.registry} named a token realm over plain HTTP (${url.origin}): the push secret's credentials would cross the network in the clear. ` +
           'Serve the token service over HTTPS, or set --registry-insecure for a registry on a trusted network',
-        { retriable: false },
+        { retriable: false, blocker: 'rejected' },
       );
     }
     return url;
@@ -132,14 +132,14 @@ export class RegistryAuth {
     try {
       res = await this.transport.request({ method: 'GET', url, headers: basic === undefined ? {} : { authorization: basic }, signal, maxResponseBytes: 256 * 1024 });
     } catch (err) {
-      if (err instanceof NetworkError) throw new StoreError(`cannot reach the token service ${realm.origin} of registry ${this.registry}: ${err.message}`, { retriable: !err.tls, cause: err });
+      if (err instanceof NetworkError) throw new StoreError(`cannot reach the token service ${realm.origin} of registry ${this.registry}: ${err.message}`, { retriable: !err.tls, blocker: err.tls ? 'rejected' : undefined, cause: err });
       throw err;
     }
     const who = this.credentials === undefined ? 'anonymously' : `as user "${this.credentials.username}"`;
     if (res.status !== 200) {
       const retriable = res.status >= 500 || res.status === 429;
       const hint = res.status === 401 || res.status === 403 ? ': check the push secret\'s credentials for this registry' : '';
-      throw new StoreError(`the token service ${realm.origin}${realm.pathname} of registry ${this.registry} refused a token for ${scopes.join(' ')} ${who}: HTTP ${res.status}${hint}`, { retriable });
+      throw new StoreError(`the token service ${realm.origin}${realm.pathname} of registry ${this.registry} refused a token for ${scopes.join(' ')} ${who}: HTTP ${res.status}${hint}`, { retriable, blocker: blockerOfHttpStatus(res.status) });
     }
     let answer: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {

@@ -163,6 +163,39 @@ describe('retries', () => {
   });
 });
 
+describe('what stands in the way of a push, which the Checkpoint\'s reason follows', () => {
+  it.each([
+    { status: 403, code: 'DENIED', blocker: 'denied', retriable: false },
+    { status: 404, code: 'NAME_UNKNOWN', blocker: 'rejected', retriable: false },
+    { status: 400, code: 'NAME_INVALID', blocker: 'rejected', retriable: false },
+    { status: 413, code: 'SIZE_INVALID', blocker: 'rejected', retriable: false },
+    { status: 507, code: 'UNKNOWN', blocker: 'full', retriable: false },
+    { status: 503, code: 'UNAVAILABLE', blocker: undefined, retriable: true },
+    { status: 429, code: 'TOOMANYREQUESTS', blocker: undefined, retriable: true },
+  ] as const)('HTTP $status $code: $blocker, retriable $retriable', async ({ status, code, blocker, retriable }) => {
+    const registry = await fakeRegistry();
+    const proxy = await faultProxy(registry, () => ({ status, code }));
+    const error = await rejectionOf(uploadFileBlob(clientFor(proxy.host), archivePath, { chunkSizeBytes: 64 * KiB }), StoreError);
+    expect(error.message).toMatch(new RegExp(`^start a blob upload: registry ${proxy.host}, repository ${NAME}: HTTP ${status} ${code}`));
+    expect(error.blocker).toBe(blocker);
+    expect(error.retriable).toBe(retriable);
+    // Only what may pass is asked again.
+    expect(proxy.requests).toHaveLength(retriable ? 3 : 1);
+  });
+
+  it('a registry whose TLS certificate is not trusted: rejected (a configuration change helps, a retry does not)', async () => {
+    const registry = await fakeRegistry();
+    const transport = new HttpTransport({ timeoutMs: 10_000 });
+    cleanups.push(() => transport.close());
+    // https to a plain-http registry: the handshake fails as an untrusted one does, before any request.
+    const auth = new RegistryAuth({ registry: registry.host, transport });
+    const client = new RegistryClient({ registry: registry.host, name: NAME, insecure: false, transport, auth, retry: { attempts: 3, initialMs: 10, maxMs: 40 } });
+    const error = await rejectionOf(client.startUpload(), StoreError);
+    expect(error).toMatchObject({ retriable: false, blocker: 'rejected' });
+    expect(error.message).toContain('is it a plain-http registry? then set insecure');
+  });
+});
+
 describe('authentication', () => {
   it('answers a Basic challenge with the push secret\'s credentials, then sends them from the start', async () => {
     const registry = await fakeRegistry({ auth: { basic: { [CREDENTIALS.username]: CREDENTIALS.password } } });
@@ -180,12 +213,12 @@ describe('authentication', () => {
     const registry = await fakeRegistry({ auth: { basic: { [CREDENTIALS.username]: CREDENTIALS.password } } });
 
     const wrong = await rejectionOf(clientFor(registry.host, { credentials: { username: 'robot', password: 'not-it' } }).startUpload(), StoreError);
-    expect(wrong.retriable).toBe(false);
+    expect(wrong).toMatchObject({ retriable: false, blocker: 'denied' });
     expect(wrong.message).toBe(`start a blob upload: registry ${registry.host}, repository ${NAME}: HTTP 401 UNAUTHORIZED: authentication required: the registry refused the credentials of the push secret`);
     expect(wrong.message).not.toContain('not-it');
 
     const none = await rejectionOf(clientFor(registry.host).startUpload(), StoreError);
-    expect(none.retriable).toBe(false);
+    expect(none).toMatchObject({ retriable: false, blocker: 'denied' });
     expect(none.message).toContain('the registry requires authentication and the push secret has no credentials for it');
     expect(registry.repository(NAME).uploads.size).toBe(0);
   });
@@ -217,7 +250,7 @@ describe('authentication', () => {
     const registry = await fakeRegistry({ auth: { bearer: { realm: tokens.realm, service: tokens.service, certificate: tokens.certificate } } });
 
     const error = await rejectionOf(clientFor(registry.host, { credentials: { username: 'robot', password: 'not-it' } }).blobExists(sha256Digest(Buffer.from('x'))), StoreError);
-    expect(error.retriable).toBe(false);
+    expect(error).toMatchObject({ retriable: false, blocker: 'denied' });
     expect(error.message).toBe(
       `the token service ${new URL(tokens.realm).origin}/token of registry ${registry.host} refused a token for repository:${NAME}:pull,push as user "robot": HTTP 401: check the push secret's credentials for this registry`,
     );

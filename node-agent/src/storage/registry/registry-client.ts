@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff, type Logger } from '@cryo/common';
 import { OCI_INDEX, OCI_MANIFEST, sha256Digest } from '../checkpoint-image/checkpoint-image.ts';
-import { StoreError } from '../checkpoint-store.ts';
+import { blockerOfHttpStatus, StoreError, type StoreBlocker } from '../checkpoint-store.ts';
 import { parseAuthChallenge } from './auth-challenge.ts';
 import type { BodyWriter, HttpResponse, HttpTransport } from './http-transport.ts';
 import { NetworkError } from './http-transport.ts';
@@ -49,10 +49,18 @@ export class RegistryHttpError extends Error {
   }
 }
 
+/** What a failure needs someone to change (credentials, space, the request or the TLS set-up), if anything. */
+function blockerOf(err: unknown): StoreBlocker | undefined {
+  if (err instanceof NetworkError) return err.tls ? 'rejected' : undefined;
+  if (err instanceof RegistryHttpError) return blockerOfHttpStatus(err.status);
+  return undefined;
+}
+
 export function isRetriable(err: unknown): boolean {
   if (err instanceof StoreError) return err.retriable;
   if (err instanceof NetworkError) return !err.tls;
-  if (err instanceof RegistryHttpError) return err.status >= 500 || err.status === 429 || err.status === 408;
+  // 507 Insufficient Storage: a full registry does not empty itself within a retry's backoff.
+  if (err instanceof RegistryHttpError) return (err.status >= 500 && err.status !== 507) || err.status === 429 || err.status === 408;
   return false;
 }
 
@@ -116,7 +124,7 @@ export class RegistryClient {
     if (location === undefined || location === '') throw new StoreError(`${what}: ${this.where()}: the registry answered without a Location header`, { retriable: true });
     const url = new URL(location, this.base);
     if (url.protocol !== this.base.protocol && url.protocol !== 'https:') {
-      throw new StoreError(`${what}: ${this.where()}: the registry sent the upload to ${url.origin}, a plain-http location for an https registry`, { retriable: false });
+      throw new StoreError(`${what}: ${this.where()}: the registry sent the upload to ${url.origin}, a plain-http location for an https registry`, { retriable: false, blocker: 'rejected' });
     }
     return url;
   }
@@ -190,7 +198,7 @@ export class RegistryClient {
     if (err instanceof RegistryHttpError && err.status === 405 && what.startsWith('delete')) {
       reason = `${reason}: the registry does not allow deletes (distribution: storage.delete.enabled: true)`;
     }
-    return new StoreError(`${what}: ${this.where()}: ${reason}${tries}`, { retriable, cause: err });
+    return new StoreError(`${what}: ${this.where()}: ${reason}${tries}`, { retriable, blocker: blockerOf(err), cause: err });
   }
 
   async blobExists(digest: string, signal?: AbortSignal): Promise<boolean> {

@@ -80,7 +80,7 @@ describe('RegistryAuth token realms', () => {
   it('refuses a realm over plain HTTP unless the registry is marked insecure: the credentials would travel in the clear', async () => {
     const auth = new RegistryAuth({ registry: 'registry.example', credentials, transport: new HttpTransport({ timeoutMs: 1_000 }) });
     const refused = await rejectionOf(auth.accept(challenge, 'repository:a/b:pull,push'), StoreError);
-    expect(refused).toMatchObject({ retriable: false, message: expect.stringMatching(/token realm over plain HTTP \(http:\/\/auth\.example\).*set --registry-insecure/) });
+    expect(refused).toMatchObject({ retriable: false, blocker: 'rejected', message: expect.stringMatching(/token realm over plain HTTP \(http:\/\/auth\.example\).*set --registry-insecure/) });
   });
 
   it('takes it for an insecure registry (it then asks that realm for a token)', async () => {
@@ -88,6 +88,8 @@ describe('RegistryAuth token realms', () => {
     // 127.0.0.1:9 (discard) refuses: the realm was accepted and dialled, not refused as insecure.
     const failed = await rejectionOf(auth.accept({ ...challenge, params: { ...challenge.params, realm: 'http://127.0.0.1:9/token' } }, 'repository:a/b:pull'), StoreError);
     expect(failed.message).toMatch(/cannot reach the token service http:\/\/127\.0\.0\.1:9/);
+    // A network failure may pass: nothing stands in the way.
+    expect(failed).toMatchObject({ retriable: true, blocker: undefined });
   });
 
   it('never names the push secret\'s user in a refusal (the message reaches the Checkpoint status)', async () => {

@@ -21,7 +21,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CheckpointIdentity, Logger } from '@cryo/common';
 import type { CheckpointStore, PodCheckpointRequest, RetentionPolicy, RetentionResult, RetentionScope, StoredCheckpoint, StoredEntry, StoredPodCheckpoint, StoreRequest } from '../checkpoint-store.ts';
-import { isOfCheckpoint, StoreError } from '../checkpoint-store.ts';
+import { blockerOfErrno, isOfCheckpoint, StoreError } from '../checkpoint-store.ts';
 import { selectForRemovalKeeping, validateRetentionPolicy } from '../retention.ts';
 import { createScratchDir, isScratchName } from '../../host-files/agent-scratch.ts';
 import { drainScratchDir, removeOwnScratchDir } from '../../host-files/untrusted-tree.ts';
@@ -200,7 +200,7 @@ export class RegistryStore implements CheckpointStore {
     } catch (err) {
       throw new StoreError(
         `cannot make a scratch directory in ${dir} to compress the checkpoint layer into: ${(err as Error).message}; the agent writes the compressed layer beside the archive, so it needs write access there (or store layers uncompressed: layer compression none)`,
-        { retriable: false, cause: err },
+        { retriable: false, blocker: blockerOfErrno((err as NodeJS.ErrnoException).code), cause: err },
       );
     }
     try {
@@ -228,7 +228,7 @@ export class RegistryStore implements CheckpointStore {
       // Most likely the disk is full: worth trying again once space is freed.
       throw new StoreError(
         `cannot write the compressed checkpoint layer ${blobPath}: ${(err as Error).message}; it needs up to the archive's size free beside it: free space there, or store layers uncompressed (layer compression none)`,
-        { retriable: true, cause: err },
+        { retriable: true, blocker: blockerOfErrno((err as NodeJS.ErrnoException).code), cause: err },
       );
     }
   }
