@@ -1,23 +1,28 @@
 /**
  * Progress while a Checkpoint's archive is stored: the whole node agent against the shared fakes
- * (agent-on-fakes.ts) with a directory store, and an archive of several MiB, so that its store
+ * (agent-on-fakes.ts), with its directory store and with the in-process fake registry as its
+ * default store (a zstd layer, as by default), and an archive of several MiB, so that its store
  * crosses quarters (the interval of 10 s is StoreProgressThrottle's, tested on its own clock).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKPOINT_PHASE_REASONS, type Checkpoint } from '@cryo/common';
-import { buildCheckpointArchive, waitFor, type KubeObject } from '@cryo/test';
+import { buildCheckpointArchive, startFakeRegistry, waitFor, type FakeRegistry, type KubeObject } from '@cryo/test';
 import { startAgentOnFakes, type AgentOnFakes } from './agent-on-fakes.ts';
 
-describe('storing a checkpoint archive', () => {
+describe.each(['directory', 'registry'] as const)('storing a checkpoint archive to the %s store', (kind) => {
   let fakes: AgentOnFakes;
+  let registry: FakeRegistry | undefined;
 
   beforeAll(async () => {
-    fakes = await startAgentOnFakes('cryo-agent-store-progress-');
+    if (kind === 'registry') registry = await startFakeRegistry();
+    // --registry-repository makes the registry the default store, ahead of --directory.
+    fakes = await startAgentOnFakes('cryo-agent-store-progress-', registry === undefined ? [] : ['--registry-repository', `${registry.host}/checkpoints`, '--registry-insecure']);
   });
 
   afterAll(async () => {
     await fakes?.stop();
+    await registry?.close();
   });
 
   it('says how far it got in Events with the Running phase\'s reason and in the status message meanwhile, then succeeds', async () => {
@@ -25,6 +30,7 @@ describe('storing a checkpoint archive', () => {
     const requestsBefore = fakes.api.requests.length;
     const done = await fakes.checkpointAnswering('big', archive.path);
     expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    expect(done.status?.storage?.type).toBe(kind);
 
     const progress = /^container "app": stored \d+\.\d MiB of \d+\.\d MiB \((\d+) %\) at \d+(\.\d)? [KMG]?i?B\/s$/;
     const events = () => fakes.api.list<KubeObject & { type: string; reason: string; note: string; regarding: { name: string } }>('events.k8s.io/v1', 'events', 'shop')

@@ -155,7 +155,7 @@ export class CheckpointRunner {
           checkpoint: { namespace, name, uid: checkpoint.metadata!.uid ?? '' },
           pod: { namespace, name: podName, uid: podUid },
           containerName: item.container,
-          ...(progress === undefined ? {} : { onProgress: (storedBytes: number) => progress.update(storedBytes) }),
+          ...(progress === undefined ? {} : { onProgress: (storedBytes: number, totalBytes?: number) => progress.update(storedBytes, totalBytes) }),
         });
       } catch (error) {
         await this.discard(dumped.slice(index).map((d) => d.archivePath), log);

@@ -37,6 +37,18 @@ describe('StoreProgressThrottle: how far a store got, at a bounded rate', () => 
     ]);
   });
 
+  it('counts of the total a store says with each update (a compressed layer), not the archive\'s', () => {
+    let clock = 0;
+    const reports: StoreProgress[] = [];
+    const progress = new StoreProgressThrottle({ container: 'app', totalBytes: 4 * GiB, now: () => clock, report: (p) => reports.push(p) });
+    clock = 1_000;
+    progress.update(GiB / 4, 2 * GiB);
+    // A quarter of 2 GiB (of the archive's 4 GiB it would be an eighth, and not said).
+    progress.update(GiB / 2, 2 * GiB);
+    progress.update(2 * GiB, 2 * GiB);
+    expect(reports).toEqual([{ container: 'app', storedBytes: GiB / 2, totalBytes: 2 * GiB, bytesPerSecond: GiB / 2 }]);
+  });
+
   it('says nothing of an empty archive', () => {
     const { at, reports } = throttle(0);
     at(60_000, 0);

@@ -17,6 +17,7 @@ export interface StoreProgress {
 
 export interface StoreProgressOptions {
   container: string;
+  /** The archive's size; a store that writes something else says its own total with each update. */
   totalBytes: number;
   report(progress: StoreProgress): void;
   /** At most this long without a report while storing (default 10 s). */
@@ -49,9 +50,11 @@ export class StoreProgressThrottle {
     this.startedAt = this.lastReportAt = this.now();
   }
 
-  /** The bytes stored so far; reports when a quarter is crossed or the interval has passed. */
-  update(storedBytes: number): void {
-    const { totalBytes } = this.options;
+  /**
+   * The bytes stored so far (of `totalBytes` when the store writes something else than the
+   * archive, a compressed layer); reports when a quarter is crossed or the interval has passed.
+   */
+  update(storedBytes: number, totalBytes = this.options.totalBytes): void {
     if (totalBytes <= 0 || storedBytes >= totalBytes) return;
     const at = this.now();
     const step = Math.floor((storedBytes * STEPS) / totalBytes);

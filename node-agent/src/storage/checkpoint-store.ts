@@ -15,11 +15,13 @@ export interface StoreRequest {
   containerName: string;
   signal?: AbortSignal;
   /**
-   * Told, as the archive is read, how many of its bytes are stored so far (of archive.sizeBytes),
-   * often: the caller decides how often to say so (store-progress.ts). The directory store calls
-   * it; the registry store does not yet.
+   * Told, often, how many bytes are stored so far: the caller decides how often to say so
+   * (store-progress.ts). Of archive.sizeBytes, or of `totalBytes` when what is stored is not the
+   * archive as it is: the directory store copies the archive; the registry store uploads its
+   * layer, the archive or (compressed first, nothing said meanwhile) the zstd layer, and counts
+   * from where the registry has it again when an upload starts over.
    */
-  onProgress?: (storedBytes: number) => void;
+  onProgress?: (storedBytes: number, totalBytes?: number) => void;
 }
 
 export interface StoredCheckpoint {

@@ -29,6 +29,12 @@ export interface FileBlobOptions {
   logger?: Logger;
   /** Read buffer size: large reads keep syscalls few. */
   readSizeBytes?: number;
+  /**
+   * Told how many of the file's bytes the registry has been sent (the socket took them), as each
+   * read buffer goes: from where the registry had it again when a chunk is resent, from 0 when the
+   * upload starts over.
+   */
+  onProgress?: (uploadedBytes: number) => void;
 }
 
 /** The session must start over (it expired, or the registry's offset is not one we can resume from). */
@@ -55,11 +61,12 @@ function bufferRing(readSize: number): BufferRing {
 
 /**
  * Reads bytes [hashFrom, end) of the file into the ring's buffers, feeding all of them to
- * `hash` and writing those from `sendFrom` on to `sink` (when given). A buffer is read into
- * again only after the socket took its previous bytes, so an upload holds BUFFERS × readSize
- * bytes at most, and makes no garbage for the collector to be late with.
+ * `hash` and writing those from `sendFrom` on to `sink` (when given), telling `onSent` the
+ * position each write reached once the socket took it. A buffer is read into again only after
+ * the socket took its previous bytes, so an upload holds BUFFERS × readSize bytes at most, and
+ * makes no garbage for the collector to be late with.
  */
-async function readRange(handle: FileHandle, range: { hashFrom: number; sendFrom: number; end: number }, hash: Hash, ring: BufferRing, sink?: BodySink): Promise<void> {
+async function readRange(handle: FileHandle, range: { hashFrom: number; sendFrom: number; end: number }, hash: Hash, ring: BufferRing, sink?: BodySink, onSent?: (position: number) => void): Promise<void> {
   let position = range.hashFrom;
   try {
     for (let n = 0; position < range.end; n++) {
@@ -73,7 +80,8 @@ async function readRange(handle: FileHandle, range: { hashFrom: number; sendFrom
       const start = position;
       position += bytesRead;
       if (sink === undefined || position <= range.sendFrom) continue;
-      const write = sink.write(start >= range.sendFrom ? chunk : chunk.subarray(range.sendFrom - start));
+      const sent = position;
+      const write = sink.write(start >= range.sendFrom ? chunk : chunk.subarray(range.sendFrom - start)).then(() => onSent?.(sent));
       write.catch(() => {}); // awaited below or when the slot comes round; never unhandled
       ring.inFlight[slot] = write;
     }
@@ -110,12 +118,13 @@ async function uploadOnce(client: RegistryClient, handle: FileHandle, size: numb
         if (sendFrom === end) {
           // The registry took the whole chunk but its answer was lost: only hash it.
           await readRange(handle, { hashFrom: offset, sendFrom: end, end }, chunkHash, ring);
+          options.onProgress?.(end);
           return { location: at, hash: chunkHash };
         }
         const next = await client.patchUpload(at, sendFrom, end, (sink) => {
           // Called afresh for each request (a 401 answered with a new token sends it again).
           chunkHash = atChunkStart.copy();
-          return readRange(handle, { hashFrom: offset, sendFrom, end }, chunkHash, ring, sink);
+          return readRange(handle, { hashFrom: offset, sendFrom, end }, chunkHash, ring, sink, options.onProgress);
         }, signal);
         return { location: next, hash: chunkHash };
       }).catch((err: unknown) => {

@@ -157,7 +157,7 @@ export class RegistryStore implements CheckpointStore {
     const { signal, archive } = request;
     if (signal?.aborted) throw this.client.aborted(`store ${archive.path}`, signal);
     const tag = checkpointTag({ namespace: request.checkpoint.namespace, checkpointName: request.checkpoint.name, checkpointUid: request.checkpoint.uid, containerName: request.containerName });
-    const { layer, uploaded } = await this.pushLayer(archive.path, signal);
+    const { layer, uploaded } = await this.pushLayer(archive.path, signal, request.onProgress);
     if (layer.archiveBytes !== archive.sizeBytes) {
       this.logger?.warn({ path: archive.path, expected: archive.sizeBytes, actual: layer.archiveBytes }, 'the archive is not the size it had when it was read; stored what is there now');
     }
@@ -176,22 +176,22 @@ export class RegistryStore implements CheckpointStore {
   }
 
   /** The archive's layer in the registry: pushed now, or found there from an earlier store of the same file. */
-  private async pushLayer(archivePath: string, signal: AbortSignal | undefined): Promise<{ layer: PushedLayer; uploaded: boolean }> {
+  private async pushLayer(archivePath: string, signal: AbortSignal | undefined, onProgress: StoreRequest['onProgress']): Promise<{ layer: PushedLayer; uploaded: boolean }> {
     const key = `${await this.fileKey(archivePath)} ${this.layerCompression}`;
     const known = this.layers.get(key);
     if (known !== undefined && (await this.client.blobExists(known.digest, signal))) return { layer: known, uploaded: false };
-    const layer = this.layerCompression === 'zstd' ? await this.pushZstdLayer(archivePath, signal) : await this.pushTarLayer(archivePath, signal);
+    const layer = this.layerCompression === 'zstd' ? await this.pushZstdLayer(archivePath, signal, onProgress) : await this.pushTarLayer(archivePath, signal, onProgress);
     this.remember(key, layer);
     return { layer, uploaded: true };
   }
 
-  private async pushTarLayer(archivePath: string, signal: AbortSignal | undefined): Promise<PushedLayer> {
-    const blob = await uploadFileBlob(this.client, archivePath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger });
+  private async pushTarLayer(archivePath: string, signal: AbortSignal | undefined, onProgress: StoreRequest['onProgress']): Promise<PushedLayer> {
+    const blob = await uploadFileBlob(this.client, archivePath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger, onProgress });
     return { mediaType: OCI_LAYER_TAR, digest: blob.digest, size: blob.size, diffId: blob.digest, archiveBytes: blob.size };
   }
 
   /** Compresses the archive into a scratch directory beside it and uploads that file (see the file comment for why). */
-  private async pushZstdLayer(archivePath: string, signal: AbortSignal | undefined): Promise<PushedLayer> {
+  private async pushZstdLayer(archivePath: string, signal: AbortSignal | undefined, onProgress: StoreRequest['onProgress']): Promise<PushedLayer> {
     const dir = path.dirname(archivePath);
     await this.removeLeftoverScratchDirs(dir);
     let scratch: string;
@@ -206,7 +206,9 @@ export class RegistryStore implements CheckpointStore {
     try {
       const blobPath = path.join(scratch, COMPRESSED_LAYER_FILE);
       const compressed = await this.compress(archivePath, blobPath, signal);
-      const blob = await uploadFileBlob(this.client, blobPath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger });
+      // Progress in the compressed layer's bytes, which is what goes to the registry.
+      const layerBytes = compressed.compressed.size;
+      const blob = await uploadFileBlob(this.client, blobPath, { chunkSizeBytes: this.chunkSizeBytes, signal, logger: this.logger, onProgress: onProgress && ((bytes) => onProgress(bytes, layerBytes)) });
       if (blob.digest !== compressed.compressed.digest) {
         throw new StoreError(`the compressed layer ${blobPath} changed between compressing and uploading it (${compressed.compressed.digest}, then ${blob.digest}); store it again`, { retriable: true });
       }
