@@ -530,14 +530,14 @@ describe('RBAC grants the webhook what it uses and no more', () => {
     expect(checkpointRules[0].rule.verbs).toEqual(['get', 'list', 'watch']);
   });
 
-  it('touches only its own MutatingWebhookConfiguration', () => {
+  it('touches only its own MutatingWebhookConfiguration: reads, watches and patches it', () => {
     const webhookRules = rulesFor('mutatingwebhookconfigurations');
     expect(webhookRules).toHaveLength(1);
     expect(webhookRules[0].rule.resourceNames).toEqual([defaults.webhookConfigName]);
-    expect(webhookRules[0].rule.verbs).toEqual(['get', 'list', 'watch', 'patch', 'update']);
+    expect(webhookRules[0].rule.verbs).toEqual(['get', 'watch', 'patch']);
   });
 
-  it('may create Secrets in its namespace, and read or change only its TLS Secret', () => {
+  it('may create Secrets in its namespace, and read or replace only its TLS Secret', () => {
     const secretRules = rulesFor('secrets');
     for (const { role } of secretRules) {
       expect(role.kind).toBe('Role');
@@ -548,7 +548,7 @@ describe('RBAC grants the webhook what it uses and no more', () => {
     // create is authorized before the object has a name, so resourceNames cannot limit it.
     expect(unnamed.map(({ rule }) => rule.verbs)).toEqual([['create']]);
     expect(named.map(({ rule }) => rule.resourceNames)).toEqual([[defaults.tlsSecretName]]);
-    expect(named[0].rule.verbs).toEqual(['get', 'list', 'watch', 'update', 'patch']);
+    expect(named[0].rule.verbs).toEqual(['get', 'update']);
   });
 
   it('binds each role to the webhook ServiceAccount, which the Deployment runs as', () => {

@@ -1,5 +1,6 @@
 /** The shared test tooling of Cryo's components: import from '@cryo/test'. */
 export * from './fakes/kube-apiserver.ts';
+export * from './fakes/kube-apiserver-rbac.ts';
 export * from './fakes/kubelet.ts';
 export * from './fakes/oci-registry.ts';
 export * from './fixtures/load-fixture.ts';

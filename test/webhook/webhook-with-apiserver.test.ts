@@ -7,15 +7,37 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPatch, type Operation } from 'rfc6902';
-import { parse as parseYaml } from 'yaml';
-import type { V1MutatingWebhookConfiguration, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import type { V1MutatingWebhookConfiguration, V1Pod, V1PolicyRule, V1Secret } from '@kubernetes/client-node';
 import { annotations, nodeLabels, silentLogger } from '@cryo/common';
 import { hookPodOf } from '@cryo/node-agent';
 import { readWebhookConfig, startWebhook, type RunningWebhook } from '@cryo/webhook';
-import { FakeKubeApiServer, loadAdmissionReview, loadCheckpoint, httpsRequest, postJson, type HttpsTarget, waitFor } from '@cryo/test';
+import {
+  describeRbacAttributes,
+  FakeKubeApiServer,
+  httpsRequest,
+  isGranted,
+  loadAdmissionReview,
+  loadCheckpoint,
+  postJson,
+  rbacAttributesOf,
+  waitFor,
+  type HttpsTarget,
+  type RbacAttributes,
+  type RbacGrant,
+} from '@cryo/test';
 
 const SERVERNAME = 'cryo-webhook.cryo-system.svc';
 const mutatingWebhookManifest = parseYaml(readFileSync(new URL('../../manifests/mutating-webhook.yaml', import.meta.url), 'utf8'));
+
+/** What manifests/webhook-rbac.yaml grants the webhook: its ClusterRole everywhere, its Role in cryo-system. */
+const webhookGrants: RbacGrant[] = parseAllDocuments(readFileSync(new URL('../../manifests/webhook-rbac.yaml', import.meta.url), 'utf8'))
+  .map((document) => document.toJS() as { kind: string; metadata: { namespace?: string }; rules?: V1PolicyRule[] })
+  .filter((object) => object.kind === 'ClusterRole' || object.kind === 'Role')
+  .map((role) => ({ ...(role.kind === 'Role' ? { namespace: role.metadata.namespace } : {}), rules: role.rules ?? [] }));
+
+/** The webhook's requests to the API so far, as RBAC authorizes them (the fake does not). */
+const requestsAsRbac = (): RbacAttributes[] => api.requests.map(rbacAttributesOf).filter((request) => request !== undefined);
 
 let api: FakeKubeApiServer;
 const running: RunningWebhook[] = [];
@@ -28,7 +50,10 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((w) => w.stop()));
+  // Whatever a test did, a real kube-apiserver with manifests/webhook-rbac.yaml would have allowed every request.
+  const ungranted = requestsAsRbac().filter((request) => !isGranted(request, webhookGrants));
   await api.stop();
+  expect(ungranted.map(describeRbacAttributes)).toEqual([]);
 });
 
 async function start(extraArgs: string[] = []): Promise<RunningWebhook> {
@@ -225,6 +250,20 @@ describe('the webhook against the kube-apiserver', () => {
     agent.destroy();
     const metrics = (await httpsRequest(target(webhook), 'GET', '/metrics')).text;
     expect(metrics).toMatch(/cryo_webhook_serving_cert_rotations_total [1-9]/);
+  });
+
+  it('uses every verb manifests/webhook-rbac.yaml grants it (each request of every test is checked against it after the test)', async () => {
+    // Serving certificates short-lived enough to be renewed (the Secret replaced) within a second.
+    const webhook = await start(['--serving-cert-validity', '4s', '--serving-cert-renew-before', '3s']);
+    await until(() => api.requests.some((r) => r.method === 'PUT' && r.path.endsWith('/secrets/cryo-webhook-tls') && r.status === 200), 'the TLS Secret renewed');
+    await until(() => caBundles().every((bundle) => bundle === caFromSecret()), 'the caBundle');
+    // A Checkpoint the cache has not seen is read by name (this one does not exist).
+    const review = loadAdmissionReview('restore-deployment-pod');
+    review.request.object.metadata!.annotations![annotations.RESTORE_FROM] = 'never-created';
+    await admit(webhook, review);
+    const used = new Set(requestsAsRbac().map(({ verb, apiGroup, resource }) => `${verb} ${apiGroup}/${resource}`));
+    const granted = new Set(webhookGrants.flatMap(({ rules }) => rules.flatMap((rule) => rule.verbs.flatMap((verb) => (rule.resources ?? []).flatMap((resource) => (rule.apiGroups ?? []).map((group) => `${verb} ${group}/${resource}`))))));
+    expect([...used].sort()).toEqual([...granted].sort());
   });
 
   it('is not ready while it cannot list Checkpoints, and becomes ready when it can', async () => {

@@ -6,8 +6,9 @@
  * Tests set up and inspect state directly (put/get/list/remove), see every request made, and
  * inject faults (dropped watches, compaction, error responses) to exercise recovery paths.
  *
- * Deliberate simplifications: no admission (but a hook for a test's own, `admission`), RBAC or schema validation and little defaulting
- * (Secret stringData/type, pod and namespace phase); decoding is checked only where the real
+ * Deliberate simplifications: no admission (but a hook for a test's own, `admission`), no RBAC
+ * (kube-apiserver-rbac.ts checks the recorded requests against a component's roles afterwards), no
+ * schema validation and little defaulting (Secret stringData/type, pod and namespace phase); decoding is checked only where the real
  * apiserver refused what the fake took (an Event's eventTime must be a MicroTime: six fractional
  * digits, else 400); namespaces need not exist; pods delete at
  * once (no graceful deletion, but finalizers hold any object); an eviction deletes the pod
