@@ -1289,13 +1289,14 @@ describe('the Checkpoint CRD', () => {
     expect(version).toMatchObject({ name: CHECKPOINT_VERSION, served: true, storage: true, subresources: { status: {} } });
   });
 
-  it('shows pod, phase, size, reason and node (wide) and age in kubectl get', () => {
+  it('shows pod, phase, size, reason, node and message (the store progress while storing) (wide) and age in kubectl get', () => {
     expect(version.additionalPrinterColumns).toEqual([
       { name: 'Pod', type: 'string', jsonPath: '.spec.podName' },
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       { name: 'Size', type: 'string', jsonPath: '.status.totalSize' },
       { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
       { name: 'Node', type: 'string', jsonPath: '.status.nodeName', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ]);
   });
