@@ -52,7 +52,6 @@ async function main(): Promise<void> {
     await cluster.installCryo();
     const image = await cluster.jvmAppImage('warm-index', await buildJavaClasses(cluster.settings.repoRoot));
     await cluster.freshNamespace(NS);
-    await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
     await cluster.apply(
       ...COMPRESSIONS.map((c) => ({
         apiVersion: 'cryo.dev/v1alpha1',

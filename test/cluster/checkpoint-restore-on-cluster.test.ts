@@ -9,7 +9,7 @@
  * holding a TCP connection to an upstream on the host.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, hookedAppState, openCluster, podReady, startHookedAppCluster, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-e2e';
 
@@ -33,11 +33,11 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
   const opened = openCluster(runtime);
   describe.skipIf('skip' in opened)('installed from its manifests', () => {
     const cluster = opened as Cluster;
-    const nodeIp = cluster.settings?.nodeIp;
     // The label value the agent gives a node of this runtime (cryo.dev/restore-runtime).
     const restoreRuntime = { containerd: 'containerd', crio: 'cri-o' }[runtime];
     let upstream: LineEchoUpstream;
     let image: string;
+    let done: (() => Promise<void>) | undefined;
 
     const appSpec = (env: Record<string, string> = {}) => ({
       terminationGracePeriodSeconds: 1,
@@ -93,18 +93,11 @@ describe.each(CLUSTER_RUNTIMES)('Cryo on a real node (%s)', (runtime) => {
     };
 
     beforeAll(async () => {
-      await cluster.up();
-      await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
-      upstream = await startLineEchoUpstream(nodeIp);
-      await cluster.freshNamespace(NS);
+      ({ image, upstream, done } = await startHookedAppCluster(cluster, NS));
     }, 900_000);
 
     afterAll(async () => {
-      await upstream?.close();
-      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
-      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
-      await cluster.down();
+      await done?.();
     }, 180_000);
 
     it('keeps its traffic on this machine: a ClusterIP with no endpoints and an outside address go nowhere', async () => {

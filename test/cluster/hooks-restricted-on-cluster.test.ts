@@ -12,7 +12,10 @@
  * the app, having prepared, is told `aborted`; on a node with the capability it succeeds and the
  * app is told `resumed`. The restore is shown from a checkpoint of the same app running as root in
  * the same namespace while it enforced only `baseline` (which refuses hostPaths too); the copy, with
- * the restricted securityContext, is created after the namespace enforces `restricted`.
+ * the restricted securityContext, is created after the namespace enforces `restricted`. A pod in
+ * its own user namespace (hostUsers: false) needs no such capability for its dump: on containerd
+ * it is checkpointed for real in the restricted namespace (its copy does not restore); on CRI-O
+ * its dump fails otherwise (README, "Pod Security").
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +60,9 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
         { timeoutMs: 120_000, intervalMs: 250, what: `Checkpoint ${name} to finish` },
       );
     };
+    // Retried: a connection refused once, seen twice here just after the app had answered /state.
+    const setValue = (target: Pod, v: number) =>
+      waitFor(async () => (await fetch(`http://${target.status.podIP}:8080/value?v=${v}`, { method: 'POST' }).catch(() => undefined))?.ok, { timeoutMs: 10_000, intervalMs: 250, what: `the app to take the value ${v}` });
     const pod = (name: string, annotations: Record<string, string>, spec: object) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, annotations }, spec });
     const readyPod = (name: string): Promise<Pod> =>
       waitFor(async () => { const p = await cluster.get<Pod>(['-n', NS, 'pod', name]); return podReady(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
@@ -101,7 +107,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       const original = await readyPod('app');
       expectCsiMount(original);
       await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
-      await fetch(`http://${original.status.podIP}:8080/value?v=7`, { method: 'POST' });
+      await setValue(original, 7);
       // Inside, the directory holds its socket alone and nothing can be written there.
       const listing = await cluster.kubectlResult(['-n', NS, 'exec', 'app', '--', 'node', '-e', [
         "const fs = require('node:fs');",
@@ -134,7 +140,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       const original = await readyPod('rooted');
       expectCsiMount(original);
       await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
-      await fetch(`http://${original.status.podIP}:8080/value?v=8`, { method: 'POST' });
+      await setValue(original, 8);
       const done = await checkpoint('rooted-1', 'rooted');
       expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded' });
       expect(done.status!.containers![0].mountDestinations).toContain('/run/cryo');
@@ -148,6 +154,50 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       expect(copy.metadata.annotations?.['cryo.dev/hooks']).toBe('enabled');
       const state = await waitFor(async () => { const s = await hookedAppState(copy); return s.lastOutcome === 'restored' ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the copy to be told restored' });
       expect(state).toMatchObject({ value: 8, restoreCount: 1 });
+    }, 300_000);
+
+    // containerd: the dump of a user-namespaced restricted pod succeeds; a user-namespaced copy
+    // does not restore. CRI-O: it bind-mounts the /dev nodes into a user-namespaced container
+    // (no mknod there), and CRIU cannot dump those mounts.
+    it(runtime === 'containerd'
+      ? 'checkpoints for real a restricted pod in its own user namespace (hostUsers: false), which needs no CAP_SYS_RESOURCE; a user-namespaced copy does not restore (CRIU cannot join its network namespace)'
+      : 'cannot checkpoint a restricted pod in its own user namespace (hostUsers: false): CRIU cannot dump the /dev bind mounts CRI-O gives it; the app is told aborted', async () => {
+      await enforce('restricted');
+      // The runtime, as root, creates the pod's user namespace: root of the host owns it, and so
+      // may prlimit(2) its processes (CRIU's dump does) whatever the capabilities of the host.
+      const inUserNamespace = () => ({ ...restrictedSpec(), hostUsers: false });
+      await cluster.apply(pod('userns', { 'cryo.dev/hooks': 'enabled' }, inUserNamespace()));
+      const original = await readyPod('userns');
+      expectCsiMount(original);
+      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
+      await setValue(original, 9);
+      const done = await checkpoint('userns-1', 'userns');
+      const outcome = runtime === 'containerd' ? 'resumed' : 'aborted';
+      if (runtime === 'containerd') {
+        expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded' });
+        expect(done.status!.containers![0].mountDestinations).toContain('/run/cryo');
+      } else {
+        expect(done.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/mnt: \S+\/dev\/\w+ doesn't have a proper root mount/) });
+      }
+      const state = await waitFor(async () => { const s = await hookedAppState(original); return s.lastOutcome !== null ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
+      expect(state).toMatchObject({ lastOutcome: outcome, restoreCount: 0, value: 9 });
+      expect(state.events).toContain(`after ${NS}/userns-1 ${outcome} 0`);
+      if (runtime !== 'containerd') return;
+
+      // Restoring into a user namespace: CRIU makes the dumped user namespace anew, and from
+      // inside it may not join the new pod's network namespace, which the pod's own user
+      // namespace owns (runc 1.3 + CRIU 4.2: "Can't setns …/net: Operation not permitted"). The
+      // runtime's error reaches the pod's Events; the kubelet retries in back-off.
+      await cluster.apply(pod('userns-copy', { 'cryo.dev/restore-from': 'userns-1' }, inUserNamespace()));
+      const failure = await waitFor(
+        async () => {
+          const { items } = await cluster.get<{ items: { reason: string; message: string }[] }>(['-n', NS, 'events', '--field-selector', 'involvedObject.name=userns-copy']);
+          return items.find((e) => e.reason === 'Failed' && /restore/i.test(e.message));
+        },
+        { timeoutMs: 90_000, intervalMs: 1_000, what: "userns-copy's restore to fail" },
+      );
+      expect(failure.message).toMatch(/OCI runtime restore failed: criu failed/);
+      await cluster.kubectl(['-n', NS, 'delete', 'pod', 'userns-copy', '--wait=false']);
     }, 300_000);
 
     it('unmounts the volume when the pod goes, and the agent removes its directory', async () => {

@@ -12,7 +12,7 @@
  * superseded (its SDK says so on stderr), which also shows the controller waiting it out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, hookedAppState, openCluster, podReady, startHookedAppCluster, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-migrate';
 
@@ -42,6 +42,7 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     const node = 'node-1';
     let upstream: LineEchoUpstream;
     let image: string;
+    let done: (() => Promise<void>) | undefined;
 
     const appSpec = () => ({
       terminationGracePeriodSeconds: 1,
@@ -113,22 +114,12 @@ describe.each(CLUSTER_RUNTIMES)('Migrations on a real node (%s)', (runtime) => {
     };
 
     beforeAll(async () => {
-      await cluster.up();
-      await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
-      upstream = await startLineEchoUpstream(cluster.settings.nodeIp);
-      await cluster.freshNamespace(NS);
-      // Just after the CRDs are applied their storage may still be initializing (429), which the
-      // node agent does not retry yet when it looks up the default storage class.
-      await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
+      ({ image, upstream, done } = await startHookedAppCluster(cluster, NS));
     }, 900_000);
 
     afterAll(async () => {
-      await upstream?.close();
       await cluster.kubectl(['uncordon', node]).catch(() => {});
-      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
-      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
-      await cluster.down();
+      await done?.();
     }, 180_000);
 
     it('runs two controller replicas, one of which holds the Lease', async () => {
@@ -272,6 +263,7 @@ describe('Migrations between two nodes (containerd)', () => {
     const cluster = opened as Cluster;
     let upstream: LineEchoUpstream;
     let image: string;
+    let done: (() => Promise<void>) | undefined;
     const appContainer = () => ({
       name: 'app',
       image,
@@ -299,21 +291,11 @@ describe('Migrations between two nodes (containerd)', () => {
     const connected = (pod: Pod) => waitFor(async () => (await hookedAppState(pod)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: `${pod.metadata.name} to connect to its agent` });
 
     beforeAll(async () => {
-      await cluster.up();
-      await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
-      upstream = await startLineEchoUpstream(cluster.settings.nodeIp);
-      await cluster.freshNamespace(NS);
-      // Just after the CRDs are applied their storage may still be initializing (429), which the
-      // node agent does not retry yet when it looks up the default storage class.
-      await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
+      ({ image, upstream, done } = await startHookedAppCluster(cluster, NS));
     }, 1_200_000);
 
     afterAll(async () => {
-      await upstream?.close();
-      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
-      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
-      await cluster.down();
+      await done?.();
     }, 180_000);
 
     it('moves a bare pod from node-1 to node-2: the copy carries on there from its state, told "restored"', async () => {

@@ -9,7 +9,7 @@
  * and runtime, from images node-2 pulls itself; and back again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTER_RUNTIMES, HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
+import { CLUSTER_RUNTIMES, hookedAppState, openCluster, podReady, startHookedAppCluster, waitFor, type Cluster, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-two-nodes';
 
@@ -42,6 +42,7 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
     const busybox = `${cluster.settings?.registry}/cryo-test/busybox:1`;
     let upstream: LineEchoUpstream;
     let image: string;
+    let done: (() => Promise<void>) | undefined;
 
     const onNode = (node: string) => ({ nodeSelector: { 'kubernetes.io/hostname': node } });
     const pod = (name: string, annotations: Record<string, string>, spec: object) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, annotations }, spec });
@@ -82,18 +83,11 @@ describe.each(CLUSTER_RUNTIMES)('two nodes on this machine (%s)', (runtime) => {
       waitFor(async () => { const s = await hookedAppState(p); return s.lastOutcome === 'restored' && s.restoreCount === restoreCount ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${p.metadata.name} to be told restored` });
 
     beforeAll(async () => {
-      await cluster.up();
-      await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
-      upstream = await startLineEchoUpstream(nodeIp);
-      await cluster.freshNamespace(NS);
+      ({ image, upstream, done } = await startHookedAppCluster(cluster, NS));
     }, 1_200_000);
 
     afterAll(async () => {
-      await upstream?.close();
-      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
-      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
-      await cluster.down();
+      await done?.();
     }, 180_000);
 
     it('has both nodes Ready, each with its own node IP', async () => {

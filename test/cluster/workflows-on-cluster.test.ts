@@ -12,7 +12,7 @@
  * its hooks were told.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOOKED_APP_SOURCE, hookedAppState, openCluster, podReady, sdkAppDir, startLineEchoUpstream, waitFor, type Cluster, type HookedAppState, type LineEchoUpstream } from '@cryo/test';
+import { hookedAppState, openCluster, podReady, startHookedAppCluster, waitFor, type Cluster, type HookedAppState, type LineEchoUpstream } from '@cryo/test';
 
 const NS = 'cryo-workflows';
 
@@ -33,6 +33,7 @@ describe('kubectl cryo workflows on two nodes (containerd)', () => {
     const cluster = opened as Cluster;
     let upstream: LineEchoUpstream;
     let image: string;
+    let done: (() => Promise<void>) | undefined;
 
     const optedIn = { 'cryo.dev/hooks': 'enabled', 'cryo.dev/migrate': 'enabled' };
     const hooksOnly = { 'cryo.dev/hooks': 'enabled' };
@@ -104,20 +105,12 @@ describe('kubectl cryo workflows on two nodes (containerd)', () => {
     };
 
     beforeAll(async () => {
-      await cluster.up();
-      await cluster.installCryo();
-      image = await cluster.appImage('hooked-service', await sdkAppDir(cluster.settings.repoRoot, 'hooked-service', HOOKED_APP_SOURCE));
-      upstream = await startLineEchoUpstream(cluster.settings.nodeIp);
-      await cluster.freshNamespace(NS);
-      await waitFor(async () => (await cluster.kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations', '-A'])).code === 0, { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
+      ({ image, upstream, done } = await startHookedAppCluster(cluster, NS));
     }, 1_200_000);
 
     afterAll(async () => {
-      await upstream?.close();
       for (const node of ['node-1', 'node-2']) await cluster.kubectl(['uncordon', node]).catch(() => {});
-      if (process.env.CRYO_CLUSTER_KEEP === '1') return;
-      await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']).catch(() => {});
-      await cluster.down();
+      await done?.();
     }, 180_000);
 
     it("migrates a StatefulSet's pod to the other node (kubectl cryo migrate --wait): its replacement keeps its name and carries on", async () => {

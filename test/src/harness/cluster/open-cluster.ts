@@ -58,7 +58,7 @@ export interface Cluster {
   exec(argv: string[], options?: CommandOptions): Promise<CommandResult>;
   /** exec on the node so named: node-1's as exec, node-2's in its own mount and network namespaces. */
   execOn(node: string, argv: string[], options?: CommandOptions): Promise<CommandResult>;
-  /** Builds the webhook, node-agent and controller images and installs Cryo from its manifests; waits for the rollouts. */
+  /** Builds the webhook, node-agent and controller images and installs Cryo from its manifests; waits for the rollouts, the caBundle and the CRDs. */
   installCryo(): Promise<{ webhook: string; nodeAgent: string; controller: string }>;
   /** An image of `dir` (main.ts and its node_modules) on the Node base image, pinned by digest. */
   appImage(name: string, dir: string): Promise<string>;
@@ -199,6 +199,10 @@ export function openCluster(runtime: ClusterRuntime, { nodes = 1 }: OpenClusterO
         },
         { timeoutMs: 60_000, intervalMs: 500, what: 'the webhook to write its caBundle' },
       );
+      // Just after the CRDs are applied their storage may still be initializing (429), which the
+      // node agent does not retry yet when it looks up the default storage class.
+      await waitFor(async () => (await kubectlResult(['get', 'checkpointstorageclasses,checkpoints,migrations,checkpointschedules', '-A'])).code === 0,
+        { timeoutMs: 60_000, intervalMs: 500, what: "the CRDs' storage" });
       return { webhook: built.webhook, nodeAgent: built['node-agent'], controller: built.controller };
     },
     appImage: async (name, dir) => (await script(['app-image', name, dir], { timeoutMs: 300_000 })).trim().split('\n').at(-1)!,
