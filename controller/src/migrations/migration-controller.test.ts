@@ -410,7 +410,9 @@ describe('failures after the checkpoint was asked for', () => {
     await waitFor(() => world.migration('m')?.status?.message?.includes('exceeded quota'), { what: 'the refusal in status' });
     expect(world.migration('m')!.status!.message).toMatch(/^creating Checkpoint m-[0-9a-f]{5} failed: HTTP 403: checkpoints\.cryo\.dev is forbidden: exceeded quota; retrying$/);
     refuse = false;
-    await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source);
+    // A refused create is tried again 5 s later (migration-reconciler.ts), unless something else
+    // wakes the Migration first: allow for a whole interval.
+    await world.finishCheckpoint(checkpointNameOf(world.migration('m')!), source, {}, 15_000);
     await phase('m', 'Restoring', 10_000);
   });
 

@@ -124,9 +124,12 @@ export class MigrationWorld {
     return this.api.list<V1Pod>('v1', 'pods', this.namespace);
   }
 
-  /** The node agent's part: the Checkpoint of `pod` (once it exists) ends with this status. */
-  async finishCheckpoint(name: string, pod: V1Pod, overrides: Partial<CheckpointStatus> = {}): Promise<Checkpoint> {
-    const checkpoint = await waitFor(() => this.checkpoint(name), { what: `Checkpoint ${name}` });
+  /**
+   * The node agent's part: the Checkpoint of `pod` (once it exists, within `timeoutMs`) ends with
+   * this status.
+   */
+  async finishCheckpoint(name: string, pod: V1Pod, overrides: Partial<CheckpointStatus> = {}, timeoutMs = 5_000): Promise<Checkpoint> {
+    const checkpoint = await waitFor(() => this.checkpoint(name), { what: `Checkpoint ${name}`, timeoutMs });
     return this.api.put({ ...checkpoint, status: succeededCheckpointStatus(pod, overrides) }) as unknown as Checkpoint;
   }
 
