@@ -60,11 +60,6 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
         { timeoutMs: 120_000, intervalMs: 250, what: `Checkpoint ${name} to finish` },
       );
     };
-    // The app's listener is closed from its pre-checkpoint hooks until it is told the outcome, a
-    // moment after the Checkpoint's status says how it ended: its answers are waited for, refusals
-    // included. Setting a value is retried the same way.
-    const setValue = (target: Pod, v: number) =>
-      waitFor(async () => (await fetch(`http://${target.status.podIP}:8080/value?v=${v}`, { method: 'POST' }).catch(() => undefined))?.ok, { timeoutMs: 10_000, intervalMs: 250, what: `the app to take the value ${v}` });
     const pod = (name: string, annotations: Record<string, string>, spec: object) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, annotations }, spec });
     const readyPod = (name: string): Promise<Pod> =>
       waitFor(async () => { const p = await cluster.get<Pod>(['-n', NS, 'pod', name]); return podReady(p) ? p : undefined; }, { timeoutMs: 90_000, intervalMs: 500, what: `pod ${name} Ready` });
@@ -73,6 +68,21 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       expect(p.spec.volumes?.some((v) => v.hostPath !== undefined)).toBe(false);
       expect(p.spec.containers[0].volumeMounts).toContainEqual({ name: 'cryo-hooks', mountPath: '/run/cryo', readOnly: true });
     };
+    /** A hook-enabled pod of `spec`, Ready with the CSI mount, connected to its agent, holding `value`. */
+    const startHookedPod = async (name: string, spec: object, value: number): Promise<Pod> => {
+      await cluster.apply(pod(name, { 'cryo.dev/hooks': 'enabled' }, spec));
+      const started = await readyPod(name);
+      expectCsiMount(started);
+      await waitFor(async () => (await hookedAppState(started)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: `${name} to connect to its agent` });
+      // Retried as the outcome below is waited for.
+      await waitFor(async () => (await fetch(`http://${started.status.podIP}:8080/value?v=${value}`, { method: 'POST' }).catch(() => undefined))?.ok, { timeoutMs: 10_000, intervalMs: 250, what: `${name} to take the value ${value}` });
+      return started;
+    };
+    // The app's listener is closed from its pre-checkpoint hooks until it is told the outcome, a
+    // moment after the Checkpoint's status says how it ended: its answers are waited for, refusals
+    // included.
+    const outcomeOf = (target: Pod) =>
+      waitFor(async () => { const s = await hookedAppState(target).catch(() => undefined); return s?.lastOutcome ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: `${target.metadata.name}'s outcome` });
 
     beforeAll(async () => {
       app = await startHookedAppCluster(cluster, NS);
@@ -105,11 +115,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
     }, 60_000);
 
     it('gives a hook-enabled pod its own socket, read-only; it connects and prepares for a real checkpoint, and is told how it ended (aborted where CRIU lacks CAP_SYS_RESOURCE)', async () => {
-      await cluster.apply(pod('app', { 'cryo.dev/hooks': 'enabled' }, restrictedSpec()));
-      const original = await readyPod('app');
-      expectCsiMount(original);
-      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
-      await setValue(original, 7);
+      const original = await startHookedPod('app', restrictedSpec(), 7);
       // Inside, the directory holds its socket alone and nothing can be written there.
       const listing = await cluster.kubectlResult(['-n', NS, 'exec', 'app', '--', 'node', '-e', [
         "const fs = require('node:fs');",
@@ -130,7 +136,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       } else {
         expect(done.status).toMatchObject({ phase: 'Failed', message: expect.stringContaining("Can't get rlimit 0: Operation not permitted") });
       }
-      const state = await waitFor(async () => { const s = await hookedAppState(original).catch(() => undefined); return s?.lastOutcome ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
+      const state = await outcomeOf(original);
       expect(state).toMatchObject({ lastOutcome: HAS_SYS_RESOURCE ? 'resumed' : 'aborted', restoreCount: 0, value: 7 });
       expect(state.events).toContain(`after ${NS}/app-1 ${HAS_SYS_RESOURCE ? 'resumed' : 'aborted'} 0`);
     }, 240_000);
@@ -138,15 +144,11 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
     it('restores a copy in the namespace enforcing restricted from a checkpoint taken with the socket mounted: the same mount again, told restored', async () => {
       // The original as root, while the namespace enforces baseline (no hostPath there either).
       await enforce('baseline');
-      await cluster.apply(pod('rooted', { 'cryo.dev/hooks': 'enabled' }, baselineSpec()));
-      const original = await readyPod('rooted');
-      expectCsiMount(original);
-      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
-      await setValue(original, 8);
+      const original = await startHookedPod('rooted', baselineSpec(), 8);
       const done = await checkpoint('rooted-1', 'rooted');
       expect(done.status, done.status?.message).toMatchObject({ phase: 'Succeeded' });
       expect(done.status!.containers![0].mountDestinations).toContain('/run/cryo');
-      expect(await waitFor(async () => { const s = await hookedAppState(original).catch(() => undefined); return s?.lastOutcome ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' })).toMatchObject({ lastOutcome: 'resumed', value: 8 });
+      expect(await outcomeOf(original)).toMatchObject({ lastOutcome: 'resumed', value: 8 });
 
       await enforce('restricted');
       // The webhook adds the mount the checkpoint recorded and turns hooks on; nothing in the copy's spec asks for it.
@@ -168,11 +170,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       // The runtime, as root, creates the pod's user namespace: root of the host owns it, and so
       // may prlimit(2) its processes (CRIU's dump does) whatever the capabilities of the host.
       const inUserNamespace = () => ({ ...restrictedSpec(), hostUsers: false });
-      await cluster.apply(pod('userns', { 'cryo.dev/hooks': 'enabled' }, inUserNamespace()));
-      const original = await readyPod('userns');
-      expectCsiMount(original);
-      await waitFor(async () => (await hookedAppState(original)).events.some((e) => e.startsWith('connected')), { timeoutMs: 30_000, intervalMs: 250, what: 'the app to connect to its agent' });
-      await setValue(original, 9);
+      const original = await startHookedPod('userns', inUserNamespace(), 9);
       const done = await checkpoint('userns-1', 'userns');
       const outcome = runtime === 'containerd' ? 'resumed' : 'aborted';
       if (runtime === 'containerd') {
@@ -181,7 +179,7 @@ describe.each(CLUSTER_RUNTIMES)('hooks in a namespace enforcing Pod Security res
       } else {
         expect(done.status).toMatchObject({ phase: 'Failed', message: expect.stringMatching(/mnt: \S+\/dev\/\w+ doesn't have a proper root mount/) });
       }
-      const state = await waitFor(async () => { const s = await hookedAppState(original).catch(() => undefined); return s?.lastOutcome ? s : undefined; }, { timeoutMs: 30_000, intervalMs: 250, what: 'the outcome' });
+      const state = await outcomeOf(original);
       expect(state).toMatchObject({ lastOutcome: outcome, restoreCount: 0, value: 9 });
       expect(state.events).toContain(`after ${NS}/userns-1 ${outcome} 0`);
       if (runtime !== 'containerd') return;

@@ -74,8 +74,7 @@ describe.skipIf('skip' in opened)("the README, followed on a real node (containe
       if (outside !== null) throw new Error(`docs/examples/${file} names "${outside[0]}", which this test does not replace with an image of the cluster's registry`);
       await writeFile(join(examples, file), copy);
     }
-    await cluster.kubectl(['config', 'view', '--raw', '-o', 'json']).then((config) =>
-      runCommand(['sh', '-c', `cat > '${kubeconfig}' && chmod 600 '${kubeconfig}'`], { input: config }));
+    await writeFile(kubeconfig, await cluster.kubectl(['config', 'view', '--raw', '-o', 'json']), { mode: 0o600 });
     await runCommand([join(settings.clusterDir, 'bin/kubectl'), '--kubeconfig', kubeconfig, 'config', 'set-context', '--current', `--namespace=${NS}`]);
     await cluster.freshNamespace(NS);
     const [path, baseImage] = (await runCommand(['bash', settings.script, 'image-builder'])).stdout.trim().split('\n');
@@ -95,7 +94,7 @@ describe.skipIf('skip' in opened)("the README, followed on a real node (containe
     const images = commands[1].replace('<your-registry>', settings.registry) +
       ` --builder buildah --base-image ${builder.baseImage} --kustomization ${manifests}/Kustomization`;
     const printed = await shOk(images, 900_000);
-    const kustomization = (await runCommand(['cat', join(manifests, 'Kustomization')])).stdout;
+    const kustomization = await readFile(join(manifests, 'Kustomization'), 'utf8');
     for (const component of ['webhook', 'node-agent', 'controller']) {
       const digest = new RegExp(`^${component} ${settings.registry}/cryo/${component}@(sha256:[0-9a-f]{64})$`, 'm').exec(printed)?.[1];
       expect(digest, `npm run images printed:\n${printed}`).toBeDefined();
@@ -156,10 +155,10 @@ describe.skipIf('skip' in opened)("the README, followed on a real node (containe
   }, 900_000);
 
   it('checkpoints on a schedule: counter-schedule.yaml, run every minute, makes Checkpoints of the counter pod', async () => {
-    const schedule = await runCommand(['cat', join(examples, 'counter-schedule.yaml')]);
-    expect(schedule.stdout).toContain('schedule: "*/15 * * * *"');
+    const schedule = await readFile(join(examples, 'counter-schedule.yaml'), 'utf8');
+    expect(schedule).toContain('schedule: "*/15 * * * *"');
     // Every minute instead of every 15, so that the first run comes within the test.
-    await cluster.kubectl(['-n', NS, 'apply', '-f', '-'], { input: schedule.stdout.replace('schedule: "*/15 * * * *"', 'schedule: "* * * * *"') });
+    await cluster.kubectl(['-n', NS, 'apply', '-f', '-'], { input: schedule.replace('schedule: "*/15 * * * *"', 'schedule: "* * * * *"') });
     const made = await waitFor(
       async () => {
         const { items } = await cluster.get<{ items: CheckpointObject[] }>(['-n', NS, 'checkpoints', '-l', 'cryo.dev/schedule=counter']);

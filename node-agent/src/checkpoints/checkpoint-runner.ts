@@ -222,7 +222,6 @@ export class CheckpointRunner {
   }
 }
 
-/** How the pod's processes learn the checkpoint ended: aborted if not dumped, else by its purpose. */
 /**
  * A store's failure as the Checkpoint reports it: the reason says whether a new Checkpoint may
  * succeed as things are (StoreFailed) or only once someone has acted (credentials or permissions,
@@ -241,6 +240,7 @@ export function storeFailure(error: unknown, message: string): CheckpointFailure
   }
 }
 
+/** How the pod's processes learn the checkpoint ended: aborted if not dumped, else by its purpose. */
 export function finishOutcome(checkpoint: Checkpoint, dumped: boolean): FinishOutcome {
   if (!dumped) return 'aborted';
   return checkpoint.spec.purpose === 'Migration' ? 'superseded' : 'done';
